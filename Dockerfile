@@ -1,0 +1,23 @@
+# The sandbox image. The base tag MUST equal the @cloudflare/sandbox npm version in
+# package.json (0.12.10): the SDK in the Worker and the control server in this image
+# speak one protocol, and a mismatch fails at runtime. `npm test` checks the two agree.
+# The -python variant brings Python 3.11 with pip, pandas, numpy and matplotlib.
+FROM docker.io/cloudflare/sandbox:0.12.10-python
+
+# Build tools and git (seed 003's environment).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends git build-essential \
+ && rm -rf /var/lib/apt/lists/*
+
+# Python packages the base lacks (pandas, numpy, matplotlib come with the -python image).
+RUN pip3 install --no-cache-dir requests gitpython
+
+# Node tooling for TypeScript projects.
+RUN npm install -g typescript ts-node esbuild && npm cache clean --force
+
+# The runner bundle lives at a fixed path (same path inside the local sandbox).
+RUN mkdir -p /opt/sandbox-worker
+COPY dist/runner/ /opt/sandbox-worker/
+
+WORKDIR /workspace
+EXPOSE 3000

@@ -1,0 +1,132 @@
+/**
+ * @module sandboxd/bwrap
+ * Detects bubblewrap once and builds the argv that runs a command in a project's
+ * sandbox: the workspace read-write at /workspace, the system directories
+ * read-only, private /tmp, /proc and /dev, and nothing else of the host (not the
+ * repository, not other workspaces, not any home directory).
+ */
+import { spawnSync } from "node:child_process";
+import { accessSync, constants, existsSync, lstatSync, readdirSync, readlinkSync } from "node:fs";
+import { delimiter, join } from "node:path";
+
+/** PATH inside the sandbox (and for unisolated commands). */
+export const SANDBOX_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/** Where the workspace appears inside the sandbox. */
+export const WORKSPACE = "/workspace";
+
+/** How commands are run: inside bubblewrap, or (loudly) unisolated. */
+export type Isolation = { kind: "bwrap"; bwrapPath: string; systemArgs: string[] } | { kind: "none"; reason: string };
+
+/** Top-level entries that merged-/usr systems keep as symlinks (or real directories on older ones). */
+const SYSTEM_DIRS = ["/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"];
+
+/** Host files under /etc a sandbox has no business reading, masked with /dev/null when present. */
+function secretEtcFiles(): string[] {
+  const out = ["/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-", "/etc/sudoers"].filter((p) =>
+    existsSync(p),
+  );
+  try {
+    for (const name of readdirSync("/etc/ssh")) {
+      if (/^ssh_host_.*_key$/.test(name)) out.push(join("/etc/ssh", name));
+    }
+  } catch {
+    // No /etc/ssh: nothing to mask.
+  }
+  return out;
+}
+
+/** The host-layout-dependent part of the argv: read-only /usr, /etc and the merged-usr links. */
+function systemArgs(): string[] {
+  const args = ["--ro-bind", "/usr", "/usr"];
+  for (const dir of SYSTEM_DIRS) {
+    let isLink: boolean;
+    try {
+      isLink = lstatSync(dir).isSymbolicLink();
+    } catch {
+      continue;
+    }
+    if (isLink) args.push("--symlink", readlinkSync(dir), dir);
+    else args.push("--ro-bind", dir, dir);
+  }
+  args.push("--ro-bind", "/etc", "/etc");
+  for (const file of secretEtcFiles()) args.push("--ro-bind", "/dev/null", file);
+  return args;
+}
+
+function findOnPath(name: string): string | null {
+  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
+    if (!dir) continue;
+    const candidate = join(dir, name);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // Not here; keep looking.
+    }
+  }
+  return null;
+}
+
+/**
+ * Finds bwrap and checks that it can actually create the namespaces (it cannot in
+ * some containers). `requested: "none"` skips detection.
+ */
+export function detectIsolation(requested: "auto" | "none"): Isolation {
+  if (requested === "none") return { kind: "none", reason: "SANDBOXD_ISOLATION=none" };
+  const bwrapPath = findOnPath("bwrap");
+  if (!bwrapPath) return { kind: "none", reason: "bwrap (Debian/Ubuntu package `bubblewrap`) is not on PATH" };
+  const sys = systemArgs();
+  const probe = spawnSync(bwrapPath, [...commonArgs(sys), "--chdir", "/", "--", "/bin/true"], {
+    env: {},
+    timeout: 10_000,
+    encoding: "utf8",
+  });
+  if (probe.status !== 0) {
+    const why = (probe.stderr || probe.error?.message || `exit ${probe.status}`).trim();
+    return { kind: "none", reason: `bwrap is installed but cannot create a sandbox here: ${why}` };
+  }
+  return { kind: "bwrap", bwrapPath, systemArgs: sys };
+}
+
+function commonArgs(sys: string[]): string[] {
+  return [
+    "--unshare-all",
+    "--share-net",
+    "--die-with-parent",
+    "--new-session",
+    "--clearenv",
+    "--cap-drop",
+    "ALL",
+    "--hostname",
+    "sandbox",
+    ...sys,
+    "--proc",
+    "/proc",
+    "--dev",
+    "/dev",
+    "--tmpfs",
+    "/tmp",
+  ];
+}
+
+/** What one sandboxed command needs. */
+export interface SandboxSpawn {
+  /** Host directory bound read-write at /workspace. */
+  workspaceHostDir: string;
+  /** Working directory inside the sandbox (a /workspace path, already confined). */
+  cwd: string;
+  /** The full environment of the command (sandbox defaults merged with the caller's). */
+  env: Record<string, string>;
+  /** Program and arguments, run without a shell unless the program is one. */
+  argv: string[];
+}
+
+/** The bwrap arguments (without the bwrap path itself) that run `spec` isolated. */
+export function bwrapArgv(systemArgsOfHost: string[], spec: SandboxSpawn): string[] {
+  const args = [...commonArgs(systemArgsOfHost), "--bind", spec.workspaceHostDir, WORKSPACE];
+  // After every mount point exists: the rest of / (bwrap's tmpfs root) becomes read-only.
+  args.push("--remount-ro", "/");
+  for (const [key, value] of Object.entries(spec.env)) args.push("--setenv", key, value);
+  args.push("--chdir", spec.cwd, "--", ...spec.argv);
+  return args;
+}

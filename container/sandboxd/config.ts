@@ -1,0 +1,69 @@
+/**
+ * @module sandboxd/config
+ * sandboxd's settings, read once from the environment at start. Limits exist so
+ * that one chatty command or one huge upload cannot exhaust sandboxd's memory.
+ */
+import { resolve } from "node:path";
+
+/** Everything sandboxd needs to know to run. */
+export interface SandboxdConfig {
+  host: string;
+  port: number;
+  /** Bearer token every request but GET /health must carry; null only with SANDBOXD_INSECURE_NO_TOKEN=1. */
+  token: string | null;
+  /** Holds `projects/<projectId>/workspace`. */
+  root: string;
+  /** "auto" uses bubblewrap when it works; "none" runs unisolated (loudly). */
+  isolation: "auto" | "none";
+  maxJsonBytes: number;
+  maxFileBytes: number;
+  /** Per stream, for buffered exec output. */
+  maxOutputBytes: number;
+  /** Per stream, the ring buffer of a background process's logs. */
+  processLogBytes: number;
+  /** Schemes `git clone` may use; the Worker applies its own (narrower) list first. */
+  cloneSchemes: string[];
+}
+
+const MiB = 1024 * 1024;
+
+function intFrom(value: string | undefined, fallback: number, name: string): number {
+  if (value === undefined || value === "") return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0)
+    throw new Error(`${name} must be a positive integer, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+/** Reads the config from `env`; throws with a message for the operator when it is unusable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): SandboxdConfig {
+  const token = env.SANDBOXD_TOKEN?.trim() || null;
+  if (!token && env.SANDBOXD_INSECURE_NO_TOKEN !== "1") {
+    throw new Error(
+      "SANDBOXD_TOKEN is not set. Set it to a secret shared with the Worker (SANDBOXD_TOKEN in .dev.vars), " +
+        "or set SANDBOXD_INSECURE_NO_TOKEN=1 to run without authentication (never on a shared machine).",
+    );
+  }
+  const isolation = env.SANDBOXD_ISOLATION ?? "auto";
+  if (isolation !== "auto" && isolation !== "none" && isolation !== "bwrap") {
+    throw new Error(`SANDBOXD_ISOLATION must be "auto" (or "bwrap") or "none", got ${JSON.stringify(isolation)}`);
+  }
+  // 0 asks the OS for a free port (tests read the printed URL).
+  const port = env.SANDBOXD_PORT === "0" ? 0 : intFrom(env.SANDBOXD_PORT, 8790, "SANDBOXD_PORT");
+  if (port > 65535) throw new Error("SANDBOXD_PORT must be at most 65535");
+  return {
+    host: env.SANDBOXD_HOST || "127.0.0.1",
+    port,
+    token,
+    root: resolve(cwd, env.SANDBOXD_ROOT || ".sandboxd"),
+    isolation: isolation === "none" ? "none" : "auto",
+    maxJsonBytes: intFrom(env.SANDBOXD_MAX_JSON_BYTES, MiB, "SANDBOXD_MAX_JSON_BYTES"),
+    maxFileBytes: intFrom(env.SANDBOXD_MAX_FILE_BYTES, 64 * MiB, "SANDBOXD_MAX_FILE_BYTES"),
+    maxOutputBytes: intFrom(env.SANDBOXD_MAX_OUTPUT_BYTES, 16 * MiB, "SANDBOXD_MAX_OUTPUT_BYTES"),
+    processLogBytes: intFrom(env.SANDBOXD_PROCESS_LOG_BYTES, MiB, "SANDBOXD_PROCESS_LOG_BYTES"),
+    cloneSchemes: (env.SANDBOXD_CLONE_SCHEMES || "https,http")
+      .split(",")
+      .map((s) => s.trim().toLowerCase())
+      .filter(Boolean),
+  };
+}

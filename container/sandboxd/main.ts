@@ -1,0 +1,76 @@
+/**
+ * @module sandboxd/main
+ * Entry point of sandboxd, the local sandbox backend: reads the config from the
+ * environment, detects bubblewrap, listens, and on SIGINT/SIGTERM kills every
+ * child process before exiting. Run with `npm run sandboxd` (Node 22, type stripping).
+ *
+ * Environment: SANDBOXD_HOST (127.0.0.1), SANDBOXD_PORT (8790), SANDBOXD_TOKEN
+ * (required unless SANDBOXD_INSECURE_NO_TOKEN=1), SANDBOXD_ROOT (./.sandboxd),
+ * SANDBOXD_ISOLATION (auto | none), SANDBOXD_CLONE_SCHEMES (https,http) and the
+ * SANDBOXD_MAX_* limits of config.ts.
+ */
+import { mkdir } from "node:fs/promises";
+import { detectIsolation } from "./bwrap.ts";
+import { loadConfig } from "./config.ts";
+import { createSandboxd } from "./server.ts";
+
+function warnUnisolated(reason: string): void {
+  const bar = "!".repeat(78);
+  console.warn(
+    [
+      bar,
+      "!! sandboxd: NO ISOLATION. Commands run directly on this machine as this user,",
+      "!! with the workspace directory as their cwd; they can read and write anything",
+      "!! this user can. Install bubblewrap (apt-get install bubblewrap) to isolate them.",
+      `!! Reason: ${reason}`,
+      bar,
+    ].join("\n"),
+  );
+}
+
+async function main(): Promise<void> {
+  let cfg: ReturnType<typeof loadConfig>;
+  try {
+    cfg = loadConfig();
+  } catch (err) {
+    console.error(`sandboxd: ${(err as Error).message}`);
+    process.exit(2);
+  }
+  if (!cfg.token) console.warn("sandboxd: WARNING: running WITHOUT a token (SANDBOXD_INSECURE_NO_TOKEN=1).");
+  const iso = detectIsolation(cfg.isolation);
+  if (iso.kind === "none") warnUnisolated(iso.reason);
+  await mkdir(cfg.root, { recursive: true });
+  const { server, workspaces } = createSandboxd(cfg, iso);
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    const killed = workspaces.killEverything();
+    console.log(`sandboxd: ${signal}: killed ${killed} process(es), exiting`);
+    server.close();
+    server.closeAllConnections();
+    // Let the kills land and the log line flush; do not wait for open streams.
+    setTimeout(() => process.exit(0), 100).unref();
+  };
+  // Last line of defence: a bug in one request must not take every sandbox down with it.
+  process.on("uncaughtException", (err) => console.error("sandboxd: uncaught exception (continuing):", err));
+  process.on("unhandledRejection", (err) => console.error("sandboxd: unhandled rejection (continuing):", err));
+  process.on("SIGINT", () => stop("SIGINT"));
+  process.on("SIGTERM", () => stop("SIGTERM"));
+
+  server.on("error", (err) => {
+    console.error(`sandboxd: cannot listen on ${cfg.host}:${cfg.port}: ${err.message}`);
+    process.exit(1);
+  });
+  server.listen(cfg.port, cfg.host, () => {
+    const address = server.address();
+    const port = typeof address === "object" && address ? address.port : cfg.port;
+    console.log(`sandboxd listening on http://${cfg.host}:${port}`);
+    console.log(
+      `sandboxd: isolation ${iso.kind === "bwrap" ? `on (bubblewrap ${iso.bwrapPath})` : "OFF"}; workspaces under ${cfg.root}`,
+    );
+  });
+}
+
+await main();

@@ -1,0 +1,247 @@
+/**
+ * @module sandboxd/server
+ * sandboxd's HTTP API: auth, routing and one handler per route, each wrapped so
+ * any failure becomes a JSON error and the server keeps serving. The protocol is
+ * documented in container/sandboxd/README.md; src/backend/local.ts is its client.
+ */
+import { createHash, timingSafeEqual } from "node:crypto";
+import { stat } from "node:fs/promises";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { Isolation } from "./bwrap.ts";
+import { WORKSPACE } from "./bwrap.ts";
+import { cloneRepo } from "./clone.ts";
+import type { SandboxdConfig } from "./config.ts";
+import { badRequest, notFound, SandboxdError } from "./errors.ts";
+import { execBuffered, execStream } from "./exec.ts";
+import { deletePath, listDir, readFileStream, writeFile } from "./files.ts";
+import { clientGone, ndjsonSink, readBody, readJson, sendError, sendJson } from "./http.ts";
+import { checkProcessId, checkProjectId } from "./ids.ts";
+import { checkedPath } from "./paths.ts";
+import { cloneBody, execBody, processBody } from "./schemas.ts";
+import { launch, SHELL } from "./spawn.ts";
+import { type Workspace, Workspaces } from "./workspaces.ts";
+
+/** What a handler gets: the request, its parsed URL and the project (if the route has one). */
+interface Ctx {
+  req: IncomingMessage;
+  res: ServerResponse;
+  url: URL;
+  projectId: string;
+  processId: string;
+}
+
+type Handler = (ctx: Ctx) => Promise<void>;
+
+function digest(s: string): Buffer {
+  return createHash("sha256").update(s).digest();
+}
+
+/** Bearer check in constant time (hashing first makes the lengths equal). */
+function authorized(req: IncomingMessage, token: string | null): boolean {
+  if (token === null) return true;
+  const header = req.headers.authorization ?? "";
+  const given = header.startsWith("Bearer ") ? header.slice(7) : "";
+  return timingSafeEqual(digest(given), digest(token));
+}
+
+/** Builds the HTTP server (not listening yet) and the workspace registry behind it. */
+export function createSandboxd(cfg: SandboxdConfig, iso: Isolation): { server: Server; workspaces: Workspaces } {
+  const workspaces = new Workspaces(cfg.root, cfg.processLogBytes);
+  const info = (projectId: string) => ({ projectId, status: "ready", isolated: iso.kind === "bwrap" });
+
+  /** A confined cwd that is an existing directory, as a /workspace path plus its real host path. */
+  async function cwdOf(ws: Workspace, cwd: string | undefined): Promise<{ cwd: string; hostCwd: string }> {
+    const p = await checkedPath(ws.hostDir, cwd ?? WORKSPACE);
+    const st = await stat(p.realPath).catch(() => null);
+    if (!st?.isDirectory()) throw badRequest(`cwd ${p.sandboxPath} is not an existing directory`, "INVALID_CWD");
+    return { cwd: p.sandboxPath, hostCwd: p.realPath };
+  }
+
+  const query = (ctx: Ctx, name: string): string | undefined => ctx.url.searchParams.get(name) ?? undefined;
+
+  const routes: Record<string, Partial<Record<string, Handler>>> = {
+    health: {
+      GET: async ({ res }) => sendJson(res, 200, { ok: true, isolated: iso.kind === "bwrap" }),
+    },
+    project: {
+      POST: async ({ res, projectId }) => {
+        await workspaces.ensure(projectId);
+        sendJson(res, 200, info(projectId));
+      },
+      GET: async ({ res, projectId }) => {
+        await workspaces.existing(projectId);
+        sendJson(res, 200, info(projectId));
+      },
+      DELETE: async ({ res, projectId }) => {
+        await workspaces.destroy(projectId);
+        sendJson(res, 200, { destroyed: true });
+      },
+    },
+    killAll: {
+      POST: async ({ res, projectId }) => sendJson(res, 200, { killed: workspaces.killAll(projectId) }),
+    },
+    exec: {
+      POST: async ({ req, res, projectId }) => {
+        const body = await readJson(req, cfg.maxJsonBytes, execBody);
+        const ws = await workspaces.ensure(projectId);
+        const input = { ...body, ...(await cwdOf(ws, body.cwd)), env: body.env ?? {} };
+        sendJson(res, 200, await execBuffered(iso, ws, input, cfg.maxOutputBytes));
+      },
+    },
+    execStream: {
+      POST: async ({ req, res, projectId }) => {
+        const body = await readJson(req, cfg.maxJsonBytes, execBody);
+        const ws = await workspaces.ensure(projectId);
+        const input = { ...body, ...(await cwdOf(ws, body.cwd)), env: body.env ?? {} };
+        const signal = clientGone(res);
+        const sink = ndjsonSink(res);
+        await execStream(iso, ws, input, sink, signal);
+        sink.end();
+      },
+    },
+    files: {
+      GET: async (ctx) => {
+        const ws = await workspaces.ensure(ctx.projectId);
+        const asked = Number(query(ctx, "maxBytes") ?? cfg.maxFileBytes);
+        if (!Number.isInteger(asked) || asked < 0) throw badRequest("maxBytes must be a non-negative integer");
+        const { stream, size } = await readFileStream(
+          ws.hostDir,
+          query(ctx, "path"),
+          Math.min(asked, cfg.maxFileBytes),
+        );
+        ctx.res.writeHead(200, { "content-type": "application/octet-stream", "content-length": size });
+        stream.on("error", () => ctx.res.destroy());
+        stream.pipe(ctx.res);
+      },
+      PUT: async (ctx) => {
+        const ws = await workspaces.ensure(ctx.projectId);
+        const path = query(ctx, "path");
+        // Check the path before reading a possibly large body for nothing.
+        await checkedPath(ws.hostDir, path);
+        const bytes = await readBody(ctx.req, cfg.maxFileBytes);
+        sendJson(ctx.res, 200, await writeFile(ws.hostDir, path, bytes));
+      },
+      DELETE: async (ctx) => {
+        const ws = await workspaces.ensure(ctx.projectId);
+        await deletePath(ws.hostDir, query(ctx, "path"));
+        sendJson(ctx.res, 200, { deleted: true });
+      },
+    },
+    list: {
+      GET: async (ctx) => {
+        const ws = await workspaces.ensure(ctx.projectId);
+        const recursive = query(ctx, "recursive");
+        if (recursive !== undefined && recursive !== "true" && recursive !== "false") {
+          throw badRequest('recursive must be "true" or "false"');
+        }
+        const entries = await listDir(ws.hostDir, query(ctx, "path") ?? WORKSPACE, recursive === "true");
+        sendJson(ctx.res, 200, { entries });
+      },
+    },
+    clone: {
+      POST: async ({ req, res, projectId }) => {
+        const body = await readJson(req, cfg.maxJsonBytes, cloneBody);
+        const ws = await workspaces.ensure(projectId);
+        sendJson(res, 200, await cloneRepo(iso, ws, body, cfg.cloneSchemes));
+      },
+    },
+    processes: {
+      POST: async ({ req, res, projectId }) => {
+        const body = await readJson(req, cfg.maxJsonBytes, processBody);
+        const ws = await workspaces.ensure(projectId);
+        const where = await cwdOf(ws, body.cwd);
+        const child = launch(iso, ws, { argv: [SHELL, "-c", body.command], ...where, env: body.env ?? {} });
+        sendJson(res, 200, ws.processes.add(body.command, child));
+      },
+      GET: async ({ res, projectId }) => {
+        const ws = await workspaces.ensure(projectId);
+        sendJson(res, 200, { processes: ws.processes.list() });
+      },
+    },
+    process: {
+      GET: async ({ res, projectId, processId }) => {
+        sendJson(res, 200, (await workspaces.ensure(projectId)).processes.get(processId));
+      },
+      DELETE: async ({ res, projectId, processId }) => {
+        sendJson(res, 200, await (await workspaces.ensure(projectId)).processes.kill(processId));
+      },
+    },
+    processLogs: {
+      GET: async ({ res, projectId, processId }) => {
+        sendJson(res, 200, (await workspaces.ensure(projectId)).processes.logs(processId));
+      },
+    },
+    processFollow: {
+      GET: async ({ res, projectId, processId }) => {
+        const ws = await workspaces.ensure(projectId);
+        ws.processes.get(processId); // 404 before the stream starts.
+        const sink = ndjsonSink(res);
+        await new Promise<void>((resolve) => {
+          let stop: () => void = () => {};
+          res.once("close", () => {
+            stop();
+            resolve();
+          });
+          stop = ws.processes.follow(processId, (event) => {
+            sink.write(event);
+            if (event.type === "exit" || event.type === "error") {
+              sink.end();
+              resolve();
+            }
+          });
+        });
+      },
+    },
+  };
+
+  /** Route name and path parameters of a URL path, or null. */
+  function match(path: string): { route: string; projectId: string; processId: string } | null {
+    if (path === "/health") return { route: "health", projectId: "", processId: "" };
+    const m = /^\/projects\/([^/]+)(\/.*)?$/.exec(path);
+    if (!m?.[1]) return null;
+    const projectId = decodeURIComponent(m[1]);
+    const rest = m[2] ?? "";
+    const fixed: Record<string, string> = {
+      "": "project",
+      "/kill-all": "killAll",
+      "/exec": "exec",
+      "/exec/stream": "execStream",
+      "/files": "files",
+      "/list": "list",
+      "/clone": "clone",
+      "/processes": "processes",
+    };
+    const route = fixed[rest];
+    if (route) return { route, projectId, processId: "" };
+    const p = /^\/processes\/([^/]+)(\/logs|\/follow)?$/.exec(rest);
+    if (!p?.[1]) return null;
+    const sub = p[2] === "/logs" ? "processLogs" : p[2] === "/follow" ? "processFollow" : "process";
+    return { route: sub, projectId, processId: decodeURIComponent(p[1]) };
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? "/", "http://sandboxd");
+    const m = match(url.pathname);
+    if (!m) throw notFound(`No route ${url.pathname}`, "ROUTE_NOT_FOUND");
+    if (m.route !== "health" && !authorized(req, cfg.token)) {
+      throw new SandboxdError(401, "UNAUTHORIZED", "Missing or invalid bearer token");
+    }
+    const handlers = routes[m.route] ?? {};
+    const handler = handlers[req.method ?? ""];
+    if (!handler) {
+      const allowed = Object.keys(handlers);
+      throw new SandboxdError(405, "METHOD_NOT_ALLOWED", `Use ${allowed.join(", ")}`, { allowed });
+    }
+    if (m.projectId) checkProjectId(m.projectId);
+    if (m.processId) checkProcessId(m.processId);
+    await handler({ req, res, url, projectId: m.projectId, processId: m.processId });
+  }
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      // decodeURIComponent of a malformed escape is a client error, not a crash.
+      sendError(req, res, err instanceof URIError ? badRequest("Malformed URL encoding") : err);
+    });
+  });
+  return { server, workspaces };
+}

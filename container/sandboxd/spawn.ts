@@ -1,0 +1,83 @@
+/**
+ * @module sandboxd/spawn
+ * Starts a program in a project's sandbox (bubblewrap, or unisolated with the cwd
+ * mapped to the workspace directory) and kills whole process trees. Every child
+ * is registered with its workspace so kill-all, destroy and shutdown reach it.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { constants } from "node:os";
+import { bwrapArgv, type Isolation, SANDBOX_PATH, WORKSPACE } from "./bwrap.ts";
+
+/** bash when the host has it (as in the container image), else POSIX sh. */
+export const SHELL = existsSync("/usr/bin/bash") || existsSync("/bin/bash") ? "/bin/bash" : "/bin/sh";
+
+/** The part of a workspace that spawning needs. */
+export interface SpawnTarget {
+  hostDir: string;
+  children: Set<ChildProcess>;
+}
+
+/** A program to run: argv without a shell, cwd as a confined /workspace path. */
+export interface LaunchSpec {
+  argv: string[];
+  cwd: string;
+  /** The confined real host directory of `cwd`, used when running unisolated. */
+  hostCwd?: string;
+  env?: Record<string, string>;
+}
+
+/** Starts `spec` in `target`'s sandbox; stdout and stderr are pipes, stdin is closed. */
+export function launch(iso: Isolation, target: SpawnTarget, spec: LaunchSpec): ChildProcess {
+  const rel = spec.cwd === WORKSPACE ? "" : spec.cwd.slice(WORKSPACE.length);
+  const home = iso.kind === "bwrap" ? WORKSPACE : target.hostDir;
+  // The caller's env goes on top of sane defaults; sandboxd's own environment
+  // (its token among it) never reaches a command.
+  const env: Record<string, string> = { PATH: SANDBOX_PATH, HOME: home, LANG: "C.UTF-8", ...spec.env };
+  let child: ChildProcess;
+  const options = { detached: true, stdio: ["ignore", "pipe", "pipe"] as ["ignore", "pipe", "pipe"] };
+  if (iso.kind === "bwrap") {
+    const args = bwrapArgv(iso.systemArgs, { workspaceHostDir: target.hostDir, cwd: spec.cwd, env, argv: spec.argv });
+    child = spawn(iso.bwrapPath, args, { ...options, cwd: target.hostDir, env: {} });
+  } else {
+    const [program, ...args] = spec.argv;
+    child = spawn(program ?? SHELL, args, { ...options, cwd: spec.hostCwd ?? target.hostDir + rel, env });
+  }
+  target.children.add(child);
+  child.once("close", () => target.children.delete(child));
+  // A spawn failure (ENOENT, EACCES) arrives as "error"; callers listen too, this keeps it from being unhandled.
+  child.once("error", () => target.children.delete(child));
+  return child;
+}
+
+/** Whether the child has not exited yet. */
+export function isRunning(child: ChildProcess): boolean {
+  return child.exitCode === null && child.signalCode === null && child.pid !== undefined;
+}
+
+/**
+ * SIGKILLs the child's whole process group (it was started detached, so it leads
+ * one). Under bwrap that kills bwrap, and its --die-with-parent init takes the
+ * sandbox's PID namespace, so backgrounded and re-sessioned descendants die too.
+ */
+export function killTree(child: ChildProcess): boolean {
+  if (!isRunning(child) || child.pid === undefined) return false;
+  try {
+    process.kill(-child.pid, "SIGKILL");
+  } catch {
+    // The group may already be gone; fall through to the direct kill.
+  }
+  try {
+    child.kill("SIGKILL");
+  } catch {
+    // Already exited.
+  }
+  return true;
+}
+
+/** The shell-style exit code of a finished child: its code, or 128 + the signal number. */
+export function exitCodeOf(code: number | null, signal: NodeJS.Signals | null): number {
+  if (code !== null) return code;
+  if (signal) return 128 + (constants.signals[signal] ?? 0);
+  return -1;
+}

@@ -1,0 +1,84 @@
+/**
+ * @module app
+ * Builds the Hono app from its deps: error mapping, auth, CORS, the route groups,
+ * and 404/405 answers in the envelope. `createApp` is pure; index.ts supplies deps.
+ */
+import { Hono } from "hono";
+import { cors } from "hono/cors";
+import { HTTPException } from "hono/http-exception";
+import { requireBearer } from "./auth";
+import type { AppDeps } from "./deps";
+import { AppError, errorBody, MethodNotAllowedError, NotFoundError, ValidationError } from "./errors";
+import { execRoutes } from "./routes/exec";
+import { fileRoutes } from "./routes/files";
+import { healthRoutes } from "./routes/health";
+import { processRoutes } from "./routes/processes";
+import { sandboxRoutes } from "./routes/sandboxes";
+
+/** Map anything thrown to an AppError; unknown errors become a logged 500. */
+export function toAppError(err: unknown): AppError {
+  if (err instanceof AppError) return err;
+  if (err instanceof HTTPException) {
+    // Hono raises these for bodies it cannot parse (e.g. malformed JSON in a validator).
+    if (err.status === 400)
+      return new ValidationError(`Malformed request body: ${err.message}`, undefined, "INVALID_JSON");
+    return new AppError(err.message || "Request failed", "HTTP_ERROR", err.status);
+  }
+  console.error("unhandled error", err);
+  return new AppError("Internal server error", "INTERNAL_ERROR", 500);
+}
+
+/** Hono path patterns ("/a/:id/*") as regular expressions, for the 405 check. */
+function patternToRegExp(pattern: string): RegExp {
+  const source = pattern
+    .split("/")
+    .map((part) => (part === "*" ? ".*" : part.startsWith(":") ? "[^/]+" : part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")))
+    .join("/");
+  return new RegExp(`^${source}/?$`);
+}
+
+export function createApp(deps: AppDeps): Hono {
+  const app = new Hono();
+
+  app.onError((err, c) => {
+    const appError = toAppError(err);
+    return c.json(errorBody(appError), appError.status);
+  });
+
+  if (deps.config.CORS_ORIGINS.length > 0) {
+    app.use(
+      "*",
+      cors({
+        origin: deps.config.CORS_ORIGINS,
+        allowHeaders: ["Authorization", "Content-Type", "Accept", "Last-Event-ID"],
+        allowMethods: ["GET", "POST", "PUT", "DELETE", "OPTIONS"],
+        maxAge: 600,
+      }),
+    );
+  }
+
+  app.route("/", healthRoutes(deps));
+  app.use("/sandboxes/*", requireBearer(deps.config.API_TOKEN));
+  app.use("/sandboxes", requireBearer(deps.config.API_TOKEN));
+  app.route("/sandboxes", sandboxRoutes(deps));
+  app.route("/sandboxes", execRoutes(deps));
+  app.route("/sandboxes", fileRoutes(deps));
+  app.route("/sandboxes", processRoutes(deps));
+
+  // Computed once: the (method, pattern) pairs of real handlers, for telling 404 from 405.
+  let handlers: Array<{ method: string; regexp: RegExp }> | undefined;
+  app.notFound((c) => {
+    handlers ??= app.routes
+      .filter((r) => r.method !== "ALL")
+      .map((r) => ({ method: r.method, regexp: patternToRegExp(r.path) }));
+    const allowed = [...new Set(handlers.filter((h) => h.regexp.test(c.req.path)).map((h) => h.method))];
+    const err =
+      allowed.length > 0
+        ? new MethodNotAllowedError(c.req.method, allowed)
+        : new NotFoundError(`No route for ${c.req.method} ${c.req.path}`, "ROUTE_NOT_FOUND");
+    if (err instanceof MethodNotAllowedError) c.header("Allow", allowed.join(", "));
+    return c.json(errorBody(err), err.status);
+  });
+
+  return app;
+}

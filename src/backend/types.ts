@@ -1,0 +1,155 @@
+/**
+ * @module backend/types
+ * The narrow interface every route uses to reach a project's sandbox. Two adapters
+ * implement it: `cloudflare` (Sandbox Durable Object + container, @cloudflare/sandbox)
+ * and `local` (HTTP to sandboxd, bubblewrap on the host). Nothing outside the
+ * adapters knows which one is in use.
+ *
+ * Contract for adapters:
+ * - Paths given to an adapter are already normalised, absolute and inside the
+ *   workspace root (see paths.ts); adapters still refuse what escapes through
+ *   symlinks where they can see it (local) with ForbiddenPathError.
+ * - Failures are thrown as AppError subclasses from errors.ts (FILE_NOT_FOUND,
+ *   PROCESS_NOT_FOUND, TIMEOUT, PAYLOAD_TOO_LARGE, CONFLICT, BACKEND_UNAVAILABLE …),
+ *   never as raw transport errors, so routes map them without string matching.
+ */
+
+/** Which adapter serves the sandboxes. */
+export type BackendKind = "cloudflare" | "local";
+
+/** A sandbox's state as seen through the API. */
+export interface SandboxInfo {
+  projectId: string;
+  /** `ready`: commands can run now. `stopped`: known but not running (container asleep). */
+  status: "ready" | "stopped";
+  backend: BackendKind;
+  /** Whether bubblewrap isolation is active (local) or a container isolates (cloudflare). */
+  isolated: boolean;
+}
+
+export interface ExecRequest {
+  command: string;
+  /** Absolute, inside the workspace. Default: the workspace root. */
+  cwd?: string;
+  env?: Record<string, string>;
+  /** Already clamped to the configured maximum by the route. */
+  timeoutMs: number;
+}
+
+export interface ExecResult {
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+  durationMs: number;
+}
+
+/**
+ * One event of a streamed exec or a followed process log. The stream always ends
+ * with exactly one `exit` or `error` event.
+ */
+export type ExecEvent =
+  | { type: "start"; pid?: number; command: string }
+  | { type: "stdout"; data: string }
+  | { type: "stderr"; data: string }
+  | { type: "exit"; exitCode: number; durationMs: number }
+  | { type: "error"; code: string; message: string };
+
+export type FileType = "file" | "directory" | "symlink" | "other";
+
+export interface FileEntry {
+  name: string;
+  /** Absolute path inside the sandbox. */
+  path: string;
+  type: FileType;
+  size: number;
+  /** ISO 8601. */
+  modifiedAt: string;
+  /** Octal permission string such as "0644". */
+  mode: string;
+}
+
+export interface FileContent {
+  /** The file's bytes, streamed. */
+  body: ReadableStream<Uint8Array>;
+  size: number;
+}
+
+export interface CloneRequest {
+  repoUrl: string;
+  /** Absolute target directory inside the workspace. */
+  directory: string;
+  branch?: string;
+  depth?: number;
+  timeoutMs: number;
+}
+
+export interface CloneResult {
+  directory: string;
+  /** The checked-out commit (full SHA). */
+  commit: string;
+  branch: string;
+}
+
+export type ProcessStatus = "running" | "completed" | "failed" | "killed";
+
+export interface ProcessInfo {
+  id: string;
+  command: string;
+  status: ProcessStatus;
+  pid?: number;
+  exitCode: number | null;
+  startedAt: string;
+  endedAt: string | null;
+}
+
+export interface StartProcessRequest {
+  command: string;
+  cwd?: string;
+  env?: Record<string, string>;
+}
+
+export interface ProcessLogs {
+  stdout: string;
+  stderr: string;
+}
+
+/** What each adapter can do beyond the common contract. */
+export interface BackendCapabilities {
+  /** Symlink escapes are detected and refused (local); in a container the container is the boundary. */
+  confinesSymlinks: boolean;
+}
+
+export interface SandboxBackend {
+  readonly kind: BackendKind;
+  readonly capabilities: BackendCapabilities;
+
+  /** Create the sandbox if needed and wait until it can run commands (idempotent). */
+  ensure(projectId: string): Promise<SandboxInfo>;
+  /** Current state without starting anything; NotFoundError(SANDBOX_NOT_FOUND) if never created. */
+  status(projectId: string): Promise<SandboxInfo>;
+  /** Kill every process in the sandbox; returns how many were killed. */
+  killAllProcesses(projectId: string): Promise<number>;
+  /** Tear the sandbox down (container stopped / workspace removed). */
+  destroy(projectId: string): Promise<void>;
+
+  exec(projectId: string, req: ExecRequest): Promise<ExecResult>;
+  /** Streams events as they happen; failures after the start arrive as an `error` event. */
+  execStream(projectId: string, req: ExecRequest, signal?: AbortSignal): Promise<ReadableStream<ExecEvent>>;
+
+  readFile(projectId: string, path: string, maxBytes: number): Promise<FileContent>;
+  /** Writes bytes, creating parent directories. */
+  writeFile(projectId: string, path: string, body: Uint8Array): Promise<{ size: number }>;
+  /** Deletes a file, or a directory with everything in it. */
+  deletePath(projectId: string, path: string): Promise<void>;
+  list(projectId: string, path: string, opts: { recursive: boolean }): Promise<FileEntry[]>;
+
+  clone(projectId: string, req: CloneRequest): Promise<CloneResult>;
+
+  startProcess(projectId: string, req: StartProcessRequest): Promise<ProcessInfo>;
+  listProcesses(projectId: string): Promise<ProcessInfo[]>;
+  getProcess(projectId: string, id: string): Promise<ProcessInfo>;
+  killProcess(projectId: string, id: string): Promise<ProcessInfo>;
+  processLogs(projectId: string, id: string): Promise<ProcessLogs>;
+  /** Follows a process's output from its start until it exits (ends with `exit`). */
+  followProcess(projectId: string, id: string, signal?: AbortSignal): Promise<ReadableStream<ExecEvent>>;
+}

@@ -1,0 +1,66 @@
+/**
+ * @module config
+ * The Worker's settings, parsed once from `env` with zod so a bad value fails
+ * loudly at the first request instead of misbehaving later. Only index.ts reads env.
+ */
+import { z } from "zod";
+import { DEFAULT_CLONE_SCHEMES } from "./shared/git";
+
+const intFrom = (fallback: number, min: number, max: number) =>
+  z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v.trim() === "" ? fallback : Number(v)))
+    .pipe(z.number().int().min(min).max(max));
+
+const listFrom = (fallback: readonly string[]) =>
+  z
+    .string()
+    .optional()
+    .transform((v) =>
+      v === undefined || v.trim() === ""
+        ? [...fallback]
+        : v
+            .split(",")
+            .map((s) => s.trim())
+            .filter(Boolean),
+    );
+
+const ConfigSchema = z.object({
+  SANDBOX_BACKEND: z.enum(["cloudflare", "local"]).default("cloudflare"),
+  API_TOKEN: z.string().optional(),
+  WORKSPACE_ROOT: z
+    .string()
+    .optional()
+    .transform((v) => (v?.trim() ? v.trim().replace(/\/+$/, "") : "/workspace"))
+    .pipe(z.string().regex(/^\/[A-Za-z0-9._/-]+$/, "WORKSPACE_ROOT must be an absolute path")),
+  CORS_ORIGINS: listFrom([]),
+  // 60 s default: long enough for installs of small projects, short enough that a hung
+  // command does not hold a request for minutes by accident.
+  EXEC_DEFAULT_TIMEOUT_MS: intFrom(60_000, 100, 3_600_000),
+  // 10 min ceiling: Workers requests through a service binding or the edge should not
+  // wait longer; longer work belongs in background processes (POST /processes).
+  EXEC_MAX_TIMEOUT_MS: intFrom(600_000, 100, 3_600_000),
+  // 32 MiB: Workers buffer request bodies in memory (128 MB isolate limit).
+  MAX_FILE_BYTES: intFrom(32 * 1024 * 1024, 1, 100 * 1024 * 1024),
+  CLONE_ALLOWED_SCHEMES: listFrom(DEFAULT_CLONE_SCHEMES),
+  SANDBOXD_URL: z.string().optional(),
+  SANDBOXD_TOKEN: z.string().optional(),
+});
+
+/** Parsed settings. */
+export type Config = z.output<typeof ConfigSchema>;
+
+/** Parse the environment into settings; throws with every bad field named. */
+export function loadConfig(env: Record<string, unknown>): Config {
+  const parsed = ConfigSchema.safeParse(env);
+  if (!parsed.success) {
+    const fields = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
+    throw new Error(`Invalid configuration: ${fields}`);
+  }
+  const config = parsed.data;
+  if (config.EXEC_DEFAULT_TIMEOUT_MS > config.EXEC_MAX_TIMEOUT_MS) {
+    throw new Error("Invalid configuration: EXEC_DEFAULT_TIMEOUT_MS exceeds EXEC_MAX_TIMEOUT_MS");
+  }
+  return config;
+}

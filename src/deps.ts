@@ -1,0 +1,17 @@
+/**
+ * @module deps
+ * What the app is built from. Tests build the app with their own deps; only
+ * index.ts turns `env` into deps.
+ */
+import type { SandboxBackend } from "./backend/types";
+import type { Config } from "./config";
+
+export interface AppDeps {
+  backend: SandboxBackend;
+  config: Config;
+  /** Reported by GET /health. */
+  version: string;
+}
+
+/** JSON request bodies other than file uploads: commands are ≤ 64 KiB, so 1 MiB is generous. */
+export const MAX_JSON_BODY_BYTES = 1024 * 1024;

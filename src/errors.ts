@@ -1,0 +1,95 @@
+/**
+ * @module errors
+ * Typed errors with stable UPPER_SNAKE codes. Handlers and adapters throw these;
+ * one `app.onError` (see app.ts) turns them into the envelope
+ * `{ success: false, error, code }`. Nothing else builds error JSON.
+ */
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+
+/** Whether retrying the same request later can succeed. */
+export type ErrorKind = "transient" | "permanent";
+
+/** Base class: a message safe to show the caller, a code, an HTTP status. */
+export class AppError extends Error {
+  constructor(
+    message: string,
+    readonly code: string,
+    readonly status: ContentfulStatusCode,
+    /** Extra fields for the envelope (e.g. partial output of a timed-out command). */
+    readonly details?: Record<string, unknown>,
+    readonly kind: ErrorKind = "permanent",
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** 400: the request is malformed or a field is invalid. */
+export class ValidationError extends AppError {
+  constructor(message: string, details?: Record<string, unknown>, code = "VALIDATION_ERROR") {
+    super(message, code, 400, details);
+  }
+}
+
+/** 401: missing or wrong bearer token, or no token configured (fail closed). */
+export class UnauthorizedError extends AppError {
+  constructor(message = "Missing or invalid bearer token") {
+    super(message, "UNAUTHORIZED", 401);
+  }
+}
+
+/** 403: a path that resolves outside the workspace root (e.g. through a symlink). */
+export class ForbiddenPathError extends AppError {
+  constructor(path: string, reason = "is outside the workspace") {
+    super(`Path ${JSON.stringify(path)} ${reason}`, "PATH_FORBIDDEN", 403);
+  }
+}
+
+/** 404 with a specific code (ROUTE_NOT_FOUND, FILE_NOT_FOUND, PROCESS_NOT_FOUND, …). */
+export class NotFoundError extends AppError {
+  constructor(message: string, code = "NOT_FOUND") {
+    super(message, code, 404);
+  }
+}
+
+/** 405: the route exists but not with this method. */
+export class MethodNotAllowedError extends AppError {
+  constructor(method: string, allowed: string[]) {
+    super(`Method ${method} is not allowed here; use ${allowed.join(", ")}`, "METHOD_NOT_ALLOWED", 405, {
+      allowed,
+    });
+  }
+}
+
+/** 409: the request conflicts with the sandbox's state (e.g. clone into a non-empty directory). */
+export class ConflictError extends AppError {
+  constructor(message: string, code = "CONFLICT") {
+    super(message, code, 409);
+  }
+}
+
+/** 413: body or file over the configured limit. */
+export class PayloadTooLargeError extends AppError {
+  constructor(what: string, limitBytes: number) {
+    super(`${what} exceeds the limit of ${limitBytes} bytes`, "PAYLOAD_TOO_LARGE", 413, { limitBytes });
+  }
+}
+
+/** 408: a command ran past its timeout and was killed; carries the output so far. */
+export class TimeoutError extends AppError {
+  constructor(timeoutMs: number, details?: Record<string, unknown>) {
+    super(`Command timed out after ${timeoutMs} ms and was killed`, "TIMEOUT", 408, { timeoutMs, ...details });
+  }
+}
+
+/** 502/503: the sandbox backend failed or cannot be reached. */
+export class BackendError extends AppError {
+  constructor(message: string, kind: ErrorKind = "transient", code = "BACKEND_UNAVAILABLE") {
+    super(message, code, kind === "transient" ? 503 : 502, undefined, kind);
+  }
+}
+
+/** The envelope body for an error. */
+export function errorBody(err: AppError): Record<string, unknown> {
+  return { success: false, error: err.message, code: err.code, ...(err.details ? { details: err.details } : {}) };
+}

@@ -1,0 +1,108 @@
+/**
+ * @module routes/exec
+ * Running things in a sandbox: POST /:projectId/exec (buffered or SSE) and
+ * POST /:projectId/clone (git, never through a shell we build from user input).
+ */
+import { zValidator } from "@hono/zod-validator";
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import type { Config } from "../config";
+import { type AppDeps, MAX_JSON_BODY_BYTES } from "../deps";
+import { PayloadTooLargeError, ValidationError } from "../errors";
+import { confinePath } from "../paths";
+import { CloneBodySchema, ExecBodySchema, ProjectParamSchema } from "../schemas";
+import { checkRepoUrl, isSafeRefName, RepoUrlError, redactUrl } from "../shared/git";
+import { respondWithEvents } from "../sse";
+import { onInvalid } from "../validation";
+
+/** Limit JSON bodies before they are parsed. */
+export const jsonBodyLimit = bodyLimit({
+  maxSize: MAX_JSON_BODY_BYTES,
+  onError: () => {
+    throw new PayloadTooLargeError("Request body", MAX_JSON_BODY_BYTES);
+  },
+});
+
+/** The requested timeout, the default when absent; above the maximum is an error, not a silent clamp. */
+export function effectiveTimeout(requested: number | undefined, config: Config, fallback: number): number {
+  if (requested === undefined) return Math.min(fallback, config.EXEC_MAX_TIMEOUT_MS);
+  if (requested > config.EXEC_MAX_TIMEOUT_MS) {
+    throw new ValidationError(`timeoutMs must be at most ${config.EXEC_MAX_TIMEOUT_MS}`, {
+      maxTimeoutMs: config.EXEC_MAX_TIMEOUT_MS,
+    });
+  }
+  return requested;
+}
+
+/** git's default directory name for a URL: its last path segment without ".git". */
+function defaultCloneDirectory(url: URL, root: string): string {
+  const last =
+    url.pathname
+      .split("/")
+      .filter(Boolean)
+      .pop()
+      ?.replace(/\.git$/, "") ?? "";
+  if (!/^[A-Za-z0-9._-]+$/.test(last) || last === "." || last === "..") {
+    throw new ValidationError("Cannot derive a directory from repoUrl; pass `directory`");
+  }
+  return `${root}/${last}`;
+}
+
+/** Clones take longer than commands: 5 minutes by default. */
+const DEFAULT_CLONE_TIMEOUT_MS = 300_000;
+
+export function execRoutes({ backend, config }: AppDeps): Hono {
+  const root = config.WORKSPACE_ROOT;
+  return new Hono()
+    .post(
+      "/:projectId/exec",
+      jsonBodyLimit,
+      zValidator("param", ProjectParamSchema, onInvalid),
+      zValidator("json", ExecBodySchema, onInvalid),
+      async (c) => {
+        const { projectId } = c.req.valid("param");
+        const body = c.req.valid("json");
+        const req = {
+          command: body.command,
+          cwd: confinePath(body.cwd ?? root, root),
+          env: body.env,
+          timeoutMs: effectiveTimeout(body.timeoutMs, config, config.EXEC_DEFAULT_TIMEOUT_MS),
+        };
+        const wantsStream = body.stream === true || (c.req.header("accept") ?? "").includes("text/event-stream");
+        if (wantsStream) return respondWithEvents(c, (signal) => backend.execStream(projectId, req, signal));
+        return c.json({ success: true, data: await backend.exec(projectId, req) });
+      },
+    )
+    .post(
+      "/:projectId/clone",
+      jsonBodyLimit,
+      zValidator("param", ProjectParamSchema, onInvalid),
+      zValidator("json", CloneBodySchema, onInvalid),
+      async (c) => {
+        const { projectId } = c.req.valid("param");
+        const body = c.req.valid("json");
+        let url: URL;
+        try {
+          url = checkRepoUrl(body.repoUrl, config.CLONE_ALLOWED_SCHEMES);
+        } catch (err) {
+          if (err instanceof RepoUrlError) throw new ValidationError(err.message, undefined, "INVALID_REPO_URL");
+          throw err;
+        }
+        if (body.branch !== undefined && !isSafeRefName(body.branch)) {
+          throw new ValidationError("branch is not a valid git ref name", undefined, "INVALID_BRANCH");
+        }
+        const directory = confinePath(body.directory ?? defaultCloneDirectory(url, root), root);
+        const result = await backend.clone(projectId, {
+          repoUrl: body.repoUrl,
+          directory,
+          branch: body.branch,
+          depth: body.depth,
+          timeoutMs: effectiveTimeout(body.timeoutMs, config, DEFAULT_CLONE_TIMEOUT_MS),
+        });
+        return c.json({
+          success: true,
+          data: { repoUrl: redactUrl(body.repoUrl), ...result, message: "Repository cloned successfully" },
+        });
+      },
+    );
+}

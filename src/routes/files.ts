@@ -1,0 +1,114 @@
+/**
+ * @module routes/files
+ * Files and listings: GET | PUT | DELETE /:projectId/files/<path> and
+ * GET /:projectId/ls. Text travels as JSON; binary as base64 in JSON or as raw
+ * `application/octet-stream` bytes, both ways.
+ */
+import { zValidator } from "@hono/zod-validator";
+import { type Context, Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import type { AppDeps } from "../deps";
+import { AppError, PayloadTooLargeError, ValidationError } from "../errors";
+import { confinePath, pathFromUrlTail } from "../paths";
+import { ListQuerySchema, ProjectParamSchema, ReadFileQuerySchema, WriteFileBodySchema } from "../schemas";
+import { onInvalid, parseOrThrow, readJson } from "../validation";
+import { base64ToBytes, bytesToBase64, readAll } from "./bytes";
+
+/** The sandbox path after "/files/" in the request URL (still encoded in c.req.path). */
+function filePath(c: Context, root: string): string {
+  const marker = "/files/";
+  const raw = c.req.path;
+  const at = raw.indexOf(marker);
+  const tail = at >= 0 ? raw.slice(at + marker.length) : "";
+  if (tail === "") throw new ValidationError("No file path after /files/", undefined, "INVALID_PATH");
+  return pathFromUrlTail(tail, root);
+}
+
+const isTrue = (v: string | undefined) => v === "true" || v === "1";
+
+export function fileRoutes({ backend, config }: AppDeps): Hono {
+  const root = config.WORKSPACE_ROOT;
+  const maxBytes = config.MAX_FILE_BYTES;
+  // JSON uploads carry base64 (4/3 larger) plus a little framing.
+  const uploadLimit = bodyLimit({
+    maxSize: Math.ceil((maxBytes * 4) / 3) + 64 * 1024,
+    onError: () => {
+      throw new PayloadTooLargeError("File", maxBytes);
+    },
+  });
+
+  return new Hono()
+    .get(
+      "/:projectId/files/*",
+      zValidator("param", ProjectParamSchema, onInvalid),
+      zValidator("query", ReadFileQuerySchema, onInvalid),
+      async (c) => {
+        const { projectId } = c.req.valid("param");
+        const path = filePath(c, root);
+        const file = await backend.readFile(projectId, path, maxBytes);
+        if ((c.req.header("accept") ?? "").includes("application/octet-stream")) {
+          return c.body(file.body, 200, {
+            "Content-Type": "application/octet-stream",
+            "Content-Length": String(file.size),
+          });
+        }
+        const bytes = await readAll(file.body, maxBytes);
+        let encoding = c.req.valid("query").encoding === "base64" ? "base64" : "utf8";
+        let content: string;
+        if (encoding === "utf8") {
+          try {
+            content = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
+          } catch {
+            // Not UTF-8: answer base64 and say so rather than hand back mangled bytes.
+            encoding = "base64";
+            content = bytesToBase64(bytes);
+          }
+        } else {
+          content = bytesToBase64(bytes);
+        }
+        return c.json({ success: true, data: { path, content, encoding, size: bytes.byteLength } });
+      },
+    )
+    .put("/:projectId/files/*", uploadLimit, zValidator("param", ProjectParamSchema, onInvalid), async (c) => {
+      const { projectId } = c.req.valid("param");
+      const path = filePath(c, root);
+      if (path === root) throw new ValidationError("Cannot write the workspace root itself", undefined, "INVALID_PATH");
+      const type = (c.req.header("content-type") ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
+      let bytes: Uint8Array;
+      if (type === "application/json") {
+        const { content, encoding } = parseOrThrow(WriteFileBodySchema, await readJson(c.req), "json");
+        bytes = encoding === "base64" ? base64ToBytes(content) : new TextEncoder().encode(content);
+      } else if (type === "application/octet-stream" || type.startsWith("text/")) {
+        bytes = new Uint8Array(await c.req.arrayBuffer());
+      } else {
+        throw new AppError(
+          "Send application/json ({content, encoding?}) or application/octet-stream (raw bytes)",
+          "UNSUPPORTED_MEDIA_TYPE",
+          415,
+        );
+      }
+      if (bytes.byteLength > maxBytes) throw new PayloadTooLargeError("File", maxBytes);
+      const { size } = await backend.writeFile(projectId, path, bytes);
+      return c.json({ success: true, data: { path, size, message: "File written successfully" } });
+    })
+    .delete("/:projectId/files/*", zValidator("param", ProjectParamSchema, onInvalid), async (c) => {
+      const { projectId } = c.req.valid("param");
+      const path = filePath(c, root);
+      if (path === root) throw new ValidationError("Refusing to delete the workspace root", undefined, "INVALID_PATH");
+      await backend.deletePath(projectId, path);
+      return c.json({ success: true, data: { path, deleted: true } });
+    })
+    .get(
+      "/:projectId/ls",
+      zValidator("param", ProjectParamSchema, onInvalid),
+      zValidator("query", ListQuerySchema, onInvalid),
+      async (c) => {
+        const { projectId } = c.req.valid("param");
+        const query = c.req.valid("query");
+        const path = confinePath(query.path ?? root, root);
+        const recursive = isTrue(query.recursive);
+        const entries = await backend.list(projectId, path, { recursive });
+        return c.json({ success: true, data: { path, recursive, count: entries.length, entries } });
+      },
+    );
+}

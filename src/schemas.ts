@@ -1,0 +1,81 @@
+/**
+ * @module schemas
+ * zod schemas for every request the API accepts. Validation happens at the edge
+ * (routes use `validate()` from validation.ts); handlers only see parsed data.
+ */
+import { z } from "zod";
+
+/** Names Cloudflare refuses as sandbox ids (they collide with preview-URL host names). */
+export const RESERVED_PROJECT_IDS = ["www", "api", "admin", "root", "system", "cloudflare", "workers"] as const;
+
+/**
+ * A project id is a Cloudflare sandbox id that is also a DNS label: 1–63 lowercase
+ * letters, digits and '-', not starting or ending with '-', not reserved.
+ */
+export const ProjectIdSchema = z
+  .string()
+  .regex(
+    /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/,
+    "projectId must be 1-63 lowercase letters, digits or '-', not starting or ending with '-'",
+  )
+  .refine((id) => !(RESERVED_PROJECT_IDS as readonly string[]).includes(id), "projectId is a reserved name");
+
+export const ProjectParamSchema = z.object({ projectId: ProjectIdSchema });
+
+/** Environment variables for a command: POSIX names, bounded values. */
+const EnvSchema = z
+  .record(
+    z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, "env names must be valid shell variable names"),
+    z.string().max(32_768),
+  )
+  .refine((env) => Object.keys(env).length <= 100, "at most 100 env variables");
+
+/** A shell command line; 64 KiB is far above any real command and below ARG_MAX. */
+const CommandSchema = z.string().min(1, "command must not be empty").max(65_536);
+
+export const ExecBodySchema = z.strictObject({
+  command: CommandSchema,
+  cwd: z.string().optional(),
+  env: EnvSchema.optional(),
+  timeoutMs: z.number().int().positive().optional(),
+  stream: z.boolean().optional(),
+});
+export type ExecBody = z.infer<typeof ExecBodySchema>;
+
+export const CloneBodySchema = z.strictObject({
+  repoUrl: z.string().min(1).max(2048),
+  directory: z.string().optional(),
+  branch: z.string().min(1).max(255).optional(),
+  depth: z.number().int().min(1).max(1_000_000).optional(),
+  timeoutMs: z.number().int().positive().optional(),
+});
+export type CloneBody = z.infer<typeof CloneBodySchema>;
+
+/** JSON form of a file write; raw bytes use `application/octet-stream` instead. */
+export const WriteFileBodySchema = z.strictObject({
+  content: z.string(),
+  encoding: z.enum(["utf8", "utf-8", "base64"]).default("utf8"),
+});
+
+export const ReadFileQuerySchema = z.object({
+  encoding: z.enum(["utf8", "utf-8", "base64"]).optional(),
+});
+
+export const ListQuerySchema = z.object({
+  path: z.string().optional(),
+  recursive: z.enum(["true", "false", "1", "0"]).optional(),
+});
+
+export const StartProcessBodySchema = z.strictObject({
+  command: CommandSchema,
+  cwd: z.string().optional(),
+  env: EnvSchema.optional(),
+});
+
+export const ProcessParamSchema = ProjectParamSchema.extend({
+  id: z.string().regex(/^[A-Za-z0-9_.:-]{1,128}$/, "process id is malformed"),
+});
+
+export const DeleteSandboxQuerySchema = z.object({
+  destroy: z.enum(["true", "false", "1", "0"]).optional(),
+});

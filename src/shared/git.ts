@@ -1,0 +1,110 @@
+/**
+ * @module shared/git
+ * Pure helpers for `git clone`, shared by the Worker (validation at the edge, the
+ * cloudflare adapter's quoted command) and sandboxd (argv spawn). No imports, so
+ * Node can load it directly with type stripping.
+ *
+ * Safety rules: git always gets an argument array (or each argument strictly
+ * single-quoted), options end with `--` before the URL and directory, the URL's
+ * scheme is allow-listed, and credentials in a URL never reach output or errors.
+ */
+
+/** Why a repository URL was refused; the message never contains credentials. */
+export class RepoUrlError extends Error {}
+
+/** Schemes git may use when none are configured. */
+export const DEFAULT_CLONE_SCHEMES = ["https"] as const;
+
+/** Parse and check a repository URL against allowed schemes (e.g. ["https"]). */
+export function checkRepoUrl(repoUrl: string, allowedSchemes: readonly string[]): URL {
+  let url: URL;
+  try {
+    url = new URL(repoUrl);
+  } catch {
+    throw new RepoUrlError("repoUrl is not a valid absolute URL");
+  }
+  const scheme = url.protocol.replace(/:$/, "").toLowerCase();
+  if (!allowedSchemes.includes(scheme)) {
+    throw new RepoUrlError(`repoUrl scheme "${scheme}" is not allowed; allowed: ${allowedSchemes.join(", ")}`);
+  }
+  if (!url.hostname) throw new RepoUrlError("repoUrl has no host");
+  // git's transport helpers treat "::" specially ("ext::sh -c …"); refuse anything like it.
+  if (/\s|::/.test(repoUrl)) throw new RepoUrlError("repoUrl must not contain whitespace or '::'");
+  return url;
+}
+
+/** The URL with user and password replaced by "***" (for output and errors). */
+export function redactUrl(repoUrl: string): string {
+  try {
+    const url = new URL(repoUrl);
+    if (!url.username && !url.password) return repoUrl;
+    url.username = "***";
+    url.password = "";
+    return url.toString();
+  } catch {
+    return repoUrl.replace(/\/\/[^/@\s]*@/g, "//***@");
+  }
+}
+
+/** Credentials shorter than this are only redacted where they appear inside a URL. */
+const MIN_SECRET_LENGTH = 4;
+
+/** Replace every credential-bearing form of `repoUrl` in `text` with its redacted form. */
+export function redactText(text: string, repoUrl: string): string {
+  let out = text;
+  try {
+    const url = new URL(repoUrl);
+    for (const secret of [
+      url.username,
+      url.password,
+      decodeURIComponent(url.username),
+      decodeURIComponent(url.password),
+    ]) {
+      // Shorter strings are not secrets worth garbling every message for ("u" in "found");
+      // the URL form below is redacted whatever its length.
+      if (secret.length >= MIN_SECRET_LENGTH) out = out.split(secret).join("***");
+    }
+  } catch {
+    // Not a URL: nothing to redact beyond the generic pattern below.
+  }
+  return out.replace(/(\w+:\/\/)[^/@\s]+@/g, "$1***@");
+}
+
+/** A branch or tag name git accepts, and nothing that could read as an option. */
+export function isSafeRefName(ref: string): boolean {
+  return (
+    /^[A-Za-z0-9][A-Za-z0-9._/-]{0,254}$/.test(ref) &&
+    !ref.includes("..") &&
+    !ref.endsWith(".lock") &&
+    !ref.endsWith("/")
+  );
+}
+
+export interface CloneArgs {
+  repoUrl: string;
+  directory: string;
+  branch?: string;
+  depth?: number;
+}
+
+/** The argv of `git clone` (without the leading "git"). */
+export function cloneArgv({ repoUrl, directory, branch, depth }: CloneArgs): string[] {
+  const argv = ["-c", "protocol.file.allow=never", "-c", "core.hooksPath=/dev/null", "clone", "--quiet"];
+  if (branch !== undefined) {
+    if (!isSafeRefName(branch)) throw new RepoUrlError("branch is not a valid ref name");
+    argv.push("--branch", branch);
+  }
+  if (depth !== undefined) argv.push("--depth", String(Math.trunc(depth)));
+  argv.push("--", repoUrl, directory);
+  return argv;
+}
+
+/** Quote one argument for a POSIX shell: single quotes, embedded quotes escaped. */
+export function shellQuote(arg: string): string {
+  return `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+
+/** A shell command line for argv, every word single-quoted. */
+export function shellCommand(argv: readonly string[]): string {
+  return argv.map(shellQuote).join(" ");
+}

@@ -1,0 +1,16 @@
+/**
+ * @module test/support/provided-context
+ * Values the workers global setup hands to tests through vitest's provide/inject
+ * (the worker-side twin is test/worker/contract/provided-context.d.ts).
+ */
+import "vitest";
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    /** Dumb-HTTP URL of a bare repository with branches main and feature (test/support/standin-git.ts). */
+    gitRepoUrl: string;
+    /** Full SHA of main and of feature in that repository. */
+    gitMainCommit: string;
+    gitFeatureCommit: string;
+  }
+}

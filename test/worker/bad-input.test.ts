@@ -1,0 +1,259 @@
+/**
+ * Every route fed a corpus of bad input: malformed JSON, wrong types, missing and
+ * unknown fields, bad ids, traversal, NUL bytes, escaping symlinks, oversized
+ * bodies. Each must get a 4xx envelope with a code — never a 500 — and sandboxd
+ * must still serve afterwards.
+ */
+import { beforeAll, describe, expect, it } from "vitest";
+import { api, apiJson, uniqueProject } from "./support/http";
+
+interface Case {
+  name: string;
+  method: string;
+  path: string;
+  body?: BodyInit;
+  contentType?: string;
+  /** Exact status when it matters; any 4xx otherwise. */
+  status?: number;
+  code?: string;
+}
+
+const p = uniqueProject("bad");
+const secret = "s3cr3t-token";
+
+const badIds = ["UPPER", "-lead", "trail-", "a".repeat(64), "www", "under_score", "dot.ted", "sp%20ace", "nul%00"];
+const json = (value: unknown) => JSON.stringify(value);
+
+const cases: Case[] = [
+  ...badIds.flatMap((id): Case[] => [
+    { name: `create ${id}`, method: "POST", path: `/sandboxes/${id}`, status: 400, code: "VALIDATION_ERROR" },
+    { name: `exec ${id}`, method: "POST", path: `/sandboxes/${id}/exec`, body: json({ command: "true" }), status: 400 },
+    { name: `read ${id}`, method: "GET", path: `/sandboxes/${id}/files/workspace/a`, status: 400 },
+  ]),
+  // exec bodies
+  ...[
+    ["malformed", "{", "INVALID_JSON"],
+    ["array", "[]", "VALIDATION_ERROR"],
+    ["null", "null", "VALIDATION_ERROR"],
+    ["number command", json({ command: 5 }), "VALIDATION_ERROR"],
+    ["missing command", json({}), "VALIDATION_ERROR"],
+    ["empty command", json({ command: "" }), "VALIDATION_ERROR"],
+    ["unknown field", json({ command: "true", shell: "/bin/zsh" }), "VALIDATION_ERROR"],
+    ["bad env name", json({ command: "true", env: { "BAD NAME": "x" } }), "VALIDATION_ERROR"],
+    ["env not strings", json({ command: "true", env: { A: 1 } }), "VALIDATION_ERROR"],
+    ["negative timeout", json({ command: "true", timeoutMs: -1 }), "VALIDATION_ERROR"],
+    ["string timeout", json({ command: "true", timeoutMs: "100" }), "VALIDATION_ERROR"],
+    ["stream not boolean", json({ command: "true", stream: "yes" }), "VALIDATION_ERROR"],
+    ["cwd traversal", json({ command: "true", cwd: "/workspace/../etc" }), "INVALID_PATH"],
+    ["cwd relative", json({ command: "true", cwd: "sub" }), "INVALID_PATH"],
+    ["cwd nul", json({ command: "true", cwd: "/workspace/a\u0000b" }), "INVALID_PATH"],
+    ["huge command", json({ command: "x".repeat(70_000) }), "VALIDATION_ERROR"],
+  ].map(
+    ([name, body, code]): Case => ({
+      name: `exec ${name}`,
+      method: "POST",
+      path: `/sandboxes/${p}/exec`,
+      body,
+      code,
+      status: 400,
+    }),
+  ),
+  {
+    name: "exec cwd elsewhere",
+    method: "POST",
+    path: `/sandboxes/${p}/exec`,
+    body: json({ command: "true", cwd: "/etc" }),
+    status: 403,
+    code: "PATH_FORBIDDEN",
+  },
+  {
+    name: "exec oversized body",
+    method: "POST",
+    path: `/sandboxes/${p}/exec`,
+    body: json({ command: "true", pad: "x".repeat(2 * 1024 * 1024) }),
+    status: 413,
+    code: "PAYLOAD_TOO_LARGE",
+  },
+  // clone bodies
+  ...[
+    ["file scheme", { repoUrl: "file:///etc" }, "INVALID_REPO_URL"],
+    ["ssh scheme", { repoUrl: "ssh://git@example.com/x.git" }, "INVALID_REPO_URL"],
+    ["ext transport", { repoUrl: "ext::sh -c touch% /tmp/pwned" }, "INVALID_REPO_URL"],
+    ["not a url", { repoUrl: "not a url" }, "INVALID_REPO_URL"],
+    ["credentials + bad scheme", { repoUrl: `ftp://user:${secret}@example.com/x.git` }, "INVALID_REPO_URL"],
+    [
+      "option as branch",
+      { repoUrl: "https://example.com/x.git", branch: "--upload-pack=touch /tmp/x" },
+      "INVALID_BRANCH",
+    ],
+    ["zero depth", { repoUrl: "https://example.com/x.git", depth: 0 }, "VALIDATION_ERROR"],
+    ["string depth", { repoUrl: "https://example.com/x.git", depth: "1" }, "VALIDATION_ERROR"],
+    ["directory traversal", { repoUrl: "https://example.com/x.git", directory: "/workspace/../x" }, "INVALID_PATH"],
+    ["missing url", {}, "VALIDATION_ERROR"],
+  ].map(
+    ([name, body, code]): Case => ({
+      name: `clone ${name}`,
+      method: "POST",
+      path: `/sandboxes/${p}/clone`,
+      body: json(body),
+      code: code as string,
+      status: 400,
+    }),
+  ),
+  {
+    name: "clone into /etc",
+    method: "POST",
+    path: `/sandboxes/${p}/clone`,
+    body: json({ repoUrl: "https://example.com/x.git", directory: "/etc/x" }),
+    status: 403,
+  },
+  // file paths and bodies
+  {
+    name: "read outside workspace",
+    method: "GET",
+    path: `/sandboxes/${p}/files/etc/passwd`,
+    status: 403,
+    code: "PATH_FORBIDDEN",
+  },
+  {
+    name: "read encoded traversal",
+    method: "GET",
+    path: `/sandboxes/${p}/files/workspace/..%2f..%2fetc%2fpasswd`,
+    status: 400,
+    code: "INVALID_PATH",
+  },
+  { name: "read nul", method: "GET", path: `/sandboxes/${p}/files/workspace/a%00b`, status: 400, code: "INVALID_PATH" },
+  {
+    name: "read bad encoding",
+    method: "GET",
+    path: `/sandboxes/${p}/files/workspace/%E0%A4%A`,
+    status: 400,
+    code: "INVALID_PATH",
+  },
+  { name: "read no path", method: "GET", path: `/sandboxes/${p}/files/`, status: 400 },
+  {
+    name: "read bad encoding param",
+    method: "GET",
+    path: `/sandboxes/${p}/files/workspace/a?encoding=latin1`,
+    status: 400,
+  },
+  {
+    name: "write outside workspace",
+    method: "PUT",
+    path: `/sandboxes/${p}/files/etc/evil`,
+    body: json({ content: "x" }),
+    status: 403,
+  },
+  {
+    name: "write malformed json",
+    method: "PUT",
+    path: `/sandboxes/${p}/files/workspace/a`,
+    body: "{",
+    status: 400,
+    code: "INVALID_JSON",
+  },
+  {
+    name: "write content not string",
+    method: "PUT",
+    path: `/sandboxes/${p}/files/workspace/a`,
+    body: json({ content: 5 }),
+    status: 400,
+  },
+  {
+    name: "write bad base64",
+    method: "PUT",
+    path: `/sandboxes/${p}/files/workspace/a`,
+    body: json({ content: "%%%", encoding: "base64" }),
+    status: 400,
+    code: "INVALID_BASE64",
+  },
+  {
+    name: "write unknown encoding",
+    method: "PUT",
+    path: `/sandboxes/${p}/files/workspace/a`,
+    body: json({ content: "x", encoding: "utf16" }),
+    status: 400,
+  },
+  {
+    name: "write form data",
+    method: "PUT",
+    path: `/sandboxes/${p}/files/workspace/a`,
+    body: "a=b",
+    contentType: "application/x-www-form-urlencoded",
+    status: 415,
+    code: "UNSUPPORTED_MEDIA_TYPE",
+  },
+  { name: "delete outside workspace", method: "DELETE", path: `/sandboxes/${p}/files/etc/passwd`, status: 403 },
+  // listings
+  { name: "ls elsewhere", method: "GET", path: `/sandboxes/${p}/ls?path=/etc`, status: 403 },
+  { name: "ls relative", method: "GET", path: `/sandboxes/${p}/ls?path=sub`, status: 400 },
+  { name: "ls bad recursive", method: "GET", path: `/sandboxes/${p}/ls?recursive=maybe`, status: 400 },
+  // processes
+  { name: "process bad id", method: "GET", path: `/sandboxes/${p}/processes/a%20b`, status: 400 },
+  { name: "process empty body", method: "POST", path: `/sandboxes/${p}/processes`, body: json({}), status: 400 },
+  {
+    name: "process malformed",
+    method: "POST",
+    path: `/sandboxes/${p}/processes`,
+    body: "{{",
+    status: 400,
+    code: "INVALID_JSON",
+  },
+  {
+    name: "process cwd elsewhere",
+    method: "POST",
+    path: `/sandboxes/${p}/processes`,
+    body: json({ command: "true", cwd: "/root" }),
+    status: 403,
+  },
+  { name: "destroy flag not boolean", method: "DELETE", path: `/sandboxes/${p}?destroy=maybe`, status: 400 },
+];
+
+describe("bad input gets a clear 4xx and loses nothing", () => {
+  beforeAll(async () => {
+    expect((await apiJson(`/sandboxes/${p}`, { method: "POST" })).status).toBe(200);
+    await api(`/sandboxes/${p}/files/workspace/keep.txt`, { method: "PUT", json: { content: "precious" } });
+  });
+
+  it.each(cases)("$name", async (c) => {
+    const headers: Record<string, string> = {};
+    if (c.body !== undefined) headers["content-type"] = c.contentType ?? "application/json";
+    const res = await api(c.path, { method: c.method, body: c.body, headers });
+    const body = (await res.json()) as { success: boolean; code: string; error: string };
+    expect(res.status, JSON.stringify(body)).toBeGreaterThanOrEqual(400);
+    expect(res.status, JSON.stringify(body)).toBeLessThan(500);
+    if (c.status) expect(res.status, JSON.stringify(body)).toBe(c.status);
+    expect(body.success).toBe(false);
+    expect(body.code).toMatch(/^[A-Z][A-Z0-9_]+$/);
+    if (c.code) expect(body.code).toBe(c.code);
+    expect(JSON.stringify(body)).not.toContain(secret);
+  });
+
+  it("refuses symlinks that escape the workspace, for every file operation", async () => {
+    const setup = await apiJson(`/sandboxes/${p}/exec`, {
+      method: "POST",
+      json: { command: "ln -s /etc esc-dir && ln -s /etc/hostname esc-file" },
+    });
+    expect(setup.body.data).toMatchObject({ exitCode: 0 });
+    const attempts: Array<[string, string, BodyInit | undefined]> = [
+      ["GET", `/sandboxes/${p}/files/workspace/esc-file`, undefined],
+      ["GET", `/sandboxes/${p}/files/workspace/esc-dir/hostname`, undefined],
+      ["PUT", `/sandboxes/${p}/files/workspace/esc-dir/pwned`, json({ content: "x" })],
+      ["PUT", `/sandboxes/${p}/files/workspace/esc-file`, json({ content: "x" })],
+      ["DELETE", `/sandboxes/${p}/files/workspace/esc-dir/hostname`, undefined],
+      ["GET", `/sandboxes/${p}/ls?path=/workspace/esc-dir`, undefined],
+    ];
+    for (const [method, path, body] of attempts) {
+      const res = await api(path, { method, body, headers: body ? { "content-type": "application/json" } : {} });
+      expect(res.status, `${method} ${path}`).toBe(403);
+      expect(await res.json()).toMatchObject({ success: false, code: "PATH_FORBIDDEN" });
+    }
+  });
+
+  it("kept the workspace intact and sandboxd serving", async () => {
+    const file = await apiJson(`/sandboxes/${p}/files/workspace/keep.txt`);
+    expect(file.body.data).toMatchObject({ content: "precious" });
+    const alive = await apiJson(`/sandboxes/${p}/exec`, { method: "POST", json: { command: "echo alive" } });
+    expect(alive.body.data).toMatchObject({ stdout: "alive\n", exitCode: 0 });
+  });
+});
