@@ -17,7 +17,12 @@ function appWith(overrides: Record<string, string | undefined>) {
 
 describe("auth", () => {
   it("refuses a missing or wrong token with 401 UNAUTHORIZED", async () => {
-    for (const headers of [{}, { authorization: "Bearer wrong" }, { authorization: `Basic ${TOKEN}` }]) {
+    const attempts: Array<Record<string, string>> = [
+      {},
+      { authorization: "Bearer wrong" },
+      { authorization: `Basic ${TOKEN}` },
+    ];
+    for (const headers of attempts) {
       const res = await api(`/sandboxes/${uniqueProject()}`, { method: "POST", headers, auth: false });
       expect(res.status).toBe(401);
       expect(await res.json()).toMatchObject({ success: false, code: "UNAUTHORIZED" });

@@ -1,0 +1,147 @@
+/**
+ * @module backend/cloudflare-files
+ * Binary-safe file transfer over @cloudflare/sandbox 0.12.x's HTTP transport.
+ *
+ * Reading: 0.12.x offers `readFile` (whole file in one JSON string; raw bytes
+ * with `encoding: "none"` only on the rpc transport) and `readFileStream` (SSE:
+ * metadata, then chunks — base64 for files the container deems binary, UTF-8
+ * *decoded* text for files it deems text, by MIME type). We stream with
+ * `readFileStream` (the size arrives first, so over-limit files are refused
+ * before any content moves), and because a "text" file may hold bytes that are
+ * not UTF-8 (the decoder would have replaced them with U+FFFD), the first chunk
+ * containing U+FFFD switches to `readFile({encoding: "base64"})` for the rest.
+ *
+ * Stopping early: cancelling a container response stream makes
+ * @cloudflare/containers (0.3.x, `res.body.pipeTo(...).finally(...)` in
+ * containerFetch) leave an unhandled "Network connection lost" rejection in the
+ * Durable Object. So where the rest is affordable we read it to the end and
+ * discard it instead of cancelling.
+ *
+ * Writing: base64 through `writeFile({encoding: "base64"})`; large files go in
+ * parts joined in the container, keeping each RPC message well under its limit.
+ */
+import { parseSSEStream, type Sandbox } from "@cloudflare/sandbox";
+import { BackendError, NotFoundError, PayloadTooLargeError } from "../errors";
+import { shellCommand, shellQuote } from "../shared/git";
+import { base64ToBytes, bytesToBase64 } from "./cloudflare-convert";
+import { mapErrors, toAppError } from "./cloudflare-errors";
+import type { FileContent } from "./types";
+
+/** Largest part sent in one writeFile (base64 makes it 4/3 larger on the wire). */
+export const WRITE_PART_BYTES = 8 * 1024 * 1024;
+
+/** Up to this many bytes are drained rather than cancelled (see the module comment). */
+const DRAIN_LIMIT_BYTES = 64 * 1024 * 1024;
+
+/** SSE events of readFileStream (the SDK's FileStreamEvent). */
+type FileStreamEvent =
+  | { type: "metadata"; mimeType: string; size: number; isBinary: boolean; encoding: "utf-8" | "base64" }
+  | { type: "chunk"; data: string }
+  | { type: "complete"; bytesRead: number }
+  | { type: "error"; error: string };
+
+// biome-ignore lint/suspicious/noExplicitAny: the SDK's Sandbox is generic over the Worker's Env, irrelevant here.
+type AnySandbox = Sandbox<any>;
+
+/** Lets go of the rest of a stream: drained in the background when small enough, else cancelled. */
+function release(events: AsyncIterator<unknown>, remainingBytes: number): void {
+  if (remainingBytes > DRAIN_LIMIT_BYTES) {
+    void events.return?.(undefined)?.catch(() => undefined);
+    return;
+  }
+  void (async () => {
+    while (!(await events.next()).done) {
+      // Discard.
+    }
+  })().catch(() => undefined);
+}
+
+/** Streams a file's bytes, refusing files over `maxBytes` before reading them. */
+export async function readFileBody(sandbox: AnySandbox, path: string, maxBytes: number): Promise<FileContent> {
+  const sse = await mapErrors(() => sandbox.readFileStream(path));
+  const events = parseSSEStream<FileStreamEvent>(sse)[Symbol.asyncIterator]();
+  const first = await events.next().catch((err: unknown) => {
+    throw toAppError(err);
+  });
+  if (first.done || first.value.type !== "metadata") {
+    await events.return?.(undefined);
+    const why = !first.done && first.value.type === "error" ? first.value.error : "no metadata";
+    const exists = await mapErrors(() => sandbox.exists(path));
+    if (!exists.exists) throw new NotFoundError(`File not found: ${path}`, "FILE_NOT_FOUND");
+    throw new BackendError(`Cannot read ${path}: ${why}`, "permanent", "FILE_READ_FAILED");
+  }
+  const meta = first.value;
+  if (meta.size > maxBytes) {
+    release(events, meta.size);
+    throw new PayloadTooLargeError("File", maxBytes);
+  }
+  const encoder = new TextEncoder();
+  let emitted = 0;
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        for (;;) {
+          const next = await events.next();
+          if (next.done || next.value.type === "complete") {
+            controller.close();
+            return;
+          }
+          const event = next.value;
+          if (event.type === "error") throw new BackendError(`Reading ${path} failed: ${event.error}`, "permanent");
+          if (event.type !== "chunk" || event.data === "") continue;
+          if (meta.isBinary) {
+            const bytes = base64ToBytes(event.data);
+            emitted += bytes.byteLength;
+            controller.enqueue(bytes);
+            return;
+          }
+          if (event.data.includes("\uFFFD")) {
+            // Possibly a byte that was not UTF-8: take the exact bytes from here on.
+            release(events, meta.size - emitted);
+            const whole = await sandbox.readFile(path, { encoding: "base64" });
+            controller.enqueue(base64ToBytes(whole.content).subarray(emitted));
+            controller.close();
+            return;
+          }
+          const bytes = encoder.encode(event.data);
+          emitted += bytes.byteLength;
+          controller.enqueue(bytes);
+          return;
+        }
+      } catch (err) {
+        controller.error(toAppError(err));
+      }
+    },
+    async cancel() {
+      // The caller went away: stop the transfer even at the cost described above.
+      await events.return?.(undefined)?.catch(() => undefined);
+    },
+  });
+  return { body, size: meta.size };
+}
+
+/** Writes bytes exactly (parents are created by the container's write). */
+export async function writeFileBytes(sandbox: AnySandbox, path: string, bytes: Uint8Array): Promise<void> {
+  if (bytes.byteLength <= WRITE_PART_BYTES) {
+    await mapErrors(() => sandbox.writeFile(path, bytesToBase64(bytes), { encoding: "base64" }));
+    return;
+  }
+  const slash = path.lastIndexOf("/");
+  const prefix = `${path.slice(0, slash)}/.${path.slice(slash + 1)}.upload-${crypto.randomUUID()}`;
+  const parts: string[] = [];
+  try {
+    for (let offset = 0; offset < bytes.byteLength; offset += WRITE_PART_BYTES) {
+      const part = `${prefix}.${parts.length}`;
+      parts.push(part);
+      const slice = bytes.subarray(offset, offset + WRITE_PART_BYTES);
+      await mapErrors(() => sandbox.writeFile(part, bytesToBase64(slice), { encoding: "base64" }));
+    }
+    const join = `${shellCommand(["cat", ...parts])} > ${shellQuote(path)}`;
+    const result = await mapErrors(() => sandbox.exec(join));
+    if (result.exitCode !== 0) {
+      throw new BackendError(`Writing ${path} failed: ${result.stderr.trim()}`, "permanent", "FILE_WRITE_FAILED");
+    }
+  } finally {
+    if (parts.length > 0) await sandbox.exec(shellCommand(["rm", "-f", "--", ...parts])).catch(() => undefined);
+  }
+}

@@ -1,0 +1,252 @@
+/**
+ * @module backend/cloudflare
+ * The `cloudflare` adapter: each project is a Sandbox Durable Object with its
+ * container, reached through @cloudflare/sandbox 0.12.x (`getSandbox`). The only
+ * module (with its cloudflare-* helpers) that imports the SDK.
+ *
+ * Choices worth knowing:
+ * - Commands run under GNU `timeout` inside the container (cloudflare-convert.ts):
+ *   the SDK's timeout only stops waiting, it does not kill. The SDK also gets a
+ *   timeout (a little later) and the Worker races one more; each maps to TIMEOUT.
+ * - git runs through `exec` with every argument single-quoted (no gitCheckout,
+ *   removed in SDK 1.0); credentials in the URL are redacted from all output.
+ * - `status()` never starts a container: it reads the Durable Object's container
+ *   state (`getState()`), and "never created" is the absence of the placement id
+ *   the SDK stores when it first opens a session in the container.
+ */
+import { getSandbox, type Sandbox } from "@cloudflare/sandbox";
+import { BackendError, ConflictError, NotFoundError, TimeoutError, ValidationError } from "../errors";
+import { cloneArgv, RepoUrlError, redactText, shellCommand, shellQuote } from "../shared/git";
+import {
+  CONTAINER_TIMEOUT_GRACE_MS,
+  type SdkFileInfo,
+  type SdkProcess,
+  timedOut,
+  toFileEntry,
+  toProcessInfo,
+  WORKER_TIMEOUT_GRACE_MS,
+  wrapWithTimeout,
+} from "./cloudflare-convert";
+import { type ErrorContext, mapErrors } from "./cloudflare-errors";
+import { readFileBody, writeFileBytes } from "./cloudflare-files";
+import { execEventStream, processEventStream } from "./cloudflare-streams";
+import type { ExecRequest, ExecResult, SandboxBackend, SandboxInfo } from "./types";
+
+// biome-ignore lint/suspicious/noExplicitAny: the SDK's Sandbox is generic over the Worker's Env, irrelevant here.
+type AnySandbox = Sandbox<any>;
+
+export interface CloudflareBackendOptions {
+  /** Workspace root inside the container (the SDK's default session starts there). */
+  workspaceRoot: string;
+}
+
+/** Exit codes of the adapter's own shell snippets. */
+const EXIT_NOT_FOUND = 44;
+const EXIT_NOT_EMPTY = 45;
+
+/** Rejects with TimeoutError after `ms` unless `work` settles first. */
+async function race<T>(work: Promise<T>, ms: number, timeoutMs: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new TimeoutError(timeoutMs)), ms);
+  });
+  try {
+    return await Promise.race([work, deadline]);
+  } finally {
+    if (timer !== undefined) clearTimeout(timer);
+  }
+}
+
+/** Creates the adapter over the Sandbox Durable Object namespace. */
+export function createCloudflareBackend(
+  ns: DurableObjectNamespace<AnySandbox>,
+  opts: CloudflareBackendOptions,
+): SandboxBackend {
+  const sandboxOf = (projectId: string): AnySandbox => getSandbox(ns, projectId);
+  const info = (projectId: string, ready: boolean): SandboxInfo => ({
+    projectId,
+    status: ready ? "ready" : "stopped",
+    backend: "cloudflare",
+    isolated: true,
+  });
+  const isRunning = async (sandbox: AnySandbox) => (await sandbox.getState()).status === "healthy";
+
+  /** Runs `command` wrapped in `timeout`; the result says whether the timeout killed it. */
+  async function run(projectId: string, req: ExecRequest, errCtx: ErrorContext = {}) {
+    const started = Date.now();
+    const ctx = { timeoutMs: req.timeoutMs, ...errCtx };
+    const result = await mapErrors(
+      () =>
+        race(
+          sandboxOf(projectId).exec(wrapWithTimeout(req.command, req.timeoutMs), {
+            timeout: req.timeoutMs + CONTAINER_TIMEOUT_GRACE_MS,
+            ...(req.cwd !== undefined ? { cwd: req.cwd } : {}),
+            ...(req.env !== undefined ? { env: req.env } : {}),
+          }),
+          req.timeoutMs + WORKER_TIMEOUT_GRACE_MS,
+          req.timeoutMs,
+        ),
+      ctx,
+    );
+    const durationMs = Date.now() - started;
+    return {
+      stdout: result.stdout,
+      stderr: result.stderr,
+      exitCode: result.exitCode,
+      durationMs,
+      killed: timedOut(result.exitCode, durationMs, req.timeoutMs),
+    };
+  }
+
+  async function processOf(projectId: string, id: string) {
+    const proc = await mapErrors(() => sandboxOf(projectId).getProcess(id));
+    if (!proc) throw new NotFoundError(`Process ${id} not found`, "PROCESS_NOT_FOUND");
+    return proc as SdkProcess;
+  }
+
+  return {
+    kind: "cloudflare",
+    capabilities: { confinesSymlinks: false },
+
+    async ensure(projectId) {
+      // A trivial command starts the container, waits for its port and opens the session.
+      const result = await mapErrors(() => sandboxOf(projectId).exec("true"));
+      if (result.exitCode !== 0) throw new BackendError("Sandbox container did not answer", "transient");
+      return info(projectId, true);
+    },
+
+    async status(projectId) {
+      const sandbox = sandboxOf(projectId);
+      const placement = await mapErrors(() => sandbox.getContainerPlacementId());
+      if (placement === undefined) throw new NotFoundError(`Sandbox ${projectId} not found`, "SANDBOX_NOT_FOUND");
+      return info(projectId, await mapErrors(() => isRunning(sandbox)));
+    },
+
+    async killAllProcesses(projectId) {
+      const sandbox = sandboxOf(projectId);
+      // A sleeping container has no processes; do not wake it to say so.
+      if (!(await mapErrors(() => isRunning(sandbox)))) return 0;
+      return await mapErrors(() => sandbox.killAllProcesses());
+    },
+
+    async destroy(projectId) {
+      await mapErrors(() => sandboxOf(projectId).destroy());
+    },
+
+    async exec(projectId, req): Promise<ExecResult> {
+      const { killed, ...result } = await run(projectId, req);
+      if (killed) throw new TimeoutError(req.timeoutMs, { stdout: result.stdout, stderr: result.stderr });
+      return result;
+    },
+
+    async execStream(projectId, req, signal) {
+      const startedAt = Date.now();
+      const sse = await mapErrors(
+        () =>
+          sandboxOf(projectId).execStream(wrapWithTimeout(req.command, req.timeoutMs), {
+            timeout: req.timeoutMs + CONTAINER_TIMEOUT_GRACE_MS,
+            ...(req.cwd !== undefined ? { cwd: req.cwd } : {}),
+            ...(req.env !== undefined ? { env: req.env } : {}),
+          }),
+        { timeoutMs: req.timeoutMs },
+      );
+      return execEventStream(sse, { command: req.command, timeoutMs: req.timeoutMs, startedAt, signal });
+    },
+
+    readFile: (projectId, path, maxBytes) => readFileBody(sandboxOf(projectId), path, maxBytes),
+
+    async writeFile(projectId, path, body) {
+      await writeFileBytes(sandboxOf(projectId), path, body);
+      return { size: body.byteLength };
+    },
+
+    async deletePath(projectId, path) {
+      // One round trip for files, symlinks (not their targets) and whole directories.
+      const p = shellQuote(path);
+      const script = `if [ -e ${p} ] || [ -L ${p} ]; then rm -rf -- ${p}; else exit ${EXIT_NOT_FOUND}; fi`;
+      const result = await mapErrors(() => sandboxOf(projectId).exec(script));
+      if (result.exitCode === EXIT_NOT_FOUND) throw new NotFoundError(`File not found: ${path}`, "FILE_NOT_FOUND");
+      if (result.exitCode !== 0) {
+        throw new BackendError(`Deleting ${path} failed: ${result.stderr.trim()}`, "permanent", "FILE_DELETE_FAILED");
+      }
+    },
+
+    async list(projectId, path, { recursive }) {
+      const result = await mapErrors(() => sandboxOf(projectId).listFiles(path, { recursive, includeHidden: true }));
+      return (result.files as SdkFileInfo[]).map(toFileEntry);
+    },
+
+    async clone(projectId, req) {
+      const redact = (text: string) => redactText(text, req.repoUrl);
+      let argv: string[];
+      try {
+        argv = ["git", ...cloneArgv(req)];
+      } catch (err) {
+        if (err instanceof RepoUrlError) throw new ValidationError(redact(err.message), undefined, "INVALID_REPO_URL");
+        throw err;
+      }
+      const d = shellQuote(req.directory);
+      const scheme = new URL(req.repoUrl).protocol.replace(/:$/, "");
+      const script = [
+        `if [ -e ${d} ] && { [ ! -d ${d} ] || [ -n "$(ls -A ${d})" ]; }; then exit ${EXIT_NOT_EMPTY}; fi`,
+        `${shellCommand(argv)} || exit $?`,
+        `git -C ${d} rev-parse HEAD --abbrev-ref HEAD`,
+      ].join("\n");
+      const env = { GIT_TERMINAL_PROMPT: "0", GIT_ALLOW_PROTOCOL: scheme };
+      const out = await run(projectId, { command: script, env, timeoutMs: req.timeoutMs }, { redact });
+      if (out.killed) {
+        throw new TimeoutError(req.timeoutMs, { stdout: redact(out.stdout), stderr: redact(out.stderr) });
+      }
+      if (out.exitCode === EXIT_NOT_EMPTY) {
+        throw new ConflictError(`Clone target ${req.directory} exists and is not an empty directory`);
+      }
+      const [commit = "", branch = ""] = out.stdout.trim().split("\n").slice(-2);
+      if (out.exitCode !== 0 || !/^[0-9a-f]{40,64}$/.test(commit)) {
+        const why = redact(out.stderr.trim()).slice(-2000) || `git exited with ${out.exitCode}`;
+        throw new ValidationError(`git clone failed: ${why}`, undefined, "CLONE_FAILED");
+      }
+      return { directory: req.directory, commit, branch: branch === "HEAD" && req.branch ? req.branch : branch };
+    },
+
+    async startProcess(projectId, req) {
+      const proc = await mapErrors(() =>
+        sandboxOf(projectId).startProcess(req.command, {
+          cwd: req.cwd ?? opts.workspaceRoot,
+          ...(req.env !== undefined ? { env: req.env } : {}),
+        }),
+      );
+      return toProcessInfo(proc as SdkProcess, req.command);
+    },
+
+    async listProcesses(projectId) {
+      const sandbox = sandboxOf(projectId);
+      if (!(await mapErrors(() => isRunning(sandbox)))) return [];
+      const list = await mapErrors(() => sandbox.listProcesses());
+      return (list as SdkProcess[]).map((p) => toProcessInfo(p, p.command));
+    },
+
+    async getProcess(projectId, id) {
+      const proc = await processOf(projectId, id);
+      return toProcessInfo(proc, proc.command);
+    },
+
+    async killProcess(projectId, id) {
+      await processOf(projectId, id);
+      await mapErrors(() => sandboxOf(projectId).killProcess(id));
+      const after = await processOf(projectId, id);
+      return toProcessInfo(after, after.command);
+    },
+
+    async processLogs(projectId, id) {
+      const logs = await mapErrors(() => sandboxOf(projectId).getProcessLogs(id));
+      return { stdout: logs.stdout, stderr: logs.stderr };
+    },
+
+    async followProcess(projectId, id, signal) {
+      const proc = await processOf(projectId, id);
+      const sse = await mapErrors(() => sandboxOf(projectId).streamProcessLogs(id));
+      const startedAt = new Date(proc.startTime).getTime();
+      return processEventStream(sse, { command: proc.command, pid: proc.pid, startedAt, signal });
+    },
+  };
+}
