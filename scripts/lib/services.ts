@@ -1,0 +1,121 @@
+/**
+ * @module scripts/lib/services
+ * Starting the two servers this repo runs locally — sandboxd (the local sandbox
+ * backend) and the Worker under `wrangler dev` — under a {@link Supervisor}, and
+ * waiting until each answers. Shared by scripts/dev.ts and bench/api.ts.
+ */
+import { join } from "node:path";
+import { freePort, randomToken, waitForHttp } from "./net.ts";
+import type { ManagedChild, OutputMode, Supervisor } from "./proc.ts";
+
+/** The repository root (this file lives in scripts/lib/). */
+export const REPO_ROOT = join(import.meta.dirname, "..", "..");
+
+/** A running sandboxd. */
+export interface Sandboxd {
+  url: string;
+  token: string;
+  child: ManagedChild;
+  /** What sandboxd's /health reports: true when commands run inside bubblewrap. */
+  isolated: boolean;
+}
+
+/** Options for {@link startSandboxd}. */
+export interface SandboxdOptions {
+  /** Default: a free port on 127.0.0.1. */
+  port?: number;
+  /** Default: a fresh random token. */
+  token?: string;
+  /** Where workspaces live (SANDBOXD_ROOT). Default: sandboxd's own default (.sandboxd). */
+  root?: string;
+  output?: OutputMode;
+  timeoutMs?: number;
+}
+
+/** Starts `container/sandboxd/main.ts` on 127.0.0.1 and waits until GET /health answers 200. */
+export async function startSandboxd(sup: Supervisor, opts: SandboxdOptions = {}): Promise<Sandboxd> {
+  const port = opts.port ?? (await freePort());
+  const token = opts.token ?? randomToken();
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    SANDBOXD_HOST: "127.0.0.1",
+    SANDBOXD_PORT: String(port),
+    SANDBOXD_TOKEN: token,
+  };
+  if (opts.root) env.SANDBOXD_ROOT = opts.root;
+  const child = sup.start({
+    name: "sandboxd",
+    // process.execPath: the Node 22 that runs us (npm puts the `node` package first on PATH).
+    command: process.execPath,
+    args: [join(REPO_ROOT, "container", "sandboxd", "main.ts")],
+    env,
+    cwd: REPO_ROOT,
+    output: opts.output,
+  });
+  const url = `http://127.0.0.1:${port}`;
+  const health = await waitForHttp(`${url}/health`, {
+    timeoutMs: opts.timeoutMs ?? 15_000,
+    child,
+    accept: (res) => res.status === 200,
+  });
+  let isolated = false;
+  try {
+    isolated = (JSON.parse(health) as { isolated?: unknown }).isolated === true;
+  } catch {
+    // An unexpected body: report "not isolated" rather than claim isolation we cannot see.
+  }
+  return { url, token, child, isolated };
+}
+
+/** A running `wrangler dev`. */
+export interface WorkerDev {
+  url: string;
+  child: ManagedChild;
+  /** The body of the first successful GET /health. */
+  health: string;
+}
+
+/** Options for {@link startWorkerDev}. */
+export interface WorkerDevOptions {
+  port: number;
+  /** Passed as `--var NAME:value` (they override wrangler.jsonc vars and .dev.vars). */
+  vars: Record<string, string>;
+  /** false → `--enable-containers=false` (no Docker needed). */
+  containers: boolean;
+  /** Extra wrangler arguments (e.g. --persist-to, --inspector-port). */
+  extraArgs?: string[];
+  env?: NodeJS.ProcessEnv;
+  output?: OutputMode;
+  timeoutMs?: number;
+}
+
+/** Runs `wrangler dev` on 127.0.0.1:`port` and waits until GET /health answers 200. */
+export async function startWorkerDev(sup: Supervisor, opts: WorkerDevOptions): Promise<WorkerDev> {
+  const args = [
+    join(REPO_ROOT, "node_modules", "wrangler", "bin", "wrangler.js"),
+    "dev",
+    "--ip",
+    "127.0.0.1",
+    "--port",
+    String(opts.port),
+    // No hotkey UI: stdin is not a terminal for a supervised child.
+    "--show-interactive-dev-session=false",
+  ];
+  // A hidden but supported wrangler flag (see DESIGN.md, toolchain facts).
+  if (!opts.containers) args.push("--enable-containers=false");
+  for (const [name, value] of Object.entries(opts.vars)) args.push("--var", `${name}:${value}`);
+  args.push(...(opts.extraArgs ?? []));
+  const child = sup.start({
+    name: "wrangler",
+    command: process.execPath,
+    args,
+    env: opts.env ?? process.env,
+    cwd: REPO_ROOT,
+    output: opts.output,
+  });
+  const url = `http://127.0.0.1:${opts.port}`;
+  // Building a container image on first run can take minutes; without containers it is seconds.
+  const timeoutMs = opts.timeoutMs ?? (opts.containers ? 600_000 : 60_000);
+  const health = await waitForHttp(`${url}/health`, { timeoutMs, child, accept: (res) => res.status === 200 });
+  return { url, child, health };
+}
