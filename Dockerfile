@@ -15,9 +15,10 @@ RUN pip3 install --no-cache-dir requests gitpython
 # Node tooling for TypeScript projects.
 RUN npm install -g typescript ts-node esbuild && npm cache clean --force
 
-# The runner bundle lives at a fixed path (same path inside the local sandbox).
+# The fixed place for the in-sandbox runner bundle (the same path is used inside the
+# local sandbox). The bundle itself is copied in once the runner exists (snapshots issue).
+ENV SANDBOX_RUNNER_DIR=/opt/sandbox-worker
 RUN mkdir -p /opt/sandbox-worker
-COPY dist/runner/ /opt/sandbox-worker/
 
 WORKDIR /workspace
 EXPOSE 3000
