@@ -61,9 +61,15 @@ export const ReadFileQuerySchema = z.object({
   encoding: z.enum(["utf8", "utf-8", "base64"]).optional(),
 });
 
+/** A boolean query flag: "true"/"1" or "false"/"0"; anything else is a 400, absent is false. */
+const QueryFlag = z
+  .enum(["true", "false", "1", "0"])
+  .optional()
+  .transform((v) => v === "true" || v === "1");
+
 export const ListQuerySchema = z.object({
   path: z.string().optional(),
-  recursive: z.enum(["true", "false", "1", "0"]).optional(),
+  recursive: QueryFlag,
 });
 
 export const StartProcessBodySchema = z.strictObject({
@@ -77,5 +83,5 @@ export const ProcessParamSchema = ProjectParamSchema.extend({
 });
 
 export const DeleteSandboxQuerySchema = z.object({
-  destroy: z.enum(["true", "false", "1", "0"]).optional(),
+  destroy: QueryFlag,
 });

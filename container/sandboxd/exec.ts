@@ -4,6 +4,7 @@
  * per stream) or streamed as ExecEvent objects. On timeout the whole process tree
  * is SIGKILLed; the buffered form then fails with TIMEOUT carrying the output so far.
  */
+import type { ExecEvent } from "../../src/backend/types.ts";
 import type { Isolation } from "./bwrap.ts";
 import { SandboxdError } from "./errors.ts";
 import { exitCodeOf, killTree, launch, SHELL, type SpawnTarget } from "./spawn.ts";
@@ -16,13 +17,8 @@ export interface ExecInput {
   timeoutMs: number;
 }
 
-/** One event of a streamed command (the same shape as ExecEvent in src/backend/types.ts). */
-export type ExecEvent =
-  | { type: "start"; pid?: number; command: string }
-  | { type: "stdout"; data: string }
-  | { type: "stderr"; data: string }
-  | { type: "exit"; exitCode: number; durationMs: number }
-  | { type: "error"; code: string; message: string };
+/** One event of a streamed command: the Worker's own type, so the two cannot drift apart. */
+export type { ExecEvent } from "../../src/backend/types.ts";
 
 /** Keeps at most `limit` bytes of a stream, decoded as UTF-8 without splitting characters. */
 export class CappedText {

@@ -24,8 +24,6 @@ function filePath(c: Context, root: string): string {
   return pathFromUrlTail(tail, root);
 }
 
-const isTrue = (v: string | undefined) => v === "true" || v === "1";
-
 export function fileRoutes({ backend, config }: AppDeps): Hono {
   const root = config.WORKSPACE_ROOT;
   const maxBytes = config.MAX_FILE_BYTES;
@@ -106,7 +104,7 @@ export function fileRoutes({ backend, config }: AppDeps): Hono {
         const { projectId } = c.req.valid("param");
         const query = c.req.valid("query");
         const path = confinePath(query.path ?? root, root);
-        const recursive = isTrue(query.recursive);
+        const recursive = query.recursive;
         const entries = await backend.list(projectId, path, { recursive });
         return c.json({ success: true, data: { path, recursive, count: entries.length, entries } });
       },

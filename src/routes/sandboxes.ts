@@ -8,8 +8,6 @@ import type { AppDeps } from "../deps";
 import { DeleteSandboxQuerySchema, ProjectParamSchema } from "../schemas";
 import { onInvalid } from "../validation";
 
-const isTrue = (v: string | undefined) => v === "true" || v === "1";
-
 export function sandboxRoutes({ backend }: AppDeps): Hono {
   return new Hono()
     .post("/:projectId", zValidator("param", ProjectParamSchema, onInvalid), async (c) => {
@@ -27,7 +25,7 @@ export function sandboxRoutes({ backend }: AppDeps): Hono {
       zValidator("query", DeleteSandboxQuerySchema, onInvalid),
       async (c) => {
         const { projectId } = c.req.valid("param");
-        if (isTrue(c.req.valid("query").destroy)) {
+        if (c.req.valid("query").destroy) {
           await backend.destroy(projectId);
           return c.json({ success: true, data: { projectId, status: "destroyed", message: "Sandbox destroyed" } });
         }

@@ -5,20 +5,7 @@
  * kept in process.env, where the global setup, running in the same process,
  * finds them to start the servers.
  */
-import { createServer } from "node:net";
-
-/** A port that is free on 127.0.0.1 right now. */
-export async function freePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
+import { freePort } from "../../scripts/lib/net.ts";
 
 /** The env variable names the config and the global setup agree on. */
 export const PORT_VARS = ["TEST_SANDBOXD_PORT", "TEST_STANDIN_CONTAINER_PORT"] as const;

@@ -4,14 +4,7 @@
  * its happy path, with the envelope and status codes a client relies on.
  */
 import { describe, expect, it } from "vitest";
-import { api, apiJson, readSse, uniqueProject } from "./support/http";
-
-async function created(): Promise<string> {
-  const projectId = uniqueProject("api");
-  const { status } = await apiJson(`/sandboxes/${projectId}`, { method: "POST" });
-  expect(status).toBe(200);
-  return projectId;
-}
+import { api, apiJson, createProject, readSse, uniqueProject } from "./support/http";
 
 describe("health", () => {
   it("answers without auth with status, version and backend", async () => {
@@ -40,7 +33,7 @@ describe("sandbox lifecycle", () => {
   });
 
   it("DELETE kills all processes; ?destroy=true removes the workspace", async () => {
-    const projectId = await created();
+    const projectId = await createProject("api");
     const proc = await apiJson<{ id: string }>(`/sandboxes/${projectId}/processes`, {
       method: "POST",
       json: { command: "sleep 30" },
@@ -60,7 +53,7 @@ describe("sandbox lifecycle", () => {
 
 describe("exec", () => {
   it("runs a command in /workspace and returns output, exit code and duration", async () => {
-    const projectId = await created();
+    const projectId = await createProject("api");
     const { status, body } = await apiJson<Record<string, unknown>>(`/sandboxes/${projectId}/exec`, {
       method: "POST",
       json: { command: "pwd; echo oops >&2; exit 3" },
@@ -71,7 +64,7 @@ describe("exec", () => {
   });
 
   it("honours cwd and env", async () => {
-    const projectId = await created();
+    const projectId = await createProject("api");
     await apiJson(`/sandboxes/${projectId}/exec`, { method: "POST", json: { command: "mkdir -p sub" } });
     const { body } = await apiJson(`/sandboxes/${projectId}/exec`, {
       method: "POST",
@@ -81,7 +74,7 @@ describe("exec", () => {
   });
 
   it("kills a command past its timeout and answers 408 TIMEOUT with the output so far", async () => {
-    const projectId = await created();
+    const projectId = await createProject("api");
     const started = Date.now();
     const { status, body } = await apiJson(`/sandboxes/${projectId}/exec`, {
       method: "POST",
@@ -95,7 +88,7 @@ describe("exec", () => {
   });
 
   it("refuses a timeout above the maximum", async () => {
-    const projectId = await created();
+    const projectId = await createProject("api");
     const { status, body } = await apiJson(`/sandboxes/${projectId}/exec`, {
       method: "POST",
       json: { command: "true", timeoutMs: 10_000_000 },
@@ -105,7 +98,7 @@ describe("exec", () => {
   });
 
   it("streams start, stdout, stderr and exit as SSE, in order", async () => {
-    const projectId = await created();
+    const projectId = await createProject("api");
     const res = await api(`/sandboxes/${projectId}/exec`, {
       method: "POST",
       json: { command: "echo one; echo two >&2; echo three; exit 2", stream: true },
@@ -129,7 +122,7 @@ describe("exec", () => {
   });
 
   it("streams when the client asks with Accept: text/event-stream", async () => {
-    const projectId = await created();
+    const projectId = await createProject("api");
     const res = await api(`/sandboxes/${projectId}/exec`, {
       method: "POST",
       headers: { accept: "text/event-stream" },
@@ -140,7 +133,7 @@ describe("exec", () => {
   });
 
   it("ends a stream past its timeout with an error event coded TIMEOUT", async () => {
-    const projectId = await created();
+    const projectId = await createProject("api");
     const res = await api(`/sandboxes/${projectId}/exec`, {
       method: "POST",
       json: { command: "echo early; sleep 20", stream: true, timeoutMs: 500 },

@@ -4,7 +4,7 @@
  * credentials in the URL never echoed — not on success, not in errors.
  */
 import { describe, expect, inject, it } from "vitest";
-import { apiJson, uniqueProject } from "./support/http";
+import { apiJson, createProject } from "./support/http";
 
 const password = "hunter2-very-secret";
 
@@ -15,15 +15,9 @@ function withCredentials(url: string, path = ""): string {
   return `${u.toString().replace(/\/$/, "")}${path}`;
 }
 
-async function created(): Promise<string> {
-  const projectId = uniqueProject("clone");
-  expect((await apiJson(`/sandboxes/${projectId}`, { method: "POST" })).status).toBe(200);
-  return projectId;
-}
-
 describe("clone", () => {
   it("clones into /workspace/<repo name> by default and reports the commit", async () => {
-    const p = await created();
+    const p = await createProject("clone");
     const repoUrl = inject("gitRepoUrl");
     const name = new URL(repoUrl).pathname
       .split("/")
@@ -45,7 +39,7 @@ describe("clone", () => {
   });
 
   it("checks out the requested branch into the requested directory", async () => {
-    const p = await created();
+    const p = await createProject("clone");
     const { body } = await apiJson(`/sandboxes/${p}/clone`, {
       method: "POST",
       json: { repoUrl: inject("gitRepoUrl"), directory: "/workspace/app", branch: "feature" },
@@ -58,7 +52,7 @@ describe("clone", () => {
   });
 
   it("answers 409 CONFLICT for a non-empty target and leaves it alone", async () => {
-    const p = await created();
+    const p = await createProject("clone");
     await apiJson(`/sandboxes/${p}/files/workspace/app/mine.txt`, { method: "PUT", json: { content: "mine" } });
     const { status, body } = await apiJson(`/sandboxes/${p}/clone`, {
       method: "POST",
@@ -72,7 +66,7 @@ describe("clone", () => {
   });
 
   it("never echoes credentials from the URL, on success or on failure", async () => {
-    const p = await created();
+    const p = await createProject("clone");
     const ok = await apiJson(`/sandboxes/${p}/clone`, {
       method: "POST",
       json: { repoUrl: withCredentials(inject("gitRepoUrl")), directory: "/workspace/with-creds" },

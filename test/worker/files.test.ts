@@ -3,19 +3,13 @@
  * raw bytes both ways, parents created on write, deletes, structured listings.
  */
 import { describe, expect, it } from "vitest";
-import { api, apiJson, uniqueProject } from "./support/http";
-
-async function created(): Promise<string> {
-  const projectId = uniqueProject("files");
-  expect((await apiJson(`/sandboxes/${projectId}`, { method: "POST" })).status).toBe(200);
-  return projectId;
-}
+import { api, apiJson, createProject } from "./support/http";
 
 const allBytes = Uint8Array.from({ length: 256 }, (_, i) => i);
 
 describe("files", () => {
   it("writes text with parents created and reads it back", async () => {
-    const p = await created();
+    const p = await createProject("files");
     const put = await apiJson(`/sandboxes/${p}/files/workspace/deep/er/hello.txt`, {
       method: "PUT",
       json: { content: "héllo wörld\n" },
@@ -31,7 +25,7 @@ describe("files", () => {
   });
 
   it("round-trips binary as base64 JSON", async () => {
-    const p = await created();
+    const p = await createProject("files");
     const b64 = btoa(String.fromCharCode(...allBytes));
     await apiJson(`/sandboxes/${p}/files/workspace/all.bin`, {
       method: "PUT",
@@ -45,7 +39,7 @@ describe("files", () => {
   });
 
   it("round-trips raw application/octet-stream bytes both ways", async () => {
-    const p = await created();
+    const p = await createProject("files");
     const put = await api(`/sandboxes/${p}/files/workspace/raw.bin`, {
       method: "PUT",
       headers: { "content-type": "application/octet-stream" },
@@ -60,7 +54,7 @@ describe("files", () => {
   });
 
   it("handles names with spaces and unicode through percent-encoding", async () => {
-    const p = await created();
+    const p = await createProject("files");
     const path = `/sandboxes/${p}/files/workspace/${encodeURIComponent("a dir")}/${encodeURIComponent("ünï cødé.txt")}`;
     expect((await apiJson(path, { method: "PUT", json: { content: "ok" } })).status).toBe(200);
     const listing = await apiJson<{ entries: Array<{ name: string }> }>(
@@ -70,14 +64,14 @@ describe("files", () => {
   });
 
   it("answers 404 FILE_NOT_FOUND for a missing file", async () => {
-    const p = await created();
+    const p = await createProject("files");
     const { status, body } = await apiJson(`/sandboxes/${p}/files/workspace/missing.txt`);
     expect(status).toBe(404);
     expect(body).toMatchObject({ success: false, code: "FILE_NOT_FOUND" });
   });
 
   it("deletes files and whole directories", async () => {
-    const p = await created();
+    const p = await createProject("files");
     await apiJson(`/sandboxes/${p}/files/workspace/d/x.txt`, { method: "PUT", json: { content: "1" } });
     await apiJson(`/sandboxes/${p}/files/workspace/d/y/z.txt`, { method: "PUT", json: { content: "2" } });
     expect((await apiJson(`/sandboxes/${p}/files/workspace/d/x.txt`, { method: "DELETE" })).body).toMatchObject({
@@ -90,7 +84,7 @@ describe("files", () => {
   });
 
   it("refuses to delete the workspace root", async () => {
-    const p = await created();
+    const p = await createProject("files");
     const { status, body } = await apiJson(`/sandboxes/${p}/files/workspace`, { method: "DELETE" });
     expect(status).toBe(400);
     expect(body.code).toBe("INVALID_PATH");
@@ -99,7 +93,7 @@ describe("files", () => {
 
 describe("ls", () => {
   it("lists structured entries, flat by default and recursive on request", async () => {
-    const p = await created();
+    const p = await createProject("files");
     await apiJson(`/sandboxes/${p}/files/workspace/a.txt`, { method: "PUT", json: { content: "abc" } });
     await apiJson(`/sandboxes/${p}/files/workspace/sub/b.txt`, { method: "PUT", json: { content: "b" } });
     const flat = await apiJson<{ path: string; entries: Array<Record<string, unknown>> }>(`/sandboxes/${p}/ls`);

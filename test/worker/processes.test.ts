@@ -3,7 +3,7 @@
  * get, logs (buffered and followed as SSE until exit), kill.
  */
 import { describe, expect, it } from "vitest";
-import { api, apiJson, readSse, uniqueProject } from "./support/http";
+import { api, apiJson, createProject, readSse } from "./support/http";
 
 interface Proc {
   id: string;
@@ -12,15 +12,9 @@ interface Proc {
   exitCode: number | null;
 }
 
-async function created(): Promise<string> {
-  const projectId = uniqueProject("proc");
-  expect((await apiJson(`/sandboxes/${projectId}`, { method: "POST" })).status).toBe(200);
-  return projectId;
-}
-
 describe("processes", () => {
   it("starts, lists, gets and kills a process", async () => {
-    const p = await created();
+    const p = await createProject("proc");
     const start = await apiJson<Proc>(`/sandboxes/${p}/processes`, {
       method: "POST",
       json: { command: "sleep 30" },
@@ -38,7 +32,7 @@ describe("processes", () => {
   });
 
   it("follows logs as SSE until the process exits", async () => {
-    const p = await created();
+    const p = await createProject("proc");
     const start = await apiJson<Proc>(`/sandboxes/${p}/processes`, {
       method: "POST",
       json: { command: "echo first; sleep 0.5; echo second >&2; sleep 0.5; echo third; exit 4" },
@@ -66,7 +60,7 @@ describe("processes", () => {
   });
 
   it("answers 404 PROCESS_NOT_FOUND for an unknown id", async () => {
-    const p = await created();
+    const p = await createProject("proc");
     const { status, body } = await apiJson(`/sandboxes/${p}/processes/nope-123`);
     expect(status).toBe(404);
     expect(body).toMatchObject({ success: false, code: "PROCESS_NOT_FOUND" });

@@ -64,3 +64,11 @@ export function uniqueProject(prefix = "t"): string {
   counter += 1;
   return `${prefix}-${Date.now().toString(36)}-${counter}`;
 }
+
+/** Create a fresh sandbox through the API and return its project id. */
+export async function createProject(prefix: string): Promise<string> {
+  const projectId = uniqueProject(prefix);
+  const { status, body } = await apiJson(`/sandboxes/${projectId}`, { method: "POST" });
+  if (status !== 200) throw new Error(`creating ${projectId} failed: ${status} ${JSON.stringify(body)}`);
+  return projectId;
+}
