@@ -1,0 +1,208 @@
+/**
+ * @module runner/cli
+ * The runner's command line: `snapshot`, `restore [--snapshot ID] [--if-fresh]
+ * [--no-install]`, `sync --watch [--interval-ms N] [--batch-files N]`, with
+ * `--ignore PATTERN` (repeatable), `--json`, `--help`, `--version`. Logs go to
+ * stderr; with `--json` the last stdout line is one RunnerResult object (for
+ * `sync`, one per snapshot taken, the final flush last). Exit code 0 on success,
+ * 1 on failure, 2 for usage or configuration errors.
+ */
+import { parseArgs } from "node:util";
+import type { RunnerResult } from "../../src/shared/snapshot-format.ts";
+import { type ArchiveResult, takeSnapshot } from "./archiver.ts";
+import { loadConfig, type RunnerConfig } from "./config.ts";
+import { CODES, RunnerError, toRunnerError } from "./errors.ts";
+import { HttpStore } from "./http-store.ts";
+import { loadIgnoreRules } from "./ignore.ts";
+import { installAfterRestore } from "./install.ts";
+import { restoreSnapshot } from "./restorer.ts";
+import { readState } from "./state.ts";
+import type { SnapshotStore } from "./store.ts";
+import { SyncWatcher } from "./sync.ts";
+import { RUNNER_VERSION } from "./version.ts";
+
+/** `--help` text. */
+export const HELP = `sandbox-worker runner ${RUNNER_VERSION}
+Snapshots /workspace to the Worker's runner API and restores it.
+
+Usage:
+  runner snapshot [--json]
+  runner restore [--snapshot ID] [--if-fresh] [--no-install] [--json]
+  runner sync --watch [--interval-ms 30000] [--batch-files 10] [--json]
+Options:
+  --ignore PATTERN   extra ignore rule (repeatable; after .sandboxignore)
+  --json             print one RunnerResult JSON object as the last stdout line
+  --help, --version
+Environment:
+  SANDBOX_RUNNER_API, SANDBOX_RUNNER_TOKEN, SANDBOX_PROJECT_ID (required),
+  SANDBOX_WORKSPACE (/workspace), SANDBOX_SYNC_IGNORE_GIT=1 (drop .git),
+  SANDBOX_RESTORE_INSTALL=0 (no install after restore),
+  SANDBOX_RUNNER_RETRIES, SANDBOX_RUNNER_RETRY_BASE_MS (API retry policy)
+`;
+
+/** Where the CLI writes; injectable for tests. */
+export interface CliIo {
+  out: (line: string) => void;
+  err: (line: string) => void;
+  env: NodeJS.ProcessEnv;
+  /** Builds the store (tests pass a fake); default HttpStore from the config. */
+  makeStore?: (config: RunnerConfig) => SnapshotStore;
+  /** Registers a shutdown handler for sync (default: SIGTERM and SIGINT). */
+  onShutdown?: (handler: () => void) => void;
+}
+
+function snapshotResult(r: ArchiveResult): RunnerResult {
+  const { snapshotId, unchanged, files, bytes, uploadedBytes, durationMs } = r;
+  return { ok: true, command: "snapshot", snapshotId, unchanged, files, bytes, uploadedBytes, durationMs };
+}
+
+function positiveInt(value: string | undefined, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new RunnerError(CODES.usage, `${name} must be a positive integer`);
+  return n;
+}
+
+/** Runs the CLI with `argv` (without node and script); resolves with the exit code. */
+export async function runCli(argv: string[], io: CliIo): Promise<number> {
+  let command = "unknown";
+  let json = argv.includes("--json");
+  try {
+    const { values, positionals } = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        json: { type: "boolean" },
+        snapshot: { type: "string" },
+        "if-fresh": { type: "boolean" },
+        "no-install": { type: "boolean" },
+        watch: { type: "boolean" },
+        "interval-ms": { type: "string" },
+        "batch-files": { type: "string" },
+        ignore: { type: "string", multiple: true },
+        help: { type: "boolean", short: "h" },
+        version: { type: "boolean", short: "v" },
+      },
+    });
+    json = values.json ?? false;
+    if (values.help) {
+      io.out(HELP);
+      return 0;
+    }
+    if (values.version) {
+      io.out(RUNNER_VERSION);
+      return 0;
+    }
+    command = positionals[0] ?? "unknown";
+    if (positionals.length !== 1 || !["snapshot", "restore", "sync"].includes(command)) {
+      throw new RunnerError(CODES.usage, `Expected one command: snapshot, restore or sync (see --help)`);
+    }
+    if (command === "sync" && !values.watch) throw new RunnerError(CODES.usage, "sync needs --watch");
+    const config = loadConfig(io.env);
+    const store =
+      io.makeStore?.(config) ??
+      new HttpStore({
+        apiUrl: config.apiUrl,
+        token: config.token,
+        projectId: config.projectId,
+        ...(config.retries !== undefined ? { attempts: config.retries + 1 } : {}),
+        ...(config.retryBaseMs !== undefined ? { baseDelayMs: config.retryBaseMs } : {}),
+        onRetry: (i) =>
+          io.err(`retry ${i.attempt} of ${i.method} ${i.path} in ${Math.round(i.delayMs)} ms: ${i.reason}`),
+      });
+    const rules = await loadIgnoreRules(config.workspace, { ignoreGit: config.ignoreGit, extra: values.ignore ?? [] });
+    const log = (m: string): void => io.err(`[runner] ${m}`);
+    const emit = (r: RunnerResult): void => io.out(json ? JSON.stringify(r) : JSON.stringify(r, null, 2));
+    const snap = () => takeSnapshot({ store, workspace: config.workspace, projectId: config.projectId, rules, log });
+
+    if (command === "snapshot") {
+      emit(snapshotResult(await snap()));
+      return 0;
+    }
+    if (command === "restore") {
+      const started = Date.now();
+      if (values["if-fresh"] && (await readState(config.workspace))) {
+        const state = await readState(config.workspace);
+        log("workspace already initialised (state.json present): not restoring");
+        emit({
+          ok: true,
+          command: "restore",
+          snapshotId: state?.head ?? null,
+          restored: false,
+          files: 0,
+          downloadedBytes: 0,
+          deleted: 0,
+          install: null,
+          durationMs: Date.now() - started,
+        });
+        return 0;
+      }
+      const r = await restoreSnapshot({
+        store,
+        workspace: config.workspace,
+        rules,
+        snapshotId: values.snapshot ?? null,
+        log,
+      });
+      const install =
+        values["no-install"] || !config.install
+          ? null
+          : await installAfterRestore(config.workspace, r.changedPaths, log);
+      emit({
+        ok: true,
+        command: "restore",
+        snapshotId: r.snapshotId,
+        restored: r.restored,
+        files: r.files,
+        downloadedBytes: r.downloadedBytes,
+        deleted: r.deleted,
+        install,
+        durationMs: r.durationMs,
+      });
+      return 0;
+    }
+    // sync --watch
+    const intervalMs = positiveInt(values["interval-ms"], "--interval-ms", 30_000);
+    const batchFiles = positiveInt(values["batch-files"], "--batch-files", 10);
+    const watcher = new SyncWatcher({
+      workspace: config.workspace,
+      rules,
+      intervalMs,
+      batchFiles,
+      log,
+      snapshot: async () => emit(snapshotResult(await snap())),
+    });
+    // Listen for SIGTERM/SIGINT first: a signal during the initial snapshot must still flush.
+    const shutdown = new Promise<void>((resolve) => {
+      const register =
+        io.onShutdown ??
+        ((h: () => void) => {
+          process.once("SIGTERM", h);
+          process.once("SIGINT", h);
+        });
+      register(() => resolve());
+    });
+    watcher.start();
+    // Snapshot once at start: changes made before the watcher existed are not lost.
+    await snap().then(
+      (r) => emit(snapshotResult(r)),
+      (err: unknown) => log(`initial snapshot failed: ${toRunnerError(err).message}`),
+    );
+    log(`watching ${config.workspace} (batch ${batchFiles} files / ${intervalMs} ms)`);
+    await shutdown;
+    log("stopping: flushing pending changes");
+    await watcher.stop();
+    return 0;
+  } catch (err) {
+    const e = toRunnerError(err);
+    const usage =
+      e.code === CODES.usage ||
+      e.code === CODES.config ||
+      (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
+    const code = usage && !(err instanceof RunnerError) ? CODES.usage : e.code;
+    io.err(`[runner] ${command} failed: ${code}: ${e.message}`);
+    const result: RunnerResult = { ok: false, command, code, error: e.message };
+    io.out(JSON.stringify(result));
+    return usage ? 2 : 1;
+  }
+}

@@ -1,0 +1,42 @@
+/**
+ * @module runner/errors
+ * The one error type the runner throws. `code` is a stable UPPER_SNAKE code that
+ * ends up in the RunnerResult (`{ ok: false, code, error }`) the Worker reads, so
+ * callers branch on codes, never on messages. `transient` marks failures worth
+ * retrying (network errors, 5xx, 429); everything else is final.
+ */
+
+/** A runner failure with a stable code. */
+export class RunnerError extends Error {
+  readonly code: string;
+  readonly transient: boolean;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: string, message: string, options: { transient?: boolean; details?: Record<string, unknown> } = {}) {
+    super(message);
+    this.name = "RunnerError";
+    this.code = code;
+    this.transient = options.transient ?? false;
+    this.details = options.details;
+  }
+}
+
+/** Stable codes used across the runner (the Worker may also send its own, e.g. PACK_HASH_MISMATCH). */
+export const CODES = {
+  usage: "USAGE",
+  config: "CONFIG_MISSING",
+  headMoved: "HEAD_MOVED",
+  snapshotNotFound: "SNAPSHOT_NOT_FOUND",
+  restoreIncomplete: "RESTORE_INCOMPLETE",
+  network: "NETWORK_ERROR",
+  api: "API_ERROR",
+  badManifest: "INVALID_MANIFEST",
+  internal: "INTERNAL_ERROR",
+} as const;
+
+/** Wraps anything thrown into a RunnerError (unknown errors become INTERNAL_ERROR). */
+export function toRunnerError(err: unknown): RunnerError {
+  if (err instanceof RunnerError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new RunnerError(CODES.internal, message);
+}

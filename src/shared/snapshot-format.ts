@@ -1,0 +1,185 @@
+/**
+ * @module shared/snapshot-format
+ * The snapshot storage format and the runner API's wire types, shared by the
+ * runner (container/runner, in the sandbox) and the Worker (src/snapshots). No
+ * imports, so Node loads it directly and esbuild bundles it into the runner.
+ *
+ * Vocabulary (as in restic):
+ * - blob: one file's content, addressed by the SHA-256 of its bytes (BlobId, 64 hex).
+ * - pack: one R2 object holding many blobs back to back, followed by its own index
+ *   (see PACK_* below); addressed by the SHA-256 of the whole object (PackId).
+ * - manifest: one snapshot's content: every entry under the workspace (files with
+ *   their blob and its location in a pack, directories, symlinks), its parent, a
+ *   summary. Immutable; addressed by snapshotId = SHA-256 of its JSON text.
+ *   The manifest doubles as the index for restore: each file names the pack,
+ *   offset and length of its blob, so restore needs no other lookup.
+ * - head: a project's current snapshot id, the only mutable reference, moved by
+ *   compare-and-swap (from the parent the new snapshot names).
+ *
+ * Write order (restic's): packs first, then the manifest with the head move in one
+ * commit call. A runner that dies before the commit leaves the head where it was.
+ */
+
+/** Lowercase hex SHA-256. */
+export type Sha256Hex = string;
+export type BlobId = Sha256Hex;
+export type PackId = Sha256Hex;
+export type SnapshotId = Sha256Hex;
+
+export const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+/** Where a blob's bytes are: `length` bytes at `offset` in pack `pack`. */
+export interface BlobLocation {
+  pack: PackId;
+  offset: number;
+  length: number;
+}
+
+/**
+ * One entry of a manifest. `path` is relative to the workspace root, POSIX
+ * separators, no leading "./" (e.g. "src/index.ts"); any bytes a file name can
+ * hold except "/" and NUL survive (spaces, unicode, newlines). `mode` is the
+ * permission bits (e.g. 0o755 = 493), without the file-type bits.
+ */
+export type ManifestEntry =
+  | {
+      type: "file";
+      path: string;
+      mode: number;
+      size: number;
+      mtimeMs: number;
+      blob: BlobId;
+      /** Absent for empty files (size 0: nothing stored). */
+      loc?: BlobLocation;
+    }
+  | { type: "dir"; path: string; mode: number }
+  | { type: "symlink"; path: string; target: string };
+
+export interface ManifestSummary {
+  files: number;
+  dirs: number;
+  symlinks: number;
+  /** Sum of file sizes. */
+  bytes: number;
+}
+
+/** A snapshot. Entries are sorted by `path` (code-unit order), parents before children. */
+export interface Manifest {
+  version: 1;
+  projectId: string;
+  /** The head this snapshot was taken on top of (null for a project's first). */
+  parent: SnapshotId | null;
+  /** ISO 8601. */
+  createdAt: string;
+  entries: ManifestEntry[];
+  summary: ManifestSummary;
+}
+
+/**
+ * Pack layout: blob bytes back to back, then the pack index as UTF-8 JSON
+ * (`PackIndexEntry[]`), then a 12-byte trailer: the index length as a uint32
+ * little-endian, then the 8 ASCII bytes of PACK_MAGIC. The index lets a pack be
+ * checked or its blobs recovered without any manifest.
+ */
+export const PACK_MAGIC = "SWPACK01";
+export const PACK_TRAILER_BYTES = 12;
+
+export interface PackIndexEntry {
+  blob: BlobId;
+  offset: number;
+  length: number;
+}
+
+/** Packs are cut at about this size; a larger blob gets a pack of its own. */
+export const PACK_TARGET_BYTES = 16 * 1024 * 1024;
+
+// ---- Runner API v1 ---------------------------------------------------------
+// Base: `${SANDBOX_RUNNER_API}/runner/v1/projects/:projectId`, every request with
+// `Authorization: Bearer <runner token>` (scoped to one project, or one job).
+// Errors use the Worker's envelope { success: false, error, code }.
+//
+//   GET  /head                  → { snapshotId: SnapshotId | null }
+//   GET  /snapshots/:id         → the manifest JSON text exactly as committed
+//   HEAD /packs/:packId         → 200 if stored, 404 if not
+//   PUT  /packs/:packId         → body: the pack bytes (Content-Length required);
+//                                 201 { packId, size }; 400 PACK_HASH_MISMATCH if
+//                                 SHA-256(body) ≠ packId (nothing is stored)
+//   GET  /packs/:packId         → bytes; honours `Range: bytes=a-b` (206)
+//   POST /snapshots             → body CommitRequest; 201 CommitResponse;
+//                                 409 HEAD_MOVED if the head is not manifest.parent;
+//                                 400 MISSING_PACKS if a referenced pack is absent
+//   GET  /snapshots             → { snapshots: SnapshotInfo[] } newest first
+
+export const RUNNER_API_PREFIX = "/runner/v1/projects";
+
+export interface CommitRequest {
+  manifest: Manifest;
+}
+
+export interface CommitResponse {
+  snapshotId: SnapshotId;
+  /** The head after the commit (equal to snapshotId). */
+  head: SnapshotId;
+}
+
+export interface SnapshotInfo {
+  snapshotId: SnapshotId;
+  parent: SnapshotId | null;
+  createdAt: string;
+  files: number;
+  bytes: number;
+  /** Bytes of new packs this snapshot uploaded. */
+  uploadedBytes: number;
+  isHead: boolean;
+}
+
+/** The snapshot id of a manifest: SHA-256 of `manifestText(manifest)`, computed by both sides. */
+export function manifestText(manifest: Manifest): string {
+  return JSON.stringify(manifest);
+}
+
+// ---- Runner process contract -------------------------------------------------
+// The Worker runs `node ${RUNNER_PATH} <command> --json` in the sandbox with these
+// environment variables, and reads one JSON object (RunnerResult) from the last
+// line of stdout; human logs go to stderr.
+
+/** Where the runner bundle lives in every sandbox (container image and local bwrap). */
+export const RUNNER_PATH = "/opt/sandbox-worker/runner.mjs";
+
+export const RUNNER_ENV = {
+  /** Base URL of the Worker's runner API (no trailing slash). */
+  api: "SANDBOX_RUNNER_API",
+  /** The scoped bearer token. */
+  token: "SANDBOX_RUNNER_TOKEN",
+  projectId: "SANDBOX_PROJECT_ID",
+  /** Workspace root inside the sandbox (default /workspace). */
+  workspace: "SANDBOX_WORKSPACE",
+} as const;
+
+export type RunnerResult =
+  | {
+      ok: true;
+      command: "snapshot";
+      snapshotId: SnapshotId;
+      /** True when nothing changed since the head: no new snapshot was written. */
+      unchanged: boolean;
+      files: number;
+      bytes: number;
+      uploadedBytes: number;
+      durationMs: number;
+    }
+  | {
+      ok: true;
+      command: "restore";
+      /** Null when the project has no snapshot yet (nothing to restore). */
+      snapshotId: SnapshotId | null;
+      /** False with `--if-fresh` when the workspace was already initialised. */
+      restored: boolean;
+      files: number;
+      downloadedBytes: number;
+      deleted: number;
+      /** The package manager install that ran after restore, if any. */
+      install: { command: string; exitCode: number } | null;
+      durationMs: number;
+    }
+  | { ok: false; command: string; code: string; error: string };

@@ -1,0 +1,205 @@
+/**
+ * Snapshot and restore over the in-memory store (MemStore, the restic-style
+ * fake): exact round trips of odd trees, incremental uploads, the hash cache,
+ * deletions that spare ignored paths, hash verification (RESTORE_INCOMPLETE),
+ * interrupted uploads and concurrent commits (HEAD_MOVED).
+ */
+import { chmod, mkdir, readFile, rm, stat, symlink, utimes, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { parsePackIndex } from "../../../container/runner/pack.ts";
+import { cleanupTemp, describeTree, restore, snap, tempDir } from "../../support/runner-fixtures.ts";
+import { MemStore } from "../../support/runner-mem-store.ts";
+
+afterEach(cleanupTemp);
+
+/** Sets every file's mtime 10 s into the past so the hash cache trusts it (racy-file window). */
+async function age(ws: string, ...paths: string[]): Promise<void> {
+  const t = new Date(Date.now() - 10_000);
+  for (const p of paths) await utimes(join(ws, p), t, t);
+}
+
+async function oddTree(ws: string): Promise<void> {
+  await mkdir(join(ws, "src/deep/er"), { recursive: true });
+  await mkdir(join(ws, "empty dir/nested empty"), { recursive: true });
+  await writeFile(join(ws, "src/index.ts"), "export const x = 1;\n");
+  await writeFile(join(ws, "name with spaces.txt"), "spaces");
+  await writeFile(join(ws, "ünïcödé-日本語.md"), "unicode");
+  await writeFile(join(ws, "new\nline.txt"), "newline in name");
+  await writeFile(join(ws, "empty.txt"), "");
+  await writeFile(join(ws, "src/deep/er/dup-a.bin"), Buffer.alloc(5000, 7));
+  await writeFile(join(ws, "src/deep/er/dup-b.bin"), Buffer.alloc(5000, 7));
+  await writeFile(join(ws, "run.sh"), "#!/bin/sh\necho hi\n");
+  await chmod(join(ws, "run.sh"), 0o755);
+  await writeFile(join(ws, "private.key"), "k");
+  await chmod(join(ws, "private.key"), 0o600);
+  await symlink("src/index.ts", join(ws, "link-to-index"));
+  await symlink("/etc/hostname", join(ws, "abs-link"));
+  await symlink("does/not/exist", join(ws, "dangling"));
+}
+
+describe("snapshot + restore (MemStore)", () => {
+  it("round-trips odd names, empty files, symlinks, modes and empty dirs exactly", async () => {
+    const store = new MemStore();
+    const a = await tempDir();
+    await oddTree(a);
+    const s = await snap(store, a);
+    expect(s.unchanged).toBe(false);
+    expect(store.head).toBe(s.snapshotId);
+    expect(s.files).toBe(9);
+    const b = await tempDir();
+    const r = await restore(store, b);
+    expect(r.snapshotId).toBe(s.snapshotId);
+    expect(await describeTree(b)).toEqual(await describeTree(a));
+    expect((await describeTree(b))["new\nline.txt"]).toMatch(/^file 644 /);
+    // mtimes come back too
+    expect((await stat(join(b, "run.sh"))).mtimeMs).toBeCloseTo((await stat(join(a, "run.sh"))).mtimeMs, 0);
+    // the duplicate blob was stored once
+    const pack = [...store.packs.values()][0] as Buffer;
+    expect(parsePackIndex(pack).filter((e) => e.length === 5000)).toHaveLength(1);
+  });
+
+  it("no-change snapshot writes nothing and reports unchanged", async () => {
+    const store = new MemStore();
+    const ws = await tempDir();
+    await oddTree(ws);
+    const first = await snap(store, ws);
+    store.resetStats();
+    const again = await snap(store, ws);
+    expect(again).toMatchObject({ unchanged: true, snapshotId: first.snapshotId, uploadedBytes: 0 });
+    expect(store.stats).toMatchObject({ putPacks: 0, commits: 0 });
+  });
+
+  it("a one-file change uploads about that file only", async () => {
+    const store = new MemStore();
+    const ws = await tempDir();
+    for (let i = 0; i < 50; i++) await writeFile(join(ws, `f${i}.txt`), `${"x".repeat(20_000)}${i}`);
+    const first = await snap(store, ws);
+    expect(first.uploadedBytes).toBeGreaterThan(1_000_000);
+    await writeFile(join(ws, "f7.txt"), "changed!");
+    const second = await snap(store, ws);
+    expect(second.unchanged).toBe(false);
+    expect(second.newBlobs).toBe(1);
+    expect(second.uploadedBytes).toBeLessThan(1000);
+    const m = JSON.parse(store.manifests.get(second.snapshotId) as string);
+    expect(m.parent).toBe(first.snapshotId);
+  });
+
+  it("the hash cache spares re-hashing unchanged files", async () => {
+    const store = new MemStore();
+    const ws = await tempDir();
+    for (let i = 0; i < 20; i++) await writeFile(join(ws, `f${i}.txt`), `content ${i}`);
+    await age(ws, ...Array.from({ length: 20 }, (_, i) => `f${i}.txt`));
+    const first = await snap(store, ws);
+    expect(first.hashedFiles).toBe(20);
+    const second = await snap(store, ws);
+    expect(second.hashedFiles).toBe(0);
+    await writeFile(join(ws, "f3.txt"), "new content");
+    const third = await snap(store, ws);
+    expect(third.hashedFiles).toBe(1);
+  });
+
+  it("restore removes what the snapshot lacks, leaves ignored paths alone, downloads nothing when equal", async () => {
+    const store = new MemStore();
+    const ws = await tempDir();
+    await oddTree(ws);
+    const s = await snap(store, ws);
+    await writeFile(join(ws, "extra.txt"), "not in snapshot");
+    await mkdir(join(ws, "extra-dir/sub"), { recursive: true });
+    await writeFile(join(ws, "extra-dir/sub/x"), "x");
+    await mkdir(join(ws, "node_modules/pkg"), { recursive: true });
+    await writeFile(join(ws, "node_modules/pkg/index.js"), "module");
+    await writeFile(join(ws, ".env"), "SECRET=1");
+    await mkdir(join(ws, "gone/node_modules"), { recursive: true });
+    await writeFile(join(ws, "gone/node_modules/keep.js"), "keep");
+    await rm(join(ws, "src/index.ts"));
+    await writeFile(join(ws, "name with spaces.txt"), "modified");
+    const r = await restore(store, ws);
+    expect(r.deleted).toBe(4); // extra.txt, extra-dir/sub/x, extra-dir/sub, extra-dir
+    expect(r.written).toBe(2);
+    expect(await readFile(join(ws, "node_modules/pkg/index.js"), "utf8")).toBe("module");
+    expect(await readFile(join(ws, ".env"), "utf8")).toBe("SECRET=1");
+    expect(await readFile(join(ws, "gone/node_modules/keep.js"), "utf8")).toBe("keep");
+    expect(await readFile(join(ws, "src/index.ts"), "utf8")).toBe("export const x = 1;\n");
+    expect(await readFile(join(ws, "name with spaces.txt"), "utf8")).toBe("spaces");
+    await expect(stat(join(ws, "extra-dir"))).rejects.toThrow();
+    store.resetStats();
+    const again = await restore(store, ws);
+    expect(again).toMatchObject({ snapshotId: s.snapshotId, downloadedBytes: 0, written: 0, deleted: 0 });
+    expect(store.stats.rangeRequests).toBe(0);
+  });
+
+  it("restore fails with RESTORE_INCOMPLETE when a pack returns wrong bytes, leaving no wrong file", async () => {
+    const store = new MemStore();
+    const a = await tempDir();
+    await writeFile(join(a, "good.txt"), "good");
+    await writeFile(join(a, "victim.txt"), "the right content");
+    await snap(store, a);
+    store.corruptRange = (_id, bytes) => {
+      const s = bytes.toString("latin1").replace("right", "wrong");
+      return Buffer.from(s, "latin1");
+    };
+    const b = await tempDir();
+    await expect(restore(store, b)).rejects.toMatchObject({ code: "RESTORE_INCOMPLETE" });
+    await expect(stat(join(b, "victim.txt"))).rejects.toThrow();
+    await expect(stat(join(b, ".sandbox-worker/state.json"))).rejects.toThrow();
+  });
+
+  it("an upload interrupted mid-pack leaves the head on the previous snapshot", async () => {
+    const store = new MemStore();
+    const ws = await tempDir();
+    await writeFile(join(ws, "a.txt"), "first");
+    const first = await snap(store, ws);
+    await writeFile(join(ws, "big.bin"), Buffer.alloc(3_000_000, 1));
+    store.failPutAfterBytes = 1_000_000;
+    await expect(snap(store, ws)).rejects.toMatchObject({ code: "NETWORK_ERROR" });
+    expect(store.head).toBe(first.snapshotId);
+    expect(store.manifests.size).toBe(1);
+    // A later run completes, and restore of the head still gives the first tree meanwhile.
+    store.failPutAfterBytes = null;
+    const second = await snap(store, ws);
+    expect(store.head).toBe(second.snapshotId);
+  });
+
+  it("two concurrent snapshots from the same parent cannot both move the head", async () => {
+    const store = new MemStore();
+    const a = await tempDir();
+    const b = await tempDir();
+    await writeFile(join(a, "x.txt"), "base");
+    const base = await snap(store, a);
+    await writeFile(join(a, "x.txt"), "from a");
+    await writeFile(join(b, "x.txt"), "from b");
+    // Hold both commits until both have read the same head.
+    let release: () => void = () => {};
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    let waiting = 0;
+    store.beforeCommit = async () => {
+      waiting++;
+      if (waiting === 2) release();
+      await gate;
+    };
+    const results = await Promise.allSettled([snap(store, a), snap(store, b)]);
+    const ok = results.filter((r) => r.status === "fulfilled");
+    const failed = results.filter((r) => r.status === "rejected") as PromiseRejectedResult[];
+    expect(ok).toHaveLength(1);
+    expect(failed).toHaveLength(1);
+    expect(failed[0]?.reason).toMatchObject({ code: "HEAD_MOVED" });
+    const m = JSON.parse(store.manifests.get(store.head as string) as string);
+    expect(m.parent).toBe(base.snapshotId);
+  });
+
+  it("small packs: blobs are split at the target size and a larger blob gets its own pack", async () => {
+    const store = new MemStore();
+    const ws = await tempDir();
+    for (let i = 0; i < 6; i++) await writeFile(join(ws, `f${i}`), Buffer.alloc(40_000, i + 1));
+    await writeFile(join(ws, "huge"), Buffer.alloc(300_000, 99));
+    await snap(store, ws, { packTargetBytes: 100_000 });
+    const sizes = [...store.packs.values()].map((p) => parsePackIndex(p).length).sort();
+    expect(sizes).toEqual([1, 2, 2, 2]);
+    const b = await tempDir();
+    await restore(store, b);
+    expect(await describeTree(b)).toEqual(await describeTree(ws));
+  });
+});

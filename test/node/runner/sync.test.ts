@@ -1,0 +1,88 @@
+/**
+ * `sync --watch` as a real child process against the stand-in runner API:
+ * package.json syncs at once, other files wait for the batch size or interval,
+ * ignored paths do not count, and SIGTERM flushes pending changes before exit.
+ */
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { cleanupTemp, tempDir } from "../../support/runner-fixtures.ts";
+import { runnerEnv, startRunner } from "../../support/runner-process.ts";
+import { type StandinRunnerApi, startStandinRunnerApi } from "../../support/standin-runner-api.ts";
+
+let api: StandinRunnerApi;
+beforeEach(async () => {
+  api = await startStandinRunnerApi();
+});
+afterEach(async () => {
+  await api.close();
+  await cleanupTemp();
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Waits until `count()` reaches `n` or `ms` pass; returns the final count. */
+async function waitFor(count: () => number, n: number, ms: number): Promise<number> {
+  const end = Date.now() + ms;
+  while (count() < n && Date.now() < end) await sleep(25);
+  return count();
+}
+
+function files(manifestText: string | undefined): string[] {
+  const m = JSON.parse(manifestText ?? '{"entries":[]}') as { entries: { type: string; path: string }[] };
+  return m.entries.filter((e) => e.type === "file").map((e) => e.path);
+}
+
+describe("sync --watch", () => {
+  it("immediate for package.json, batched otherwise, ignored paths do not count, SIGTERM flushes", {
+    timeout: 30_000,
+  }, async () => {
+    const ws = await tempDir();
+    await writeFile(join(ws, "seed.txt"), "seed");
+    let lines = 0;
+    const run = startRunner(
+      ["sync", "--watch", "--json", "--interval-ms", "2000", "--batch-files", "3"],
+      runnerEnv(api, ws),
+      {
+        onStdoutLine: () => lines++,
+      },
+    );
+    expect(await waitFor(() => lines, 1, 5000)).toBe(1); // initial snapshot
+    await sleep(300); // let the recursive watcher settle
+
+    // A normal file waits for the batch...
+    await writeFile(join(ws, "a.ts"), "a");
+    await sleep(600);
+    expect(lines).toBe(1);
+    // ...ignored paths never count...
+    await mkdir(join(ws, "node_modules"));
+    for (let i = 0; i < 5; i++) await writeFile(join(ws, "node_modules", `m${i}.js`), "m");
+    await writeFile(join(ws, "x.log"), "log");
+    await sleep(400);
+    expect(lines).toBe(1);
+    // ...and package.json goes at once (taking a.ts along).
+    await writeFile(join(ws, "package.json"), "{}");
+    expect(await waitFor(() => lines, 2, 1500)).toBe(2);
+    expect(files(api.store.manifests.get(api.store.head as string))).toEqual(["a.ts", "package.json", "seed.txt"]);
+
+    // Three files reach the batch size.
+    for (const n of ["b", "c", "d"]) await writeFile(join(ws, `${n}.ts`), n);
+    expect(await waitFor(() => lines, 3, 1500)).toBe(3);
+
+    // One file goes with the interval.
+    await writeFile(join(ws, "e.ts"), "e");
+    await sleep(800);
+    expect(lines).toBe(3);
+    expect(await waitFor(() => lines, 4, 3000)).toBe(4);
+
+    // A pending change is flushed on SIGTERM.
+    await writeFile(join(ws, "f.ts"), "f");
+    await sleep(200);
+    expect(lines).toBe(4);
+    run.child.kill("SIGTERM");
+    const done = await run.done;
+    expect(done.code).toBe(0);
+    expect(done.result).toMatchObject({ ok: true, command: "snapshot", unchanged: false });
+    expect(files(api.store.manifests.get(api.store.head as string))).toContain("f.ts");
+  });
+});
