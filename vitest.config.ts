@@ -5,12 +5,14 @@
  *   talking to a real sandboxd (local backend) and to the stand-in container
  *   (cloudflare backend) that test/support/global-setup.ts starts.
  */
-import { cloudflareTest } from "@cloudflare/vitest-plugin";
+import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 import { assignTestPorts, TEST_API_TOKEN, TEST_SANDBOXD_TOKEN } from "./test/support/ports.ts";
 
 export default defineConfig(async () => {
   const ports = await assignTestPorts();
+  // D1 migrations, applied by test/worker/setup/apply-migrations.ts inside workerd.
+  const migrations = await readD1Migrations("./migrations");
   return {
     test: {
       projects: [
@@ -36,6 +38,7 @@ export default defineConfig(async () => {
                   SANDBOXD_TOKEN: TEST_SANDBOXD_TOKEN,
                   CLONE_ALLOWED_SCHEMES: "https,http",
                   STANDIN_CONTAINER_URL: `http://127.0.0.1:${ports.TEST_STANDIN_CONTAINER_PORT}`,
+                  TEST_MIGRATIONS: migrations,
                 },
               },
             }),
@@ -44,6 +47,7 @@ export default defineConfig(async () => {
             name: "workers",
             include: ["test/worker/**/*.test.ts"],
             globalSetup: ["./test/support/global-setup.ts"],
+            setupFiles: ["./test/worker/setup/apply-migrations.ts"],
             testTimeout: 30_000,
             hookTimeout: 30_000,
           },

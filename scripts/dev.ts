@@ -15,7 +15,7 @@ import { parseArgs } from "node:util";
 import { dockerAvailable, readDevVars } from "./lib/env.ts";
 import { portIsFree, randomToken } from "./lib/net.ts";
 import { type ManagedChild, Supervisor, signalGroup } from "./lib/proc.ts";
-import { REPO_ROOT, startSandboxd, startWorkerDev } from "./lib/services.ts";
+import { applyLocalD1Migrations, REPO_ROOT, startSandboxd, startWorkerDev } from "./lib/services.ts";
 
 type Backend = "local" | "cloudflare";
 
@@ -60,14 +60,6 @@ async function chooseBackend(argv: string[]): Promise<{ backend: Backend; why: s
     ? { backend: "cloudflare", why: "a Docker engine answers" }
     : { backend: "local", why: "no Docker engine answers" };
 }
-
-/**
- * Hook: apply D1 migrations to the local database before the Worker starts.
- * Nothing to do yet — there are no migrations. Once migrations/ has files and
- * wrangler.jsonc a d1_databases binding, run
- * `wrangler d1 migrations apply <DB> --local` here (with the same --persist-to as wrangler dev).
- */
-async function applyLocalD1Migrations(_sup: Supervisor): Promise<void> {}
 
 function banner(url: string, token: string, backend: Backend, isolation: string, tokenSource: string): string {
   const line = "─".repeat(72);
@@ -162,7 +154,11 @@ async function main(): Promise<void> {
       ? "bubblewrap (each project sees only its /workspace)"
       : "NONE — bwrap is missing or unusable; commands run unisolated on this machine (apt-get install bubblewrap)";
   }
-  await applyLocalD1Migrations(sup);
+  // Jobs and snapshot heads live in D1: the local database must have the schema first.
+  await applyLocalD1Migrations();
+  // The runner inside a local sandbox calls back to this Worker (on Cloudflare it uses
+  // the container's outbound interception instead).
+  if (backend === "local") vars.RUNNER_API_URL = `http://127.0.0.1:${port}`;
   // No time limit while wrangler lives: on a build error it waits for the fix and reloads.
   const slow = setTimeout(
     () => log("still waiting for the Worker to answer /health — see the wrangler output above"),

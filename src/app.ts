@@ -13,7 +13,10 @@ import { execRoutes } from "./routes/exec";
 import { fileRoutes } from "./routes/files";
 import { healthRoutes } from "./routes/health";
 import { processRoutes } from "./routes/processes";
+import { runnerRoutes } from "./routes/runner";
 import { sandboxRoutes } from "./routes/sandboxes";
+import { snapshotRoutes } from "./routes/snapshots";
+import { RUNNER_API_PREFIX } from "./shared/snapshot-format";
 
 /** Map anything thrown to an AppError; unknown errors become a logged 500. */
 export function toAppError(err: unknown): AppError {
@@ -64,6 +67,9 @@ export function createApp(deps: AppDeps): Hono {
   app.route("/sandboxes", execRoutes(deps));
   app.route("/sandboxes", fileRoutes(deps));
   app.route("/sandboxes", processRoutes(deps));
+  app.route("/sandboxes", snapshotRoutes(deps));
+  // Runner tokens, not the API_TOKEN, guard these (see routes/runner.ts).
+  if (deps.snapshots) app.route(`${RUNNER_API_PREFIX}/:projectId`, runnerRoutes(deps.snapshots));
 
   // Computed once: the (method, pattern) pairs of real handlers, for telling 404 from 405.
   let handlers: Array<{ method: string; regexp: RegExp }> | undefined;

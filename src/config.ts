@@ -46,6 +46,16 @@ const ConfigSchema = z.object({
   CLONE_ALLOWED_SCHEMES: listFrom(DEFAULT_CLONE_SCHEMES),
   SANDBOXD_URL: z.string().optional(),
   SANDBOXD_TOKEN: z.string().optional(),
+  // Snapshots kept per project (plus the head); older ones and packs nothing kept needs are collected.
+  SNAPSHOT_KEEP: intFrom(20, 1, 10_000),
+  // Where runners reach the runner API (local backend: the dev server); empty = the Sandbox's
+  // outbound interception host (RUNNER_INTERNAL_ORIGIN in src/snapshots/service.ts).
+  RUNNER_API_URL: z
+    .string()
+    .optional()
+    .transform((v) => (v?.trim() ? v.trim().replace(/\/+$/, "") : undefined)),
+  // HMAC key for runner tokens; derived from API_TOKEN when unset (src/snapshots/tokens.ts).
+  RUNNER_TOKEN_SECRET: z.string().optional(),
 });
 
 /** Parsed settings. */

@@ -5,12 +5,15 @@
  */
 import type { SandboxBackend } from "./backend/types";
 import type { Config } from "./config";
+import type { SnapshotService } from "./snapshots/service";
 
 export interface AppDeps {
   backend: SandboxBackend;
   config: Config;
   /** Reported by GET /health. */
   version: string;
+  /** Snapshot storage (R2 + D1); without it the runner API is not mounted. */
+  snapshots?: SnapshotService;
 }
 
 /** JSON request bodies other than file uploads: commands are ≤ 64 KiB, so 1 MiB is generous. */

@@ -68,6 +68,18 @@ export class ConflictError extends AppError {
   }
 }
 
+/** 409 HEAD_MOVED: a snapshot commit whose parent is no longer the head; carries the current head. */
+export class HeadMovedError extends AppError {
+  constructor(expected: string | null, head: string | null) {
+    super(
+      `The head moved: the snapshot's parent is ${expected ?? "none"} but the head is ${head ?? "none"}`,
+      "HEAD_MOVED",
+      409,
+      { expected, head },
+    );
+  }
+}
+
 /** 413: body or file over the configured limit. */
 export class PayloadTooLargeError extends AppError {
   constructor(what: string, limitBytes: number) {

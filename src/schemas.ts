@@ -84,4 +84,9 @@ export const ProcessParamSchema = ProjectParamSchema.extend({
 
 export const DeleteSandboxQuerySchema = z.object({
   destroy: QueryFlag,
+  /** With destroy: snapshot the workspace first (default true; `snapshot=false` skips it). */
+  snapshot: z
+    .enum(["true", "false", "1", "0"])
+    .optional()
+    .transform((v) => v !== "false" && v !== "0"),
 });

@@ -6,7 +6,7 @@
  * repository, not other workspaces, not any home directory).
  */
 import { spawnSync } from "node:child_process";
-import { accessSync, constants, existsSync, lstatSync, readdirSync, readlinkSync } from "node:fs";
+import { accessSync, constants, existsSync, lstatSync, mkdirSync, readdirSync, readlinkSync } from "node:fs";
 import { delimiter, join } from "node:path";
 
 /** PATH inside the sandbox (and for unisolated commands). */
@@ -14,8 +14,18 @@ export const SANDBOX_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/
 /** Where the workspace appears inside the sandbox. */
 export const WORKSPACE = "/workspace";
 
-/** How commands are run: inside bubblewrap, or (loudly) unisolated. */
-export type Isolation = { kind: "bwrap"; bwrapPath: string; systemArgs: string[] } | { kind: "none"; reason: string };
+/** Where the runner bundle appears in every sandbox (as in the container image). */
+export const RUNNER_DIR = "/opt/sandbox-worker";
+/** The repository's built runner bundle (`npm run build:runner`), mounted at RUNNER_DIR. */
+export const DEFAULT_RUNNER_HOST_DIR = join(import.meta.dirname, "..", "..", "dist", "runner");
+
+/**
+ * How commands are run: inside bubblewrap, or (loudly) unisolated. `runnerHostDir`
+ * is the host directory holding the runner bundle.
+ */
+export type Isolation =
+  | { kind: "bwrap"; bwrapPath: string; systemArgs: string[]; runnerHostDir: string }
+  | { kind: "none"; reason: string; runnerHostDir: string };
 
 /** Top-level entries that merged-/usr systems keep as symlinks (or real directories on older ones). */
 const SYSTEM_DIRS = ["/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"];
@@ -71,11 +81,18 @@ function findOnPath(name: string): string | null {
  * Finds bwrap and checks that it can actually create the namespaces (it cannot in
  * some containers). `requested: "none"` skips detection.
  */
-export function detectIsolation(requested: "auto" | "none"): Isolation {
-  if (requested === "none") return { kind: "none", reason: "SANDBOXD_ISOLATION=none" };
+export function detectIsolation(
+  requested: "auto" | "none",
+  runnerHostDir: string = DEFAULT_RUNNER_HOST_DIR,
+): Isolation {
+  // Created if missing so the bind below always works; a later build shows through it.
+  mkdirSync(runnerHostDir, { recursive: true });
+  if (requested === "none") return { kind: "none", reason: "SANDBOXD_ISOLATION=none", runnerHostDir };
   const bwrapPath = findOnPath("bwrap");
-  if (!bwrapPath) return { kind: "none", reason: "bwrap (Debian/Ubuntu package `bubblewrap`) is not on PATH" };
-  const sys = systemArgs();
+  if (!bwrapPath) {
+    return { kind: "none", reason: "bwrap (Debian/Ubuntu package `bubblewrap`) is not on PATH", runnerHostDir };
+  }
+  const sys = [...systemArgs(), "--ro-bind", runnerHostDir, RUNNER_DIR];
   const probe = spawnSync(bwrapPath, [...commonArgs(sys), "--chdir", "/", "--", "/bin/true"], {
     env: {},
     timeout: 10_000,
@@ -83,9 +100,9 @@ export function detectIsolation(requested: "auto" | "none"): Isolation {
   });
   if (probe.status !== 0) {
     const why = (probe.stderr || probe.error?.message || `exit ${probe.status}`).trim();
-    return { kind: "none", reason: `bwrap is installed but cannot create a sandbox here: ${why}` };
+    return { kind: "none", reason: `bwrap is installed but cannot create a sandbox here: ${why}`, runnerHostDir };
   }
-  return { kind: "bwrap", bwrapPath, systemArgs: sys };
+  return { kind: "bwrap", bwrapPath, systemArgs: sys, runnerHostDir };
 }
 
 function commonArgs(sys: string[]): string[] {

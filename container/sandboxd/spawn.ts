@@ -7,6 +7,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { constants } from "node:os";
+import { join } from "node:path";
 import { bwrapArgv, type Isolation, SANDBOX_PATH, WORKSPACE } from "./bwrap.ts";
 
 /** bash when the host has it (as in the container image), else POSIX sh. */
@@ -34,6 +35,11 @@ export function launch(iso: Isolation, target: SpawnTarget, spec: LaunchSpec): C
   // The caller's env goes on top of sane defaults; sandboxd's own environment
   // (its token among it) never reaches a command.
   const env: Record<string, string> = { PATH: SANDBOX_PATH, HOME: home, LANG: "C.UTF-8", ...spec.env };
+  if (iso.kind === "none") {
+    // Unisolated, /workspace and /opt/sandbox-worker do not exist: tell the runner where they are.
+    env.SANDBOX_WORKSPACE = target.hostDir;
+    env.SANDBOX_RUNNER = join(iso.runnerHostDir, "runner.mjs");
+  }
   let child: ChildProcess;
   const options = { detached: true, stdio: ["ignore", "pipe", "pipe"] as ["ignore", "pipe", "pipe"] };
   if (iso.kind === "bwrap") {

@@ -4,6 +4,7 @@
  * backend) and the Worker under `wrangler dev` — under a {@link Supervisor}, and
  * waiting until each answers. Shared by scripts/dev.ts and bench/api.ts.
  */
+import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { freePort, randomToken, waitForHttp } from "./net.ts";
 import type { ManagedChild, OutputMode, Supervisor } from "./proc.ts";
@@ -118,4 +119,31 @@ export async function startWorkerDev(sup: Supervisor, opts: WorkerDevOptions): P
   const timeoutMs = opts.timeoutMs ?? (opts.containers ? 600_000 : 60_000);
   const health = await waitForHttp(`${url}/health`, { timeoutMs, child, accept: (res) => res.status === 200 });
   return { url, child, health };
+}
+
+/**
+ * Applies the D1 migrations in migrations/ to the local database `wrangler dev`
+ * will use (the same `--persist-to`, when given). Fails with wrangler's output.
+ */
+export async function applyLocalD1Migrations(
+  opts: { persistTo?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<void> {
+  const args = [
+    join(REPO_ROOT, "node_modules", "wrangler", "bin", "wrangler.js"),
+    "d1",
+    "migrations",
+    "apply",
+    "DB",
+    "--local",
+  ];
+  if (opts.persistTo) args.push("--persist-to", opts.persistTo);
+  const result = spawnSync(process.execPath, args, {
+    cwd: REPO_ROOT,
+    env: { ...(opts.env ?? process.env), CI: "1" },
+    encoding: "utf8",
+    timeout: 120_000,
+  });
+  if (result.status !== 0) {
+    throw new Error(`applying D1 migrations failed (exit ${result.status}):\n${result.stdout}\n${result.stderr}`);
+  }
 }

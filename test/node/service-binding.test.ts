@@ -5,61 +5,36 @@
  * dev registry), a real sandboxd, and create, exec and files driven through the
  * binding.
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort, randomToken } from "../../scripts/lib/net.ts";
-import { Supervisor } from "../../scripts/lib/proc.ts";
-import { startSandboxd, startWorkerDev } from "../../scripts/lib/services.ts";
+import { freePort } from "../../scripts/lib/net.ts";
+import { startWorkerDev } from "../../scripts/lib/services.ts";
+import { type Stack, startStack } from "../support/stack.ts";
 
-const sup = new Supervisor((child, code) => {
-  console.error(`${child.name} exited early with ${code}:\n${child.tail().join("\n")}`);
-});
-const apiToken = randomToken();
-const root = mkdtempSync(join(tmpdir(), "sandboxd-binding-"));
-// A private dev registry, so parallel runs on one machine never bind to each other's Workers.
-const registry = mkdtempSync(join(tmpdir(), "wrangler-registry-"));
+let stack: Stack;
 let webUrl = "";
 
 describe("service binding", () => {
   beforeAll(async () => {
-    const env = { ...process.env, WRANGLER_REGISTRY_PATH: registry };
-    const sandboxd = await startSandboxd(sup, { root, output: "quiet" });
-    await startWorkerDev(sup, {
-      port: await freePort(),
-      containers: false,
-      vars: {
-        SANDBOX_BACKEND: "local",
-        SANDBOXD_URL: sandboxd.url,
-        SANDBOXD_TOKEN: sandboxd.token,
-        API_TOKEN: apiToken,
-      },
-      extraArgs: ["--inspector-port", String(await freePort()), "--persist-to", join(root, "wrangler-state")],
-      env,
-      output: "quiet",
-    });
-    const web = await startWorkerDev(sup, {
+    stack = await startStack();
+    const web = await startWorkerDev(stack.supervisor, {
       port: await freePort(),
       containers: false,
       vars: {},
       extraArgs: ["-c", "test/fixtures/web-worker/wrangler.jsonc", "--inspector-port", String(await freePort())],
-      env,
+      env: stack.env,
       output: "quiet",
     });
     webUrl = web.url;
-  }, 120_000);
+  }, 180_000);
 
   afterAll(async () => {
-    await sup.stopAll();
-    rmSync(root, { recursive: true, force: true });
-    rmSync(registry, { recursive: true, force: true });
+    await stack?.stop();
   });
 
   it("creates, execs, writes and reads through env.SANDBOX_WORKER.fetch", async () => {
     const res = await fetch(`${webUrl}/demo/binding-demo`, {
       method: "POST",
-      headers: { authorization: `Bearer ${apiToken}` },
+      headers: { authorization: `Bearer ${stack.apiToken}` },
     });
     expect(res.status).toBe(200);
     const body = await res.json();

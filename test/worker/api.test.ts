@@ -45,9 +45,20 @@ describe("sandbox lifecycle", () => {
     expect(after.body.data.status).toBe("killed");
 
     await api(`/sandboxes/${projectId}/files/workspace/keep.txt`, { method: "PUT", json: { content: "x" } });
-    const destroyed = await apiJson(`/sandboxes/${projectId}?destroy=true`, { method: "DELETE" });
-    expect(destroyed.body).toMatchObject({ success: true, data: { status: "destroyed" } });
+    const destroyed = await apiJson(`/sandboxes/${projectId}?destroy=true&snapshot=false`, { method: "DELETE" });
+    expect(destroyed.body).toMatchObject({ success: true, data: { status: "destroyed", snapshotId: null } });
     expect((await apiJson(`/sandboxes/${projectId}`)).status).toBe(404);
+  });
+
+  it("refuses to destroy when the snapshot it owes cannot be taken, and loses nothing", async () => {
+    // This test project's sandboxes cannot reach the Worker (no RUNNER_API_URL).
+    const projectId = await createProject("keep");
+    await api(`/sandboxes/${projectId}/files/workspace/work.txt`, { method: "PUT", json: { content: "precious" } });
+    const { status, body } = await apiJson(`/sandboxes/${projectId}?destroy=true`, { method: "DELETE" });
+    expect(status).toBe(503);
+    expect(body).toMatchObject({ success: false, code: "RUNNER_API_UNREACHABLE" });
+    const file = await apiJson(`/sandboxes/${projectId}/files/workspace/work.txt`);
+    expect(file.body.data).toMatchObject({ content: "precious" });
   });
 });
 

@@ -29,7 +29,7 @@ describe("sandboxd isolation (bubblewrap)", () => {
   it("shows only the system directories, /workspace, /tmp, /proc and /dev at /", async () => {
     const r = await exec(sd, "iso-a", "ls -A /");
     expect(r.json?.stdout).toBe(
-      ["bin", "dev", "etc", "lib", "lib64", "proc", "sbin", "tmp", "usr", "workspace", ""].join("\n"),
+      ["bin", "dev", "etc", "lib", "lib64", "opt", "proc", "sbin", "tmp", "usr", "workspace", ""].join("\n"),
     );
   });
 
@@ -37,9 +37,14 @@ describe("sandboxd isolation (bubblewrap)", () => {
     const r = await exec(
       sd,
       "iso-a",
-      `for p in /work /work/main /root /home /opt /mnt ${JSON.stringify(sd.root)}; do if [ -e "$p" ]; then echo "VISIBLE $p"; fi; done; echo checked`,
+      `for p in /work /work/main /root /home /mnt ${JSON.stringify(sd.root)}; do if [ -e "$p" ]; then echo "VISIBLE $p"; fi; done; echo checked`,
     );
     expect(r.json).toMatchObject({ stdout: "checked\n", exitCode: 0 });
+  });
+
+  it("shows only the runner bundle's directory under /opt, read-only", async () => {
+    const r = await exec(sd, "iso-a", "ls -A /opt; touch /opt/sandbox-worker/x 2>/dev/null || echo read-only");
+    expect(r.json?.stdout).toBe("sandbox-worker\nread-only\n");
   });
 
   it("cannot see another project's workspace", async () => {

@@ -1,0 +1,48 @@
+/**
+ * @module routes/snapshots
+ * Workspace snapshots for users: take one now, list them, restore one. The work
+ * happens in the sandbox (the runner), the storage behind the runner API.
+ */
+import { zValidator } from "@hono/zod-validator";
+import { Hono } from "hono";
+import { z } from "zod";
+import type { AppDeps } from "../deps";
+import { ProjectParamSchema } from "../schemas";
+import { SHA256_HEX } from "../shared/snapshot-format";
+import { requireSnapshots, runForProject } from "../snapshots/runner-access";
+import { onInvalid } from "../validation";
+import { jsonBodyLimit } from "./exec";
+
+const RestoreBodySchema = z.strictObject({
+  snapshotId: z.string().regex(SHA256_HEX, "snapshotId must be 64 lowercase hex characters").optional(),
+});
+
+export function snapshotRoutes(deps: AppDeps): Hono {
+  return new Hono()
+    .post("/:projectId/snapshots", zValidator("param", ProjectParamSchema, onInvalid), async (c) => {
+      const { projectId } = c.req.valid("param");
+      await deps.backend.ensure(projectId);
+      const { ok: _ok, command: _command, ...result } = await runForProject(deps, projectId, "snapshot");
+      return c.json({ success: true, data: result }, 201);
+    })
+    .get("/:projectId/snapshots", zValidator("param", ProjectParamSchema, onInvalid), async (c) => {
+      const { projectId } = c.req.valid("param");
+      const snapshots = requireSnapshots(deps);
+      const list = await snapshots.listSnapshots(projectId);
+      return c.json({ success: true, data: { head: await snapshots.getHead(projectId), snapshots: list } });
+    })
+    .post(
+      "/:projectId/restore",
+      jsonBodyLimit,
+      zValidator("param", ProjectParamSchema, onInvalid),
+      zValidator("json", RestoreBodySchema, onInvalid),
+      async (c) => {
+        const { projectId } = c.req.valid("param");
+        const { snapshotId } = c.req.valid("json");
+        await deps.backend.ensure(projectId);
+        const args = snapshotId ? ["--snapshot", snapshotId] : [];
+        const { ok: _ok, command: _command, ...result } = await runForProject(deps, projectId, "restore", args);
+        return c.json({ success: true, data: result });
+      },
+    );
+}

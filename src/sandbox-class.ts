@@ -1,0 +1,35 @@
+/**
+ * @module sandbox-class
+ * The Sandbox Durable Object class wrangler.jsonc binds: the SDK's Sandbox plus
+ * outbound interception of RUNNER_INTERNAL_HOST, answered in-process by the runner
+ * API. A runner inside the container therefore reaches the Worker with neither a
+ * public URL nor R2 credentials; its runner token is all it holds.
+ */
+import { Sandbox as SdkSandbox } from "@cloudflare/sandbox";
+import { errorBody, NotFoundError } from "./errors";
+import { RUNNER_API_PREFIX } from "./shared/snapshot-format";
+import { RUNNER_INTERNAL_HOST } from "./snapshots/service";
+import { workerApp } from "./worker-app";
+
+/**
+ * Outbound handler for RUNNER_INTERNAL_HOST (the containers package's OutboundHandler
+ * signature): serves only the runner API; the user API stays unreachable from inside.
+ * No ExecutionContext exists here, and the runner routes need none.
+ */
+export async function runnerOutboundHandler(request: Request, env: Env): Promise<Response> {
+  const url = new URL(request.url);
+  if (!url.pathname.startsWith(`${RUNNER_API_PREFIX}/`)) {
+    const err = new NotFoundError(`${RUNNER_INTERNAL_HOST} serves only ${RUNNER_API_PREFIX}/*`, "ROUTE_NOT_FOUND");
+    return Response.json(errorBody(err), { status: err.status });
+  }
+  return await workerApp(env).app.fetch(request, env);
+}
+
+/** The Sandbox Durable Object: the SDK's, plus the runner API on an intercepted host. */
+export class Sandbox extends SdkSandbox<Env> {
+  static {
+    // An assignment, not a static field: the inherited setter registers the handlers
+    // under the class name ("Sandbox", kept by wrangler's keep_names).
+    Sandbox.outboundByHost = { [RUNNER_INTERNAL_HOST]: runnerOutboundHandler };
+  }
+}

@@ -1,0 +1,72 @@
+/**
+ * @module snapshots/run-runner
+ * Runs the bundled runner inside a project's sandbox through the SandboxBackend
+ * and reads its one-line JSON result. The runner gets the runner API's URL and a
+ * token scoped to the project in its environment (never on the command line, so
+ * it never shows in a process listing), and nothing else of the Worker's secrets.
+ */
+import type { SandboxBackend } from "../backend/types";
+import { AppError } from "../errors";
+import { shellQuote } from "../shared/git";
+import { RUNNER_ENV, RUNNER_PATH, type RunnerResult } from "../shared/snapshot-format";
+
+/** What the runner needs to reach the Worker. */
+export interface RunnerAccess {
+  /** Base URL of the runner API as seen from inside the sandbox. */
+  apiUrl: string;
+  /** Token scoped to this project (or job). */
+  token: string;
+}
+
+/** Runner failure codes and the HTTP status each deserves. */
+const STATUS_BY_CODE: Record<string, 404 | 409 | 500 | 502> = {
+  SNAPSHOT_NOT_FOUND: 404,
+  HEAD_MOVED: 409,
+  RESTORE_INCOMPLETE: 500,
+};
+
+type Ok<C extends string> = Extract<RunnerResult, { ok: true; command: C }>;
+
+/**
+ * Run `runner <args> --json` in the sandbox and return its result, or throw an
+ * AppError carrying the runner's code (RESTORE_INCOMPLETE, HEAD_MOVED, …).
+ */
+export async function runRunner<C extends "snapshot" | "restore">(
+  backend: SandboxBackend,
+  projectId: string,
+  command: C,
+  args: string[],
+  access: RunnerAccess,
+  timeoutMs: number,
+): Promise<Ok<C>> {
+  // Unisolated local sandboxes set SANDBOX_RUNNER to where the bundle really is.
+  const line = `exec node "\${SANDBOX_RUNNER:-${RUNNER_PATH}}" ${[command, ...args, "--json"].map(shellQuote).join(" ")}`;
+  const result = await backend.exec(projectId, {
+    command: line,
+    env: { [RUNNER_ENV.api]: access.apiUrl, [RUNNER_ENV.token]: access.token, [RUNNER_ENV.projectId]: projectId },
+    timeoutMs,
+  });
+  const last = result.stdout.trimEnd().split("\n").pop() ?? "";
+  let parsed: RunnerResult | undefined;
+  try {
+    parsed = JSON.parse(last) as RunnerResult;
+  } catch {
+    parsed = undefined;
+  }
+  if (!parsed || typeof parsed !== "object" || !("ok" in parsed)) {
+    const tail = result.stderr.trim().split("\n").slice(-5).join("\n");
+    const missing = result.exitCode === 127 || /Cannot find module|ENOENT/.test(result.stderr);
+    throw new AppError(
+      missing
+        ? "The runner bundle is not in the sandbox (build it with `npm run build:runner`; the image copies it to /opt/sandbox-worker)"
+        : `The runner failed without a result (exit ${result.exitCode}): ${tail}`,
+      missing ? "RUNNER_MISSING" : "RUNNER_FAILED",
+      502,
+    );
+  }
+  if (!parsed.ok) throw new AppError(parsed.error, parsed.code, STATUS_BY_CODE[parsed.code] ?? 502);
+  if (parsed.command !== command) {
+    throw new AppError(`The runner answered for ${parsed.command}, not ${command}`, "RUNNER_FAILED", 502);
+  }
+  return parsed as Ok<C>;
+}

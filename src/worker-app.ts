@@ -1,0 +1,61 @@
+/**
+ * @module worker-app
+ * Turns `env` into what the Worker serves: the Hono app and the snapshot service,
+ * built once per isolate (env is the same object for every request it serves).
+ * Used by index.ts (requests) and sandbox-class.ts (the runner API on the Sandbox's
+ * outbound interception). Kept out of index.ts because workerd treats every export
+ * of the main module as an entrypoint, so index.ts may export nothing else.
+ */
+import pkg from "../package.json";
+import { createApp } from "./app";
+import { createCloudflareBackend } from "./backend/cloudflare";
+import { createLocalBackend } from "./backend/local";
+import type { SandboxBackend } from "./backend/types";
+import { type Config, loadConfig } from "./config";
+import { createSnapshotService, RUNNER_INTERNAL_ORIGIN, type SnapshotService } from "./snapshots/service";
+
+function createBackend(env: Env, config: Config): SandboxBackend {
+  if (config.SANDBOX_BACKEND === "local") {
+    if (!config.SANDBOXD_URL) throw new Error("SANDBOX_BACKEND=local needs SANDBOXD_URL (run `npm run dev`)");
+    return createLocalBackend({ url: config.SANDBOXD_URL, token: config.SANDBOXD_TOKEN ?? "" });
+  }
+  return createCloudflareBackend(env.Sandbox, { workspaceRoot: config.WORKSPACE_ROOT });
+}
+
+function createSnapshots(env: Env, config: Config): SnapshotService {
+  return createSnapshotService({
+    bucket: env.SNAPSHOTS,
+    db: env.DB,
+    keep: config.SNAPSHOT_KEEP,
+    secrets: config,
+    // On Cloudflare the Sandbox intercepts RUNNER_INTERNAL_ORIGIN; a local sandbox needs
+    // the Worker's own address (npm run dev sets RUNNER_API_URL), or it cannot call back.
+    runnerApiUrl: config.RUNNER_API_URL ?? (config.SANDBOX_BACKEND === "cloudflare" ? RUNNER_INTERNAL_ORIGIN : null),
+  });
+}
+
+export interface WorkerApp {
+  app: ReturnType<typeof createApp>;
+  snapshots: SnapshotService;
+}
+
+let cached: (WorkerApp & { env: Env }) | undefined;
+
+/** The app and snapshot service for `env`; rebuilt only when env changes. */
+export function workerApp(env: Env): WorkerApp {
+  if (cached?.env !== env) {
+    const config = loadConfig(env as unknown as Record<string, unknown>);
+    const snapshots = createSnapshots(env, config);
+    cached = {
+      env,
+      snapshots,
+      app: createApp({ backend: createBackend(env, config), config, version: pkg.version, snapshots }),
+    };
+  }
+  return cached;
+}
+
+/** The snapshot service for `env` (user-facing API: listSnapshots, mintRunnerToken). */
+export function snapshotsFor(env: Env): SnapshotService {
+  return workerApp(env).snapshots;
+}

@@ -1,0 +1,84 @@
+/**
+ * @module test/support/stack
+ * The whole local system for end-to-end tests, as `npm run dev` runs it: a real
+ * sandboxd (bubblewrap), local D1 with the migrations applied, and the Worker
+ * under `wrangler dev` on the local backend with RUNNER_API_URL pointing at
+ * itself — each in a private temp directory and dev registry, on free ports.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { freePort, randomToken } from "../../scripts/lib/net.ts";
+import { Supervisor } from "../../scripts/lib/proc.ts";
+import { applyLocalD1Migrations, type Sandboxd, startSandboxd, startWorkerDev } from "../../scripts/lib/services.ts";
+
+export interface Stack {
+  /** The Worker's URL. */
+  url: string;
+  apiToken: string;
+  sandboxd: Sandboxd;
+  /** sandboxd's workspaces live under `${root}/projects`. */
+  root: string;
+  /** Environment for further `wrangler dev` sessions that should see this one (dev registry). */
+  env: NodeJS.ProcessEnv;
+  supervisor: Supervisor;
+  /** An authenticated JSON call to the Worker; returns status and parsed body. */
+  call(method: string, path: string, body?: unknown): Promise<{ status: number; body: Envelope }>;
+  stop(): Promise<void>;
+}
+
+export interface Envelope {
+  success: boolean;
+  data?: Record<string, unknown> & { [key: string]: unknown };
+  error?: string;
+  code?: string;
+}
+
+/** Start the stack; `vars` adds or overrides Worker variables. */
+export async function startStack(vars: Record<string, string> = {}): Promise<Stack> {
+  const supervisor = new Supervisor((child, code) => {
+    console.error(`${child.name} exited early with ${code}:\n${child.tail().join("\n")}`);
+  });
+  const root = mkdtempSync(join(tmpdir(), "sandbox-stack-"));
+  const registry = join(root, "registry");
+  const persistTo = join(root, "wrangler-state");
+  const env = { ...process.env, WRANGLER_REGISTRY_PATH: registry };
+  const apiToken = randomToken();
+  const stop = async () => {
+    await supervisor.stopAll();
+    rmSync(root, { recursive: true, force: true });
+  };
+  try {
+    const sandboxd = await startSandboxd(supervisor, { root: join(root, "sandboxd"), output: "quiet" });
+    await applyLocalD1Migrations({ persistTo, env });
+    const port = await freePort();
+    const worker = await startWorkerDev(supervisor, {
+      port,
+      containers: false,
+      vars: {
+        SANDBOX_BACKEND: "local",
+        SANDBOXD_URL: sandboxd.url,
+        SANDBOXD_TOKEN: sandboxd.token,
+        API_TOKEN: apiToken,
+        RUNNER_API_URL: `http://127.0.0.1:${port}`,
+        CLONE_ALLOWED_SCHEMES: "https,http",
+        ...vars,
+      },
+      extraArgs: ["--inspector-port", String(await freePort()), "--persist-to", persistTo],
+      env,
+      output: "quiet",
+    });
+    const call: Stack["call"] = async (method, path, body) => {
+      const res = await fetch(`${worker.url}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${apiToken}`, "content-type": "application/json" },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      return { status: res.status, body: (await res.json()) as Envelope };
+    };
+    return { url: worker.url, apiToken, sandboxd, root: join(root, "sandboxd"), env, supervisor, call, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
