@@ -15,10 +15,11 @@ RUN pip3 install --no-cache-dir requests gitpython
 # Node tooling for TypeScript projects.
 RUN npm install -g typescript ts-node esbuild && npm cache clean --force
 
-# The fixed place for the in-sandbox runner bundle (the same path is used inside the
-# local sandbox). The bundle itself is copied in once the runner exists (snapshots issue).
+# The in-sandbox runner (snapshot, restore, sync, run-job): one file with no
+# dependencies, built by `npm run build:runner` (npm run deploy builds it first).
+# sandboxd mounts the same bundle at the same path in local sandboxes.
 ENV SANDBOX_RUNNER_DIR=/opt/sandbox-worker
-RUN mkdir -p /opt/sandbox-worker
+COPY dist/runner/runner.mjs /opt/sandbox-worker/runner.mjs
 
 WORKDIR /workspace
 EXPOSE 3000

@@ -44,6 +44,8 @@ describe("deploy configuration", () => {
       expect(dockerfile).toContain(tool);
     }
     expect(dockerfile).toMatch(/^ENV SANDBOX_RUNNER_DIR=\/opt\/sandbox-worker$/m);
-    expect(dockerfile).toMatch(/mkdir -p \/opt\/sandbox-worker/);
+    expect(dockerfile).toMatch(/^COPY dist\/runner\/runner\.mjs \/opt\/sandbox-worker\/runner\.mjs$/m);
+    // The image is built on deploy; the bundle must be built before it.
+    expect(JSON.parse(read("package.json")).scripts.predeploy).toBe("npm run -s build:runner");
   });
 });
