@@ -13,7 +13,8 @@
  * The rest of the configuration is what wrangler itself derives from wrangler.jsonc for
  * Miniflare (compatibility date and flags, vars, Durable Object, D1 and R2 bindings, …),
  * with the caller's vars on top, as `wrangler dev --var` does; local D1/R2/DO state is
- * in memory and thrown away.
+ * in memory and thrown away, unless `persistTo` names a directory laid out as
+ * `wrangler dev --persist-to` lays it out (bench/snapshot.ts: R2 on disk, D1 migrated).
  */
 import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -41,6 +42,12 @@ export interface WorkerdOptions {
   vars: Record<string, string>;
   /** Bounds the bundle build. */
   buildTimeoutMs?: number;
+  /**
+   * Keep D1/R2/DO state on disk here, where `wrangler … --persist-to <dir>` keeps it
+   * (`<dir>/v3`), so e.g. `wrangler d1 migrations apply --local --persist-to <dir>`
+   * prepares the database this Worker sees. Default: in memory.
+   */
+  persistTo?: string;
 }
 
 /** `wrangler deploy --dry-run`: the exact bundle a deploy would upload, written to `outDir`. */
@@ -99,6 +106,7 @@ export async function startWorkerd(opts: WorkerdOptions): Promise<WorkerdWorker>
       // Per-request logging would cost time on every request measured (wrangler dev turns it off too).
       logRequests: false,
       log: new NoOpLog(),
+      ...(opts.persistTo ? { resourcePersistencePath: join(opts.persistTo, "v3") } : {}),
       workers: [
         {
           ...fromConfig,

@@ -9,6 +9,10 @@ import { open } from "node:fs/promises";
 /** Read size for hashing and packing. */
 export const READ_CHUNK_BYTES = 1024 * 1024;
 
+/** Read buffers of finished readChunks calls, reused by the next ones (a few are read at once). */
+const spareBuffers: Buffer[] = [];
+const MAX_SPARE_BUFFERS = 8;
+
 /**
  * Yields a file's bytes through ONE reused buffer: each chunk is only valid until
  * the next iteration, so consumers must use it (hash, write) before continuing.
@@ -17,14 +21,17 @@ export const READ_CHUNK_BYTES = 1024 * 1024;
  */
 export async function* readChunks(path: string): AsyncGenerator<Buffer> {
   const fh = await open(path, "r");
+  const buf = spareBuffers.pop() ?? Buffer.allocUnsafe(READ_CHUNK_BYTES);
   try {
-    const buf = Buffer.allocUnsafe(READ_CHUNK_BYTES);
     for (;;) {
       const { bytesRead } = await fh.read(buf, 0, buf.length, null);
       if (bytesRead === 0) return;
       yield buf.subarray(0, bytesRead);
     }
   } finally {
+    // Back to the free list for the next file: one fresh 1 MiB buffer per file made
+    // the GC the largest CPU cost of a 10,000-file snapshot (bench:snapshot).
+    if (spareBuffers.length < MAX_SPARE_BUFFERS) spareBuffers.push(buf);
     await fh.close();
   }
 }

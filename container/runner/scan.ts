@@ -29,17 +29,24 @@ export async function scanWorkspace(root: string, rules: IgnoreRules): Promise<S
   while (stack.length > 0) {
     const rel = stack.pop() as string;
     const names = await readdir(rel ? join(root, rel) : root);
-    for (const name of names) {
+    // The lstat calls of one directory run concurrently: one at a time, a 10,000-file
+    // tree spent most of a no-change snapshot waiting on them (bench:snapshot).
+    const stats = await Promise.all(
+      names.map(async (name) => {
+        try {
+          return await lstat(join(root, rel ? `${rel}/${name}` : name));
+        } catch (err) {
+          // Deleted between readdir and lstat: it is simply not part of this snapshot.
+          if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
+          throw err;
+        }
+      }),
+    );
+    for (const [i, name] of names.entries()) {
       const childRel = rel ? `${rel}/${name}` : name;
       const abs = join(root, childRel);
-      let st: Awaited<ReturnType<typeof lstat>>;
-      try {
-        st = await lstat(abs);
-      } catch (err) {
-        // Deleted between readdir and lstat: it is simply not part of this snapshot.
-        if ((err as NodeJS.ErrnoException).code === "ENOENT") continue;
-        throw err;
-      }
+      const st = stats[i];
+      if (!st) continue;
       if (st.isDirectory()) {
         if (rules.matchesSelf(childRel, true)) continue;
         out.push({ type: "dir", path: childRel, mode: permBits(st.mode) });
