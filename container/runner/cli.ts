@@ -1,10 +1,12 @@
 /**
  * @module runner/cli
  * The runner's command line: `snapshot`, `restore [--snapshot ID] [--if-fresh]
- * [--no-install]`, `sync --watch [--interval-ms N] [--batch-files N]`, with
+ * [--no-install]`, `sync --watch [--interval-ms N] [--batch-files N]`, `run-job`
+ * (one agent job, see run-job.ts), with
  * `--ignore PATTERN` (repeatable), `--json`, `--help`, `--version`. Logs go to
  * stderr; with `--json` the last stdout line is one RunnerResult object (for
- * `sync`, one per snapshot taken, the final flush last). Exit code 0 on success,
+ * `sync`, one per snapshot taken, the final flush last; for `run-job`, a
+ * RunJobOutput). Exit code 0 on success,
  * 1 on failure, 2 for usage or configuration errors.
  */
 import { parseArgs } from "node:util";
@@ -16,6 +18,7 @@ import { HttpStore } from "./http-store.ts";
 import { loadIgnoreRules } from "./ignore.ts";
 import { installAfterRestore } from "./install.ts";
 import { restoreSnapshot } from "./restorer.ts";
+import { runJob } from "./run-job.ts";
 import { readState } from "./state.ts";
 import type { SnapshotStore } from "./store.ts";
 import { SyncWatcher } from "./sync.ts";
@@ -29,12 +32,15 @@ Usage:
   runner snapshot [--json]
   runner restore [--snapshot ID] [--if-fresh] [--no-install] [--json]
   runner sync --watch [--interval-ms 30000] [--batch-files 10] [--json]
+  runner run-job [--json]
 Options:
   --ignore PATTERN   extra ignore rule (repeatable; after .sandboxignore)
   --json             print one RunnerResult JSON object as the last stdout line
   --help, --version
 Environment:
-  SANDBOX_RUNNER_API, SANDBOX_RUNNER_TOKEN, SANDBOX_PROJECT_ID (required),
+  SANDBOX_RUNNER_API, SANDBOX_RUNNER_TOKEN, SANDBOX_PROJECT_ID (required;
+  run-job takes the project from its job), SANDBOX_JOB_ID (run-job),
+  SANDBOX_HEARTBEAT_MS (run-job heartbeat period, default 10000),
   SANDBOX_WORKSPACE (/workspace), SANDBOX_SYNC_IGNORE_GIT=1 (drop .git),
   SANDBOX_RESTORE_INSTALL=0 (no install after restore),
   SANDBOX_RUNNER_RETRIES, SANDBOX_RUNNER_RETRY_BASE_MS (API retry policy)
@@ -94,8 +100,20 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       return 0;
     }
     command = positionals[0] ?? "unknown";
-    if (positionals.length !== 1 || !["snapshot", "restore", "sync"].includes(command)) {
-      throw new RunnerError(CODES.usage, `Expected one command: snapshot, restore or sync (see --help)`);
+    if (positionals.length !== 1 || !["snapshot", "restore", "sync", "run-job"].includes(command)) {
+      throw new RunnerError(CODES.usage, `Expected one command: snapshot, restore, sync or run-job (see --help)`);
+    }
+    if (command === "run-job") {
+      const config = loadConfig(io.env, { projectOptional: true });
+      const makeStore = io.makeStore;
+      const { exitCode, output } = await runJob({
+        config,
+        env: io.env,
+        log: (m) => io.err(`[runner] ${m}`),
+        ...(makeStore ? { makeStore: (projectId: string) => makeStore({ ...config, projectId }) } : {}),
+      });
+      io.out(json ? JSON.stringify(output) : JSON.stringify(output, null, 2));
+      return exitCode;
     }
     if (command === "sync" && !values.watch) throw new RunnerError(CODES.usage, "sync needs --watch");
     const config = loadConfig(io.env);

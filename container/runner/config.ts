@@ -10,6 +10,9 @@
  * - SANDBOX_SYNC_IGNORE_GIT=1: leave `.git` out of snapshots.
  * - SANDBOX_RESTORE_INSTALL=0: no package manager install after restore.
  * - SANDBOX_RUNNER_RETRIES, SANDBOX_RUNNER_RETRY_BASE_MS: retry policy of API calls.
+ *
+ * `run-job` reads its job id (JOB_ENV) in run-job.ts and may leave
+ * SANDBOX_PROJECT_ID unset: the job names its project.
  */
 import { RUNNER_ENV } from "../../src/shared/snapshot-format.ts";
 import { CODES, RunnerError } from "./errors.ts";
@@ -37,16 +40,22 @@ function int(value: string | undefined): number | undefined {
   return Number.isInteger(n) && n >= 0 ? n : undefined;
 }
 
-/** Reads the config; throws CONFIG_MISSING naming every missing variable. */
-export function loadConfig(env: NodeJS.ProcessEnv): RunnerConfig {
-  const missing = [RUNNER_ENV.api, RUNNER_ENV.token, RUNNER_ENV.projectId].filter((k) => !env[k]);
+/**
+ * Reads the config; throws CONFIG_MISSING naming every missing variable. With
+ * `projectOptional` (run-job) a missing project id reads as "".
+ */
+export function loadConfig(env: NodeJS.ProcessEnv, opts: { projectOptional?: boolean } = {}): RunnerConfig {
+  const required = opts.projectOptional
+    ? [RUNNER_ENV.api, RUNNER_ENV.token]
+    : [RUNNER_ENV.api, RUNNER_ENV.token, RUNNER_ENV.projectId];
+  const missing = required.filter((k) => !env[k]);
   if (missing.length > 0) {
     throw new RunnerError(CODES.config, `Missing environment variable(s): ${missing.join(", ")}`);
   }
   return {
     apiUrl: (env[RUNNER_ENV.api] as string).replace(/\/+$/, ""),
     token: env[RUNNER_ENV.token] as string,
-    projectId: env[RUNNER_ENV.projectId] as string,
+    projectId: env[RUNNER_ENV.projectId] ?? "",
     workspace: env[RUNNER_ENV.workspace] || "/workspace",
     ignoreGit: flag(env.SANDBOX_SYNC_IGNORE_GIT) ?? false,
     install: flag(env.SANDBOX_RESTORE_INSTALL) ?? true,

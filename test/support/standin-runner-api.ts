@@ -6,12 +6,16 @@
  * contract (routes, bearer token, envelope errors, Range, CAS) is reproduced.
  * `faults` injects answers (500, 429, 400…) ahead of the real handler, and
  * `onPutStart` lets a test act (e.g. SIGKILL the runner) once an upload begins.
+ * Job routes (runner run-job) come from standin-job-routes.ts: `addJob` creates
+ * a running job record the runner can fetch with the same token.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { RunnerError } from "../../container/runner/errors.ts";
+import type { Job } from "../../src/shared/job-format.ts";
 import { type CommitRequest, RUNNER_API_PREFIX } from "../../src/shared/snapshot-format.ts";
 import { MemStore } from "./runner-mem-store.ts";
+import { handleJobRoute, makeJob, type StandinJobRecord } from "./standin-job-routes.ts";
 
 /** A scripted answer for the next matching request. */
 export interface Fault {
@@ -35,6 +39,10 @@ export interface StandinRunnerApi {
   onPutStart: ((packId: string) => void) | null;
   /** Delay per received upload chunk in ms (slows uploads down for kill tests). */
   putChunkDelayMs: number;
+  /** Job records by id (job routes). */
+  jobs: Map<string, StandinJobRecord>;
+  /** Adds a running job of this project (defaults: shell, `true`, attempt 1). */
+  addJob(over?: Partial<Job>): StandinJobRecord;
   close(): Promise<void>;
 }
 
@@ -76,6 +84,19 @@ export async function startStandinRunnerApi(
     log: [],
     onPutStart: null,
     putChunkDelayMs: 0,
+    jobs: new Map(),
+    addJob: (over = {}) => {
+      const rec: StandinJobRecord = {
+        job: makeJob(projectId, over),
+        events: [],
+        heartbeats: 0,
+        eventPosts: 0,
+        results: [],
+        leaseLost: false,
+      };
+      api.jobs.set(rec.job.id, rec);
+      return rec;
+    },
     close: async () => {},
   };
   const prefix = `${RUNNER_API_PREFIX}/${projectId}`;
@@ -87,6 +108,8 @@ export async function startStandinRunnerApi(
       send(res, 401, { success: false, error: "bad token", code: "UNAUTHORIZED" });
       return 401;
     }
+    const jobStatus = await handleJobRoute(api.jobs, req, res, url.pathname);
+    if (jobStatus !== null) return jobStatus;
     if (!url.pathname.startsWith(prefix)) {
       send(res, 404, { success: false, error: "no route", code: "ROUTE_NOT_FOUND" });
       return 404;

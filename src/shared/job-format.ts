@@ -1,0 +1,109 @@
+/**
+ * @module shared/job-format
+ * Agent jobs: the wire types shared by the Worker (src/jobs, D1 queue) and the
+ * runner's job mode (container/runner, `runner run-job`). No imports, so Node
+ * loads it directly and esbuild bundles it into the runner.
+ *
+ * Lifecycle: queued → running → succeeded | failed | cancelled. A running job
+ * holds a lease that the runner extends by heartbeats; a lease that expires is
+ * requeued (attempt + 1) until maxAttempts, then the job fails with its reason.
+ * At most one job per project runs at a time (a unique index in D1 enforces it).
+ */
+
+export type JobStatus = "queued" | "running" | "succeeded" | "failed" | "cancelled";
+export type AgentName = "shell" | "claude" | "opencode";
+
+/** A job as the API and the runner see it. */
+export interface Job {
+  id: string;
+  projectId: string;
+  status: JobStatus;
+  agent: AgentName;
+  prompt: string;
+  model: string | null;
+  /** The command of the `shell` agent (run with bash -c in /workspace). */
+  command: string | null;
+  repo: { url: string; branch: string | null } | null;
+  timeoutSeconds: number;
+  maxAttempts: number;
+  /** 1 for the first run; incremented on every lease. 0 while never leased. */
+  attempt: number;
+  /** Epoch ms when the current lease runs out (running jobs only). */
+  leaseUntil: number | null;
+  cancelRequested: boolean;
+  result: JobResult | null;
+  /** Why it failed (failed/cancelled jobs). */
+  error: { code: string; message: string } | null;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+}
+
+export interface ChangedFiles {
+  added: string[];
+  modified: string[];
+  deleted: string[];
+}
+
+/** What the runner reports when a job ends. */
+export interface JobResult {
+  status: "succeeded" | "failed" | "cancelled";
+  exitCode: number | null;
+  summary: string;
+  changedFiles: ChangedFiles;
+  /** Unified diff of the workspace against the restored snapshot, capped at DIFF_MAX_BYTES. */
+  diff: string;
+  diffTruncated: boolean;
+  /** Milliseconds per phase: restore (or clone), agent, snapshot, … */
+  timings: Record<string, number>;
+  snapshotId: string | null;
+  /** Token usage of model-backed agents (zeros for shell). */
+  usage: {
+    inputTokens: number;
+    outputTokens: number;
+    cacheReadTokens: number;
+    cacheWriteTokens: number;
+    costUsd: number;
+  };
+  /** Set when status is failed/cancelled: TIMEOUT, AGENT_FAILED, BUDGET_EXCEEDED, CANCELLED, … */
+  error: { code: string; message: string } | null;
+}
+
+/** Diffs larger than this are cut (and diffTruncated set): results live in D1 rows. */
+export const DIFF_MAX_BYTES = 256 * 1024;
+
+/** One job event as stored and streamed: `seq` counts from 1 per job. */
+export interface JobEvent {
+  seq: number;
+  /** log | phase | agent_step | status | … */
+  type: string;
+  data: Record<string, unknown>;
+  createdAt: string;
+}
+
+/** What the runner posts: events without seq (the Worker numbers them in order). */
+export interface NewJobEvent {
+  type: string;
+  data: Record<string, unknown>;
+}
+
+// ---- Runner API for jobs (v1) ----------------------------------------------------
+// Base: `${SANDBOX_RUNNER_API}/runner/v1/jobs/:jobId`, with `Authorization: Bearer`
+// a runner token scoped to THIS job (and its project). The snapshot routes under
+// /runner/v1/projects/:projectId accept the same token for the job's project.
+//
+//   GET  /                 → Job
+//   POST /heartbeat        → { leaseUntil, cancelRequested }   (extends the lease; 409
+//                            LEASE_LOST if the job is no longer running this attempt)
+//   POST /events           → body { events: NewJobEvent[] } (≤ 500 per call) → { lastSeq }
+//   POST /result           → body JobResult → Job (terminal; 409 if already terminal)
+
+export const RUNNER_JOBS_PREFIX = "/runner/v1/jobs";
+
+/** Heartbeat cadence the runner uses; the lease is several times longer. */
+export const HEARTBEAT_INTERVAL_MS = 10_000;
+/** How long a lease lasts after a lease or heartbeat. */
+export const LEASE_MS = 60_000;
+
+/** Environment of `runner run-job`, beside RUNNER_ENV of snapshot-format.ts. */
+export const JOB_ENV = { jobId: "SANDBOX_JOB_ID" } as const;

@@ -1,0 +1,171 @@
+/**
+ * `runner run-job` faults and first jobs, real processes throughout: a job past
+ * its timeout has its command AND the command's child killed, is snapshotted and
+ * fails with TIMEOUT; a cancel seen on a heartbeat stops the agent, snapshots and
+ * ends `cancelled`; a heartbeat answering 409 LEASE_LOST stops the runner without
+ * a result or snapshot; a project's first job with a repo clones it (a real bare
+ * repository over dumb HTTP on 127.0.0.1) and the next job restores instead.
+ */
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { JobResult } from "../../../src/shared/job-format.ts";
+import { serveGitRoot } from "../../support/git-http.ts";
+import { cleanupTemp, restore, snap, tempDir } from "../../support/runner-fixtures.ts";
+import { runnerEnv, runRunner } from "../../support/runner-process.ts";
+import { createTestGitRepos } from "../../support/standin-git.ts";
+import { type StandinRunnerApi, startStandinRunnerApi } from "../../support/standin-runner-api.ts";
+
+let api: StandinRunnerApi;
+beforeEach(async () => {
+  api = await startStandinRunnerApi();
+});
+afterEach(async () => {
+  await api.close();
+  await cleanupTemp();
+});
+
+function jobEnv(ws: string, jobId: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return runnerEnv(api, ws, { SANDBOX_JOB_ID: jobId, SANDBOX_RESTORE_INSTALL: "0", ...extra });
+}
+
+/** Whether `pid` is a live (not zombie) process. */
+async function alive(pid: number): Promise<boolean> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+    return !/^\d+ \(.*\) Z/.test(stat);
+  } catch {
+    return false;
+  }
+}
+
+/** Resolves once `check` is true (polling), or rejects after `ms`. */
+async function until(check: () => boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe("runner run-job faults", () => {
+  it("timeout: the command and its child are killed, the workspace snapshotted, failed TIMEOUT", async () => {
+    const rec = api.addJob({
+      timeoutSeconds: 1,
+      command: "echo started > s.txt; sleep 300 & echo $! > child.pid; wait",
+    });
+    const ws = await tempDir();
+    const t0 = Date.now();
+    const run = await runRunner(["run-job", "--json"], jobEnv(ws, rec.job.id));
+    const took = Date.now() - t0;
+    expect(run.code, run.stderr).toBe(0);
+    expect(took).toBeLessThan(10_000);
+    expect(run.result).toMatchObject({ ok: true, status: "failed", error: { code: "TIMEOUT" } });
+    const result = rec.results[0] as JobResult;
+    expect(result).toMatchObject({ status: "failed", error: { code: "TIMEOUT" } });
+    expect(result.timings.agent).toBeGreaterThanOrEqual(1000);
+    const childPid = Number(await readFile(join(ws, "child.pid"), "utf8"));
+    expect(childPid).toBeGreaterThan(0);
+    expect(await alive(childPid)).toBe(false);
+    expect(result.changedFiles.added).toEqual(["child.pid", "s.txt"]);
+    expect(result.snapshotId).toBe(api.store.head);
+    const check = await tempDir();
+    await restore(api.store, check);
+    expect(await readFile(join(check, "s.txt"), "utf8")).toBe("started\n");
+  });
+
+  it("cancel requested on a heartbeat: agent stopped, snapshotted, cancelled", async () => {
+    const rec = api.addJob({ command: "echo x > c.txt; echo ready; sleep 300" });
+    const ws = await tempDir();
+    const done = runRunner(["run-job", "--json"], jobEnv(ws, rec.job.id, { SANDBOX_HEARTBEAT_MS: "50" }));
+    await until(() => rec.events.some((e) => e.type === "log" && e.data.line === "ready"));
+    rec.job.cancelRequested = true;
+    const run = await done;
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.result).toMatchObject({ ok: true, status: "cancelled", error: { code: "CANCELLED" } });
+    const result = rec.results[0] as JobResult;
+    expect(result).toMatchObject({ status: "cancelled", error: { code: "CANCELLED" } });
+    expect(result.changedFiles.added).toEqual(["c.txt"]);
+    expect(result.snapshotId).toBe(api.store.head);
+    expect(rec.job.status).toBe("cancelled");
+  });
+
+  it("409 LEASE_LOST on a heartbeat: agent stopped, no snapshot, no result, non-zero exit", async () => {
+    const seed = await tempDir();
+    await writeFile(join(seed, "a.txt"), "alpha");
+    const first = await snap(api.store, seed);
+    const rec = api.addJob({ command: "echo x > l.txt; echo ready; sleep 300" });
+    const ws = await tempDir();
+    const t0 = Date.now();
+    const done = runRunner(["run-job", "--json"], jobEnv(ws, rec.job.id, { SANDBOX_HEARTBEAT_MS: "50" }));
+    await until(() => rec.events.some((e) => e.type === "log" && e.data.line === "ready"));
+    rec.leaseLost = true;
+    const run = await done;
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(run.code).toBe(1);
+    expect(run.result).toMatchObject({ ok: false, command: "run-job", code: "LEASE_LOST", reported: false });
+    expect(rec.results).toHaveLength(0);
+    expect(api.store.head).toBe(first.snapshotId);
+    expect(api.store.stats.commits).toBe(1);
+  });
+
+  it("first job with a repo clones it (branch), the next job restores; both diff correctly", async () => {
+    const repos = await createTestGitRepos();
+    const server = await serveGitRoot(repos.root);
+    try {
+      const rec = api.addJob({
+        repo: { url: `${server.url}/${repos.repo}`, branch: "feature" },
+        command: "cat feature.txt > copy.txt",
+      });
+      const ws = await tempDir();
+      const run = await runRunner(["run-job", "--json"], jobEnv(ws, rec.job.id));
+      expect(run.code, run.stderr).toBe(0);
+      const result = rec.results[0] as JobResult;
+      expect(result.status).toBe("succeeded");
+      expect(result.timings.clone).toBeGreaterThan(0);
+      expect(result.timings.restore).toBeUndefined();
+      expect(rec.events[0]?.data).toMatchObject({ name: "clone", state: "start" });
+      expect(result.changedFiles).toEqual({ added: ["copy.txt"], modified: [], deleted: [] });
+      expect(result.diff).toContain("+++ b/copy.txt\n@@ -0,0 +1 @@\n+feature branch\n");
+      const manifest = JSON.parse(api.store.manifests.get(result.snapshotId as string) as string) as {
+        entries: { path: string }[];
+      };
+      const paths = manifest.entries.map((e) => e.path);
+      expect(paths).toEqual(expect.arrayContaining(["README.md", "feature.txt", "copy.txt", ".git/HEAD"]));
+
+      // Second job, fresh workspace: the head exists, so restore (no clone); old content from the store.
+      const next = api.addJob({
+        repo: { url: `${server.url}/${repos.repo}`, branch: "feature" },
+        command: "echo more >> README.md && git add -A && git -c user.name=t -c user.email=t@t commit -qm edit",
+      });
+      const ws2 = await tempDir();
+      const run2 = await runRunner(["run-job", "--json"], jobEnv(ws2, next.job.id));
+      expect(run2.code, run2.stderr).toBe(0);
+      const r2 = next.results[0] as JobResult;
+      expect(r2.status, r2.summary).toBe("succeeded");
+      expect(r2.timings.restore).toBeGreaterThanOrEqual(0);
+      expect(r2.timings.clone).toBeUndefined();
+      // .git internals are not reported as changes.
+      expect(r2.changedFiles).toEqual({ added: [], modified: ["README.md"], deleted: [] });
+      expect(r2.diff).toContain(" hello from the test repo\n+more\n");
+    } finally {
+      await server.close();
+      await repos.cleanup();
+    }
+  });
+
+  it("a repo that cannot be cloned: failed CLONE_FAILED, reported", async () => {
+    const server = await serveGitRoot(await tempDir());
+    try {
+      const rec = api.addJob({ repo: { url: `${server.url}/missing.git`, branch: null } });
+      const ws = await tempDir();
+      const run = await runRunner(["run-job", "--json"], jobEnv(ws, rec.job.id));
+      expect(run.code).toBe(1);
+      expect(run.result).toMatchObject({ ok: false, code: "CLONE_FAILED", reported: true });
+      expect(rec.job).toMatchObject({ status: "failed", error: { code: "CLONE_FAILED" } });
+      expect(rec.events.map((e) => `${e.data.name}:${e.data.state}`)).toEqual(["clone:start", "clone:end"]);
+    } finally {
+      await server.close();
+    }
+  });
+});

@@ -1,0 +1,156 @@
+/**
+ * `runner run-job` as a real child process against the stand-in runner API (job
+ * routes + snapshot routes over a MemStore): a shell job's result (changed files,
+ * diff, the new snapshot holding the command's output), events in order,
+ * heartbeats, a failing command, an agent this runner lacks, a job that is not
+ * running. Timeouts, cancel, lease loss and clone are in run-job-faults.test.ts.
+ */
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { JobResult } from "../../../src/shared/job-format.ts";
+import { cleanupTemp, restore, snap, tempDir } from "../../support/runner-fixtures.ts";
+import { runnerEnv, runRunner } from "../../support/runner-process.ts";
+import { type StandinRunnerApi, startStandinRunnerApi } from "../../support/standin-runner-api.ts";
+
+let api: StandinRunnerApi;
+beforeEach(async () => {
+  api = await startStandinRunnerApi();
+});
+afterEach(async () => {
+  await api.close();
+  await cleanupTemp();
+});
+
+/** Env for run-job of `jobId` in `ws`. */
+function jobEnv(ws: string, jobId: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return runnerEnv(api, ws, { SANDBOX_JOB_ID: jobId, SANDBOX_RESTORE_INSTALL: "0", ...extra });
+}
+
+describe("runner run-job (shell agent)", () => {
+  it("restores the head, runs the command, snapshots and reports changes, diff and events", async () => {
+    const seed = await tempDir();
+    await writeFile(join(seed, "a.txt"), "alpha\n");
+    await writeFile(join(seed, "del.txt"), "bye\n");
+    await writeFile(join(seed, "keep.txt"), "same\n");
+    const first = await snap(api.store, seed);
+    const rec = api.addJob({
+      command: "echo beta >> a.txt; rm del.txt; echo out > out.txt; printf 'x\\0y' > bin.dat; echo done; echo warn >&2",
+    });
+    const ws = await tempDir();
+    const run = await runRunner(["run-job", "--json"], jobEnv(ws, rec.job.id));
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.result).toMatchObject({ ok: true, command: "run-job", jobId: rec.job.id, status: "succeeded" });
+
+    expect(rec.results).toHaveLength(1);
+    const result = rec.results[0] as JobResult;
+    expect(result).toMatchObject({ status: "succeeded", exitCode: 0, error: null, diffTruncated: false });
+    expect(result.changedFiles).toEqual({ added: ["bin.dat", "out.txt"], modified: ["a.txt"], deleted: ["del.txt"] });
+    expect(result.diff).toContain("diff --git a/a.txt b/a.txt\n");
+    expect(result.diff).toContain(" alpha\n+beta\n");
+    expect(result.diff).toContain("diff --git a/del.txt b/del.txt\ndeleted file mode 100644");
+    expect(result.diff).toContain("-bye\n");
+    expect(result.diff).toContain("diff --git a/out.txt b/out.txt\nnew file mode 100644");
+    expect(result.diff).toContain("+++ b/out.txt\n@@ -0,0 +1 @@\n+out\n");
+    expect(result.diff).toContain("Binary files /dev/null and b/bin.dat differ");
+    expect(result.diff).not.toContain("keep.txt");
+    expect(result.summary).toContain("done");
+    expect(result.usage).toEqual({
+      inputTokens: 0,
+      outputTokens: 0,
+      cacheReadTokens: 0,
+      cacheWriteTokens: 0,
+      costUsd: 0,
+    });
+    for (const k of ["restore", "agent", "snapshot", "diff", "total"])
+      expect(result.timings[k]).toBeGreaterThanOrEqual(0);
+
+    // The new snapshot is the head, parented on the old one, and holds the output file.
+    expect(result.snapshotId).toBe(api.store.head);
+    expect(result.snapshotId).not.toBe(first.snapshotId);
+    const manifest = JSON.parse(api.store.manifests.get(result.snapshotId as string) as string);
+    expect(manifest.parent).toBe(first.snapshotId);
+    const check = await tempDir();
+    await restore(api.store, check);
+    expect(await readFile(join(check, "out.txt"), "utf8")).toBe("out\n");
+    expect(await readFile(join(check, "a.txt"), "utf8")).toBe("alpha\nbeta\n");
+    expect(rec.job.status).toBe("succeeded");
+
+    // Events: numbered in order, phases bracket the work, log lines inside the agent phase.
+    expect(rec.events.map((e) => e.seq)).toEqual(rec.events.map((_, i) => i + 1));
+    const marks = rec.events.map((e) =>
+      e.type === "phase"
+        ? `${e.data.name}:${e.data.state}`
+        : `${e.type}:${String(e.data.stream)}:${String(e.data.line)}`,
+    );
+    expect(marks).toEqual([
+      "restore:start",
+      "restore:end",
+      "agent:start",
+      ...marks.filter((m) => m.startsWith("log:")),
+      "agent:end",
+      "snapshot:start",
+      "snapshot:end",
+      "diff:start",
+      "diff:end",
+    ]);
+    expect(marks).toContain("log:stdout:done");
+    expect(marks).toContain("log:stderr:warn");
+    // Batched (the 1,000-line test below shows the batch sizes): never more posts than events.
+    expect(rec.eventPosts).toBeLessThanOrEqual(rec.events.length);
+  });
+
+  it("heartbeats while the job runs and never exposes the runner token to the command", async () => {
+    // A shell parameter expansion, not a JS template.
+    const command = ['sleep 0.6; echo "token=$', '{SANDBOX_RUNNER_TOKEN:-none} job=$SANDBOX_JOB_ID"'].join("");
+    const rec = api.addJob({ command });
+    const ws = await tempDir();
+    const run = await runRunner(["run-job", "--json"], jobEnv(ws, rec.job.id, { SANDBOX_HEARTBEAT_MS: "50" }));
+    expect(run.code, run.stderr).toBe(0);
+    expect(rec.heartbeats).toBeGreaterThanOrEqual(4);
+    expect(rec.results[0]?.summary).toBe(`token=none job=${rec.job.id}`);
+  });
+
+  it("many log lines arrive complete and in order, in batches", async () => {
+    const rec = api.addJob({ command: "for i in $(seq 1 1000); do echo line-$i; done" });
+    const ws = await tempDir();
+    const run = await runRunner(["run-job", "--json"], jobEnv(ws, rec.job.id));
+    expect(run.code, run.stderr).toBe(0);
+    const lines = rec.events.filter((e) => e.type === "log").map((e) => e.data.line);
+    expect(lines).toEqual(Array.from({ length: 1000 }, (_, i) => `line-${i + 1}`));
+    // ≤ 100 per POST: at least 10 posts, and far fewer than one per event.
+    expect(rec.eventPosts).toBeGreaterThanOrEqual(10);
+    expect(rec.eventPosts).toBeLessThan(100);
+  });
+
+  it("a failing command: failed with AGENT_FAILED and its exit code, still snapshotted", async () => {
+    const rec = api.addJob({ command: "echo partial > p.txt; echo oops >&2; exit 3" });
+    const ws = await tempDir();
+    const run = await runRunner(["run-job", "--json"], jobEnv(ws, rec.job.id));
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.result).toMatchObject({ ok: true, status: "failed", exitCode: 3, error: { code: "AGENT_FAILED" } });
+    const result = rec.results[0] as JobResult;
+    expect(result).toMatchObject({ status: "failed", exitCode: 3, error: { code: "AGENT_FAILED" } });
+    expect(result.summary).toContain("oops");
+    expect(result.changedFiles.added).toEqual(["p.txt"]);
+    expect(result.snapshotId).toBe(api.store.head);
+  });
+
+  it("an agent this runner lacks is reported failed with AGENT_UNAVAILABLE; a job not running is left alone", async () => {
+    const rec = api.addJob({ agent: "claude", command: null, prompt: "hi" });
+    const ws = await tempDir();
+    const run = await runRunner(["run-job", "--json"], jobEnv(ws, rec.job.id));
+    expect(run.code).toBe(1);
+    expect(run.result).toMatchObject({ ok: false, command: "run-job", code: "AGENT_UNAVAILABLE", reported: true });
+    expect(rec.job).toMatchObject({ status: "failed", error: { code: "AGENT_UNAVAILABLE" } });
+
+    const queued = api.addJob({ status: "queued" });
+    const q = await runRunner(["run-job", "--json"], jobEnv(ws, queued.job.id));
+    expect(q.code).toBe(1);
+    expect(q.result).toMatchObject({ ok: false, code: "JOB_NOT_RUNNING", reported: false });
+    expect(queued.results).toHaveLength(0);
+
+    const noJob = await runRunner(["run-job", "--json"], runnerEnv(api, ws));
+    expect(noJob.result).toMatchObject({ ok: false, code: "CONFIG_MISSING" });
+  });
+});
