@@ -12,10 +12,13 @@ import { AppError, errorBody, MethodNotAllowedError, NotFoundError, ValidationEr
 import { execRoutes } from "./routes/exec";
 import { fileRoutes } from "./routes/files";
 import { healthRoutes } from "./routes/health";
+import { jobRoutes } from "./routes/jobs";
 import { processRoutes } from "./routes/processes";
 import { runnerRoutes } from "./routes/runner";
+import { runnerJobRoutes } from "./routes/runner-jobs";
 import { sandboxRoutes } from "./routes/sandboxes";
 import { snapshotRoutes } from "./routes/snapshots";
+import { RUNNER_JOBS_PREFIX } from "./shared/job-format";
 import { RUNNER_API_PREFIX } from "./shared/snapshot-format";
 
 /** Map anything thrown to an AppError; unknown errors become a logged 500. */
@@ -68,8 +71,16 @@ export function createApp(deps: AppDeps): Hono {
   app.route("/sandboxes", fileRoutes(deps));
   app.route("/sandboxes", processRoutes(deps));
   app.route("/sandboxes", snapshotRoutes(deps));
-  // Runner tokens, not the API_TOKEN, guard these (see routes/runner.ts).
+  if (deps.jobs) {
+    for (const path of ["/jobs", "/jobs/*", "/run-job", "/run-next"])
+      app.use(path, requireBearer(deps.config.API_TOKEN));
+    app.route("/", jobRoutes(deps));
+  }
+  // Runner tokens, not the API_TOKEN, guard these (see routes/runner.ts, routes/runner-jobs.ts).
   if (deps.snapshots) app.route(`${RUNNER_API_PREFIX}/:projectId`, runnerRoutes(deps.snapshots));
+  if (deps.snapshots && deps.jobs) {
+    app.route(`${RUNNER_JOBS_PREFIX}/:jobId`, runnerJobRoutes(deps.jobs, deps.snapshots.tokens));
+  }
 
   // Computed once: the (method, pattern) pairs of real handlers, for telling 404 from 405.
   let handlers: Array<{ method: string; regexp: RegExp }> | undefined;

@@ -56,6 +56,8 @@ const ConfigSchema = z.object({
     .transform((v) => (v?.trim() ? v.trim().replace(/\/+$/, "") : undefined)),
   // HMAC key for runner tokens; derived from API_TOKEN when unset (src/snapshots/tokens.ts).
   RUNNER_TOKEN_SECRET: z.string().optional(),
+  // Jobs the cron keeps running at once (src/jobs/cron.ts); /run-next and /run-job are not limited by it.
+  MAX_CONCURRENT_JOBS: intFrom(4, 1, 1000),
 });
 
 /** Parsed settings. */

@@ -5,6 +5,7 @@
  */
 import type { SandboxBackend } from "./backend/types";
 import type { Config } from "./config";
+import type { JobQueue } from "./jobs/queue";
 import type { SnapshotService } from "./snapshots/service";
 
 export interface AppDeps {
@@ -14,6 +15,8 @@ export interface AppDeps {
   version: string;
   /** Snapshot storage (R2 + D1); without it the runner API is not mounted. */
   snapshots?: SnapshotService;
+  /** The job queue (D1); without it the /jobs, /run-job and /run-next routes are not mounted. */
+  jobs?: JobQueue;
 }
 
 /** JSON request bodies other than file uploads: commands are ≤ 64 KiB, so 1 MiB is generous. */

@@ -7,6 +7,7 @@
  */
 import { Sandbox as SdkSandbox } from "@cloudflare/sandbox";
 import { errorBody, NotFoundError } from "./errors";
+import { RUNNER_JOBS_PREFIX } from "./shared/job-format";
 import { RUNNER_API_PREFIX } from "./shared/snapshot-format";
 import { RUNNER_INTERNAL_HOST } from "./snapshots/service";
 import { workerApp } from "./worker-app";
@@ -18,8 +19,11 @@ import { workerApp } from "./worker-app";
  */
 export async function runnerOutboundHandler(request: Request, env: Env): Promise<Response> {
   const url = new URL(request.url);
-  if (!url.pathname.startsWith(`${RUNNER_API_PREFIX}/`)) {
-    const err = new NotFoundError(`${RUNNER_INTERNAL_HOST} serves only ${RUNNER_API_PREFIX}/*`, "ROUTE_NOT_FOUND");
+  if (!url.pathname.startsWith(`${RUNNER_API_PREFIX}/`) && !url.pathname.startsWith(`${RUNNER_JOBS_PREFIX}/`)) {
+    const err = new NotFoundError(
+      `${RUNNER_INTERNAL_HOST} serves only ${RUNNER_API_PREFIX}/* and ${RUNNER_JOBS_PREFIX}/*`,
+      "ROUTE_NOT_FOUND",
+    );
     return Response.json(errorBody(err), { status: err.status });
   }
   return await workerApp(env).app.fetch(request, env);

@@ -1,6 +1,6 @@
 /**
  * @module worker-app
- * Turns `env` into what the Worker serves: the Hono app and the snapshot service,
+ * Turns `env` into what the Worker serves: the Hono app, the snapshot service and the job queue,
  * built once per isolate (env is the same object for every request it serves).
  * Used by index.ts (requests) and sandbox-class.ts (the runner API on the Sandbox's
  * outbound interception). Kept out of index.ts because workerd treats every export
@@ -12,6 +12,8 @@ import { createCloudflareBackend } from "./backend/cloudflare";
 import { createLocalBackend } from "./backend/local";
 import type { SandboxBackend } from "./backend/types";
 import { type Config, loadConfig } from "./config";
+import type { AppDeps } from "./deps";
+import { createJobQueue } from "./jobs/queue";
 import { createSnapshotService, RUNNER_INTERNAL_ORIGIN, type SnapshotService } from "./snapshots/service";
 
 function createBackend(env: Env, config: Config): SandboxBackend {
@@ -37,6 +39,8 @@ function createSnapshots(env: Env, config: Config): SnapshotService {
 export interface WorkerApp {
   app: ReturnType<typeof createApp>;
   snapshots: SnapshotService;
+  /** What the app was built from (the cron's job round uses the same). */
+  deps: AppDeps;
 }
 
 let cached: (WorkerApp & { env: Env }) | undefined;
@@ -46,11 +50,14 @@ export function workerApp(env: Env): WorkerApp {
   if (cached?.env !== env) {
     const config = loadConfig(env as unknown as Record<string, unknown>);
     const snapshots = createSnapshots(env, config);
-    cached = {
-      env,
+    const deps: AppDeps = {
+      backend: createBackend(env, config),
+      config,
+      version: pkg.version,
       snapshots,
-      app: createApp({ backend: createBackend(env, config), config, version: pkg.version, snapshots }),
+      jobs: createJobQueue(env.DB),
     };
+    cached = { env, snapshots, deps, app: createApp(deps) };
   }
   return cached;
 }

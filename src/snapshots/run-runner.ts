@@ -28,6 +28,20 @@ const STATUS_BY_CODE: Record<string, 404 | 409 | 500 | 502> = {
 type Ok<C extends string> = Extract<RunnerResult, { ok: true; command: C }>;
 
 /**
+ * The shell line that runs `runner <args> --json`. Unisolated local sandboxes set
+ * SANDBOX_RUNNER to where the bundle really is; everywhere else it is RUNNER_PATH.
+ * Shared with src/jobs/start.ts (background `run-job`).
+ */
+export function runnerCommandLine(args: string[]): string {
+  return `exec node "\${SANDBOX_RUNNER:-${RUNNER_PATH}}" ${[...args, "--json"].map(shellQuote).join(" ")}`;
+}
+
+/** The runner's environment: the runner API, its scoped token, the project. */
+export function runnerEnv(access: RunnerAccess, projectId: string): Record<string, string> {
+  return { [RUNNER_ENV.api]: access.apiUrl, [RUNNER_ENV.token]: access.token, [RUNNER_ENV.projectId]: projectId };
+}
+
+/**
  * Run `runner <args> --json` in the sandbox and return its result, or throw an
  * AppError carrying the runner's code (RESTORE_INCOMPLETE, HEAD_MOVED, …).
  */
@@ -39,11 +53,9 @@ export async function runRunner<C extends "snapshot" | "restore">(
   access: RunnerAccess,
   timeoutMs: number,
 ): Promise<Ok<C>> {
-  // Unisolated local sandboxes set SANDBOX_RUNNER to where the bundle really is.
-  const line = `exec node "\${SANDBOX_RUNNER:-${RUNNER_PATH}}" ${[command, ...args, "--json"].map(shellQuote).join(" ")}`;
   const result = await backend.exec(projectId, {
-    command: line,
-    env: { [RUNNER_ENV.api]: access.apiUrl, [RUNNER_ENV.token]: access.token, [RUNNER_ENV.projectId]: projectId },
+    command: runnerCommandLine([command, ...args]),
+    env: runnerEnv(access, projectId),
     timeoutMs,
   });
   const last = result.stdout.trimEnd().split("\n").pop() ?? "";

@@ -26,15 +26,8 @@ export function requireSnapshots(deps: AppDeps): SnapshotService {
   return deps.snapshots;
 }
 
-type Ok<C extends string> = Extract<RunnerResult, { ok: true; command: C }>;
-
-/** Run `runner <command> <args>` in the project's sandbox with a fresh project-scoped token. */
-export async function runForProject<C extends "snapshot" | "restore">(
-  deps: AppDeps,
-  projectId: string,
-  command: C,
-  args: string[] = [],
-): Promise<Ok<C>> {
+/** The snapshot service and the runner API's URL, or a 503 RUNNER_API_UNREACHABLE when sandboxes cannot call back. */
+export function requireRunnerApi(deps: AppDeps): { snapshots: SnapshotService; apiUrl: string } {
   const snapshots = requireSnapshots(deps);
   const apiUrl = snapshots.runnerApiUrl;
   if (!apiUrl) {
@@ -44,6 +37,19 @@ export async function runForProject<C extends "snapshot" | "restore">(
       503,
     );
   }
+  return { snapshots, apiUrl };
+}
+
+type Ok<C extends string> = Extract<RunnerResult, { ok: true; command: C }>;
+
+/** Run `runner <command> <args>` in the project's sandbox with a fresh project-scoped token. */
+export async function runForProject<C extends "snapshot" | "restore">(
+  deps: AppDeps,
+  projectId: string,
+  command: C,
+  args: string[] = [],
+): Promise<Ok<C>> {
+  const { snapshots, apiUrl } = requireRunnerApi(deps);
   const timeoutMs = deps.config.EXEC_MAX_TIMEOUT_MS;
   // Valid a minute past the longest the runner may run, and no longer.
   const token = await snapshots.mintRunnerToken(projectId, Math.ceil(timeoutMs / 1000) + 60);

@@ -2,9 +2,11 @@
  * @module snapshots/tokens
  * Runner tokens: what a runner in a sandbox presents to the runner API instead of
  * the API_TOKEN (which never enters a sandbox). Format:
- *   rt1.<base64url(JSON {p: projectId, j?: jobId, exp: unix seconds})>.<base64url(HMAC-SHA256)>
+ *   rt1.<base64url(JSON {p: projectId, j?: jobId, a?: attempt, exp: unix seconds})>.<base64url(HMAC-SHA256)>
  * The MAC covers "rt1.<payload>". A token names exactly one project, so a token for
- * project A can never read or write project B. The key is RUNNER_TOKEN_SECRET, or
+ * project A can never read or write project B. A job token (with `j`) also opens the
+ * job routes of that one job (`verifyJob`); `a` pins the lease attempt it was minted
+ * for, so a runner presumed dead cannot act on the job's next attempt. The key is RUNNER_TOKEN_SECRET, or
  * HMAC(API_TOKEN, "runner-token-v1") when that is unset; with neither, every token
  * is refused (fail closed), as with the API itself.
  */
@@ -17,15 +19,19 @@ const DERIVATION_LABEL = "runner-token-v1";
 export interface RunnerTokenClaims {
   projectId: string;
   jobId?: string;
+  /** The job's lease attempt the token was minted for (job tokens from src/jobs/start.ts). */
+  attempt?: number;
   /** Expiry, unix seconds. */
   exp: number;
 }
 
 export interface RunnerTokens {
-  /** A token for `projectId` (optionally one job) valid for `ttlSeconds`. */
-  mint(projectId: string, ttlSeconds: number, jobId?: string): Promise<string>;
+  /** A token for `projectId` (optionally one job, and one attempt of it) valid for `ttlSeconds`. */
+  mint(projectId: string, ttlSeconds: number, jobId?: string, attempt?: number): Promise<string>;
   /** The claims of `token` if it is genuine, unexpired and for `projectId`; otherwise UnauthorizedError. */
   verify(token: string, projectId: string): Promise<RunnerTokenClaims>;
+  /** The claims of `token` if it is genuine, unexpired and scoped to job `jobId`; otherwise UnauthorizedError. */
+  verifyJob(token: string, jobId: string): Promise<RunnerTokenClaims & { jobId: string }>;
 }
 
 const encoder = new TextEncoder();
@@ -77,42 +83,58 @@ export function createRunnerTokens(
     return k;
   };
 
+  /** Genuine and unexpired: the claims; any scope check is the caller's. */
+  async function check(token: string): Promise<RunnerTokenClaims> {
+    const parts = token.split(".");
+    const [prefix, payload, mac] = parts;
+    const macBytes = mac === undefined ? null : fromBase64url(mac);
+    if (parts.length !== 3 || prefix !== PREFIX || !payload || !macBytes) {
+      throw new UnauthorizedError("Not a runner token");
+    }
+    // subtle.verify compares in constant time.
+    const genuine = await crypto.subtle.verify("HMAC", await key(), macBytes, encoder.encode(`${prefix}.${payload}`));
+    if (!genuine) throw new UnauthorizedError("Invalid runner token");
+    const payloadBytes = fromBase64url(payload);
+    let claims: { p?: unknown; j?: unknown; a?: unknown; exp?: unknown };
+    try {
+      claims = JSON.parse(new TextDecoder().decode(payloadBytes ?? new Uint8Array()));
+    } catch {
+      throw new UnauthorizedError("Invalid runner token");
+    }
+    if (typeof claims.p !== "string" || typeof claims.exp !== "number") {
+      throw new UnauthorizedError("Invalid runner token");
+    }
+    if (claims.exp * 1000 <= now()) throw new UnauthorizedError("Runner token expired");
+    return {
+      projectId: claims.p,
+      exp: claims.exp,
+      ...(typeof claims.j === "string" ? { jobId: claims.j } : {}),
+      ...(typeof claims.a === "number" ? { attempt: claims.a } : {}),
+    };
+  }
+
   return {
-    async mint(projectId, ttlSeconds, jobId) {
+    async mint(projectId, ttlSeconds, jobId, attempt) {
       const exp = Math.floor(now() / 1000) + Math.max(1, Math.floor(ttlSeconds));
-      const claims = jobId === undefined ? { p: projectId, exp } : { p: projectId, j: jobId, exp };
+      const claims =
+        jobId === undefined
+          ? { p: projectId, exp }
+          : { p: projectId, j: jobId, ...(attempt === undefined ? {} : { a: attempt }), exp };
       const signed = `${PREFIX}.${base64url(encoder.encode(JSON.stringify(claims)))}`;
       const mac = new Uint8Array(await crypto.subtle.sign("HMAC", await key(), encoder.encode(signed)));
       return `${signed}.${base64url(mac)}`;
     },
 
     async verify(token, projectId) {
-      const parts = token.split(".");
-      const [prefix, payload, mac] = parts;
-      const macBytes = mac === undefined ? null : fromBase64url(mac);
-      if (parts.length !== 3 || prefix !== PREFIX || !payload || !macBytes) {
-        throw new UnauthorizedError("Not a runner token");
-      }
-      // subtle.verify compares in constant time.
-      const genuine = await crypto.subtle.verify("HMAC", await key(), macBytes, encoder.encode(`${prefix}.${payload}`));
-      if (!genuine) throw new UnauthorizedError("Invalid runner token");
-      const payloadBytes = fromBase64url(payload);
-      let claims: { p?: unknown; j?: unknown; exp?: unknown };
-      try {
-        claims = JSON.parse(new TextDecoder().decode(payloadBytes ?? new Uint8Array()));
-      } catch {
-        throw new UnauthorizedError("Invalid runner token");
-      }
-      if (typeof claims.p !== "string" || typeof claims.exp !== "number") {
-        throw new UnauthorizedError("Invalid runner token");
-      }
-      if (claims.exp * 1000 <= now()) throw new UnauthorizedError("Runner token expired");
-      if (claims.p !== projectId) throw new UnauthorizedError("Runner token is for another project");
-      return {
-        projectId: claims.p,
-        exp: claims.exp,
-        ...(typeof claims.j === "string" ? { jobId: claims.j } : {}),
-      };
+      const claims = await check(token);
+      if (claims.projectId !== projectId) throw new UnauthorizedError("Runner token is for another project");
+      return claims;
+    },
+
+    async verifyJob(token, jobId) {
+      const claims = await check(token);
+      if (claims.jobId !== jobId) throw new UnauthorizedError("Runner token is not for this job");
+      return { ...claims, jobId };
     },
   };
 }

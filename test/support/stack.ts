@@ -34,8 +34,8 @@ export interface Envelope {
   code?: string;
 }
 
-/** Start the stack; `vars` adds or overrides Worker variables. */
-export async function startStack(vars: Record<string, string> = {}): Promise<Stack> {
+/** Start the stack; `vars` adds or overrides Worker variables, `wranglerArgs` adds flags. */
+export async function startStack(vars: Record<string, string> = {}, wranglerArgs: string[] = []): Promise<Stack> {
   const supervisor = new Supervisor((child, code) => {
     console.error(`${child.name} exited early with ${code}:\n${child.tail().join("\n")}`);
   });
@@ -64,7 +64,7 @@ export async function startStack(vars: Record<string, string> = {}): Promise<Sta
         CLONE_ALLOWED_SCHEMES: "https,http",
         ...vars,
       },
-      extraArgs: ["--inspector-port", String(await freePort()), "--persist-to", persistTo],
+      extraArgs: ["--inspector-port", String(await freePort()), "--persist-to", persistTo, ...wranglerArgs],
       env,
       output: "quiet",
     });

@@ -1,0 +1,147 @@
+/**
+ * @module jobs/records
+ * The `jobs` row as D1 returns it, its conversion to the wire `Job`, job ids, list
+ * cursors, and the typed errors the queue throws. Shared by queue.ts, leases.ts and
+ * events.ts so the row layout lives in one place (migrations/0002_jobs.sql).
+ */
+import { ConflictError, NotFoundError, ValidationError } from "../errors";
+import type { AgentName, Job, JobResult, JobStatus } from "../shared/job-format";
+import type { LeaseState } from "./decisions";
+
+/** A `jobs` row, column for column. */
+export interface JobRow {
+  id: string;
+  project_id: string;
+  status: JobStatus;
+  agent: AgentName;
+  prompt: string;
+  model: string | null;
+  command: string | null;
+  repo_url: string | null;
+  repo_branch: string | null;
+  timeout_seconds: number;
+  max_attempts: number;
+  attempt: number;
+  lease_until: number | null;
+  deadline_at: number | null;
+  cancel_requested: number;
+  idempotency_key: string | null;
+  request_hash: string | null;
+  result: string | null;
+  error_code: string | null;
+  error_message: string | null;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  updated_at: string;
+}
+
+/** The wire form of a row. */
+export function rowToJob(row: JobRow): Job {
+  return {
+    id: row.id,
+    projectId: row.project_id,
+    status: row.status,
+    agent: row.agent,
+    prompt: row.prompt,
+    model: row.model,
+    command: row.command,
+    repo: row.repo_url === null ? null : { url: row.repo_url, branch: row.repo_branch },
+    timeoutSeconds: row.timeout_seconds,
+    maxAttempts: row.max_attempts,
+    attempt: row.attempt,
+    leaseUntil: row.lease_until,
+    cancelRequested: row.cancel_requested !== 0,
+    result: row.result === null ? null : (JSON.parse(row.result) as JobResult),
+    error: row.error_code === null ? null : { code: row.error_code, message: row.error_message ?? "" },
+    createdAt: row.created_at,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+  };
+}
+
+/** What the lease rules of decisions.ts need from a row. */
+export function leaseState(row: JobRow): LeaseState {
+  return {
+    status: row.status,
+    attempt: row.attempt,
+    maxAttempts: row.max_attempts,
+    leaseUntil: row.lease_until,
+    deadlineAt: row.deadline_at,
+    timeoutSeconds: row.timeout_seconds,
+    cancelRequested: row.cancel_requested !== 0,
+  };
+}
+
+let counter = 0;
+
+/**
+ * A new job id: `job_` + 12 hex of the creation ms + 4 hex of a per-isolate counter +
+ * 10 random hex. Ids sort by creation within an isolate even when the clock stands
+ * still (workerd freezes Date.now() between I/O), which keeps (created_at, id) ordering
+ * equal to creation order for jobs created in one place.
+ */
+export function newJobId(now: number): string {
+  counter = (counter + 1) % 0x10000;
+  const random = crypto.getRandomValues(new Uint8Array(5));
+  const hex = [...random].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return `job_${now.toString(16).padStart(12, "0")}${counter.toString(16).padStart(4, "0")}${hex}`;
+}
+
+/** Where a listing continues: after the row with this (created_at, id). */
+export interface ListCursor {
+  createdAt: string;
+  id: string;
+}
+
+/** An opaque cursor for `after`. */
+export function encodeCursor(after: ListCursor): string {
+  return btoa(JSON.stringify([after.createdAt, after.id]))
+    .replace(/\+/g, "-")
+    .replace(/\//g, "_")
+    .replace(/=+$/, "");
+}
+
+/** The position a cursor names; a malformed one is a 400 INVALID_CURSOR. */
+export function decodeCursor(cursor: string): ListCursor {
+  try {
+    const parsed: unknown = JSON.parse(atob(cursor.replace(/-/g, "+").replace(/_/g, "/")));
+    if (Array.isArray(parsed) && typeof parsed[0] === "string" && typeof parsed[1] === "string") {
+      return { createdAt: parsed[0], id: parsed[1] };
+    }
+  } catch {
+    // fall through to the error below
+  }
+  throw new ValidationError("cursor is malformed; pass the nextCursor of a previous page", undefined, "INVALID_CURSOR");
+}
+
+/** 404 JOB_NOT_FOUND. */
+export function jobNotFound(id: string): NotFoundError {
+  return new NotFoundError(`Job ${id} not found`, "JOB_NOT_FOUND");
+}
+
+/** 409 for an action on a job that is no longer where the caller thinks (finished, requeued, …). */
+export function notOwnedError(row: JobRow, attempt: number): ConflictError {
+  if (row.status === "succeeded" || row.status === "failed" || row.status === "cancelled") {
+    return new ConflictError(`Job ${row.id} already ended (${row.status})`, "JOB_FINISHED");
+  }
+  return new ConflictError(
+    `Job ${row.id} is no longer running attempt ${attempt} (it is ${row.status}, attempt ${row.attempt})`,
+    "LEASE_LOST",
+  );
+}
+
+/** Whether `err` is D1 refusing a row because of a UNIQUE constraint (the one-running-per-project index). */
+export function isUniqueViolation(err: unknown): boolean {
+  return err instanceof Error && /UNIQUE constraint failed/i.test(err.message);
+}
+
+/** One job row by id, or null. */
+export async function readJobRow(db: D1Database, id: string): Promise<JobRow | null> {
+  return await db.prepare("SELECT * FROM jobs WHERE id = ?").bind(id).first<JobRow>();
+}
+
+/** ISO 8601 of epoch ms. */
+export function iso(now: number): string {
+  return new Date(now).toISOString();
+}

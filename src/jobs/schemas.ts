@@ -1,0 +1,100 @@
+/**
+ * @module jobs/schemas
+ * zod schemas for the job routes (user side: POST /jobs, GET /jobs, /run-job; runner
+ * side: events and results). Kept beside the queue, as the snapshot schemas are, so
+ * src/schemas.ts stays the sandbox API's.
+ */
+import { z } from "zod";
+import { ProjectIdSchema } from "../schemas";
+import { DIFF_MAX_BYTES } from "../shared/job-format";
+import { MAX_EVENTS_PER_BATCH } from "./events";
+
+/** Timeouts of jobs: 15 min by default, 1 h at most. */
+export const DEFAULT_JOB_TIMEOUT_SECONDS = 900;
+export const MAX_JOB_TIMEOUT_SECONDS = 3600;
+
+const JobIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,128}$/, "job id is malformed");
+export const JobParamSchema = z.object({ id: JobIdSchema });
+export const RunnerJobParamSchema = z.object({ jobId: JobIdSchema });
+
+export const JobStatusSchema = z.enum(["queued", "running", "succeeded", "failed", "cancelled"]);
+
+export const CreateJobBodySchema = z
+  .strictObject({
+    projectId: ProjectIdSchema,
+    prompt: z.string().max(200_000),
+    agent: z.enum(["shell", "claude", "opencode"]),
+    model: z.string().min(1).max(200).optional(),
+    command: z.string().min(1, "command must not be empty").max(65_536).optional(),
+    repo: z
+      .strictObject({ url: z.string().min(1).max(2048), branch: z.string().min(1).max(255).optional() })
+      .optional(),
+    timeoutSeconds: z.number().int().min(1).max(MAX_JOB_TIMEOUT_SECONDS).default(DEFAULT_JOB_TIMEOUT_SECONDS),
+    maxAttempts: z.number().int().min(1).max(10).default(3),
+  })
+  .superRefine((body, ctx) => {
+    if (body.agent === "shell" && body.command === undefined) {
+      ctx.addIssue({ code: "custom", path: ["command"], message: "command is required for the shell agent" });
+    }
+    if (body.agent !== "shell" && body.prompt.trim() === "") {
+      ctx.addIssue({ code: "custom", path: ["prompt"], message: `prompt must not be empty for ${body.agent}` });
+    }
+  });
+export type CreateJobBody = z.infer<typeof CreateJobBodySchema>;
+
+/** Idempotency-Key: visible ASCII, 1–255 characters. */
+export const IdempotencyKeySchema = z
+  .string()
+  .regex(/^[\x21-\x7e]{1,255}$/, "Idempotency-Key must be 1-255 visible ASCII characters");
+
+export const ListJobsQuerySchema = z.object({
+  projectId: ProjectIdSchema.optional(),
+  status: JobStatusSchema.optional(),
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  cursor: z.string().min(1).max(512).optional(),
+});
+
+export const RunJobBodySchema = z.strictObject({ job_id: JobIdSchema });
+
+export const EventsQuerySchema = z.object({
+  format: z.enum(["json", "sse"]).optional(),
+  after: z.coerce.number().int().min(0).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(500),
+});
+
+export const NewJobEventsBodySchema = z.strictObject({
+  events: z
+    .array(
+      z.strictObject({
+        type: z.string().regex(/^[a-z][a-z0-9_.-]{0,63}$/, "event type must be a short lowercase name"),
+        data: z.record(z.string(), z.unknown()),
+      }),
+    )
+    .max(MAX_EVENTS_PER_BATCH, `at most ${MAX_EVENTS_PER_BATCH} events per call`),
+});
+
+const ErrorSchema = z.object({ code: z.string().min(1).max(100), message: z.string().max(10_000) });
+
+/** JobResult of src/shared/job-format.ts; unknown fields are dropped rather than refused (newer runners). */
+export const JobResultSchema = z.object({
+  status: z.enum(["succeeded", "failed", "cancelled"]),
+  exitCode: z.number().int().nullable(),
+  summary: z.string().max(100_000),
+  changedFiles: z.object({
+    added: z.array(z.string()),
+    modified: z.array(z.string()),
+    deleted: z.array(z.string()),
+  }),
+  diff: z.string().max(DIFF_MAX_BYTES, `diff must be cut at ${DIFF_MAX_BYTES} bytes`),
+  diffTruncated: z.boolean(),
+  timings: z.record(z.string(), z.number()),
+  snapshotId: z.string().nullable(),
+  usage: z.object({
+    inputTokens: z.number(),
+    outputTokens: z.number(),
+    cacheReadTokens: z.number(),
+    cacheWriteTokens: z.number(),
+    costUsd: z.number(),
+  }),
+  error: ErrorSchema.nullable(),
+});

@@ -1,0 +1,98 @@
+/**
+ * @module routes/jobs
+ * The user side of agent jobs, behind the API_TOKEN (app.ts):
+ *   POST /jobs              create (Idempotency-Key: same key → same job, 200; other body → 409)
+ *   GET  /jobs              list, newest first, filtered by projectId/status, cursor-paginated
+ *   GET  /jobs/:id          one job
+ *   POST /jobs/:id/cancel   queued → cancelled; running → cancel requested (the runner stops)
+ *   GET  /jobs/:id/events   SSE with Last-Event-ID replay, or ?format=json pages (job-events.ts)
+ *   POST /run-job           {"job_id"} → lease that queued job and start it → 202
+ *   POST /run-next          lease the oldest runnable job and start it → 202, or 200 data: null
+ */
+import { zValidator } from "@hono/zod-validator";
+import { Hono } from "hono";
+import type { AppDeps } from "../deps";
+import { ValidationError } from "../errors";
+import type { NewJob } from "../jobs/queue";
+import {
+  type CreateJobBody,
+  CreateJobBodySchema,
+  EventsQuerySchema,
+  IdempotencyKeySchema,
+  JobParamSchema,
+  ListJobsQuerySchema,
+  RunJobBodySchema,
+} from "../jobs/schemas";
+import { requireJobs, runJob, runNext } from "../jobs/start";
+import { checkRepoUrl, isSafeRefName, RepoUrlError, redactUrl } from "../shared/git";
+import type { Job } from "../shared/job-format";
+import { onInvalid, parseOrThrow } from "../validation";
+import { jsonBodyLimit } from "./exec";
+import { jobEventsResponse } from "./job-events";
+
+/** A job as users see it: credentials in the repo URL are redacted (the runner gets them unredacted). */
+export function publicJob(job: Job): Job {
+  return job.repo ? { ...job, repo: { ...job.repo, url: redactUrl(job.repo.url) } } : job;
+}
+
+/** Validate what zod cannot (allowed clone schemes, ref names) and fill in nulls. */
+function toNewJob(body: CreateJobBody, allowedSchemes: readonly string[]): NewJob {
+  if (body.repo) {
+    try {
+      checkRepoUrl(body.repo.url, allowedSchemes);
+    } catch (err) {
+      if (err instanceof RepoUrlError) throw new ValidationError(err.message, undefined, "INVALID_REPO_URL");
+      throw err;
+    }
+    if (body.repo.branch !== undefined && !isSafeRefName(body.repo.branch)) {
+      throw new ValidationError("repo.branch is not a valid git ref name", undefined, "INVALID_BRANCH");
+    }
+  }
+  return {
+    projectId: body.projectId,
+    prompt: body.prompt,
+    agent: body.agent,
+    model: body.model ?? null,
+    command: body.command ?? null,
+    repo: body.repo ? { url: body.repo.url, branch: body.repo.branch ?? null } : null,
+    timeoutSeconds: body.timeoutSeconds,
+    maxAttempts: body.maxAttempts,
+  };
+}
+
+/** The job routes, relative to the root. */
+export function jobRoutes(deps: AppDeps): Hono {
+  const idParam = zValidator("param", JobParamSchema, onInvalid);
+  return new Hono()
+    .post("/jobs", jsonBodyLimit, zValidator("json", CreateJobBodySchema, onInvalid), async (c) => {
+      const jobs = requireJobs(deps);
+      const rawKey = c.req.header("idempotency-key");
+      const key = rawKey === undefined ? undefined : parseOrThrow(IdempotencyKeySchema, rawKey, "header");
+      const input = toNewJob(c.req.valid("json"), deps.config.CLONE_ALLOWED_SCHEMES);
+      const { job, created } = await jobs.create(input, key);
+      return c.json({ success: true, data: publicJob(job) }, created ? 201 : 200);
+    })
+    .get("/jobs", zValidator("query", ListJobsQuerySchema, onInvalid), async (c) => {
+      const { jobs: list, nextCursor } = await requireJobs(deps).list(c.req.valid("query"));
+      return c.json({ success: true, data: { jobs: list.map(publicJob), nextCursor } });
+    })
+    .get("/jobs/:id", idParam, async (c) => {
+      const job = await requireJobs(deps).get(c.req.valid("param").id);
+      return c.json({ success: true, data: publicJob(job) });
+    })
+    .post("/jobs/:id/cancel", idParam, async (c) => {
+      const job = await requireJobs(deps).cancel(c.req.valid("param").id);
+      return c.json({ success: true, data: publicJob(job) });
+    })
+    .get("/jobs/:id/events", idParam, zValidator("query", EventsQuerySchema, onInvalid), async (c) => {
+      return await jobEventsResponse(c, requireJobs(deps), c.req.valid("param").id, c.req.valid("query"));
+    })
+    .post("/run-job", jsonBodyLimit, zValidator("json", RunJobBodySchema, onInvalid), async (c) => {
+      const job = await runJob(deps, c.req.valid("json").job_id);
+      return c.json({ success: true, data: publicJob(job) }, 202);
+    })
+    .post("/run-next", async (c) => {
+      const job = await runNext(deps);
+      return job ? c.json({ success: true, data: publicJob(job) }, 202) : c.json({ success: true, data: null }, 200);
+    });
+}

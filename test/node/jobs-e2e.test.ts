@@ -1,0 +1,124 @@
+/**
+ * Agent jobs end to end on the local backend: a `shell` job queued through the API,
+ * leased by /run-next (and, separately, by the cron trigger), run by the bundled
+ * runner in a real bubblewrap sandbox, reported back; its snapshot holds the
+ * command's output, and its events replay from the start.
+ */
+import { execFileSync } from "node:child_process";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type Envelope, type Stack, startStack } from "../support/stack.ts";
+
+let stack: Stack;
+
+async function waitForJob(id: string, timeoutMs = 60_000): Promise<Record<string, unknown>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { body } = await stack.call("GET", `/jobs/${id}`);
+    const job = body.data as Record<string, unknown>;
+    if (["succeeded", "failed", "cancelled"].includes(String(job.status))) return job;
+    if (Date.now() > deadline) throw new Error(`job ${id} still ${job.status} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+function parseSse(text: string): Array<{ event: string; id?: string; data: Record<string, unknown> }> {
+  return text
+    .split(/\n\n/)
+    .filter((block) => block.trim())
+    .map((block) => {
+      const lines = block.split("\n");
+      const field = (name: string) =>
+        lines
+          .find((l) => l.startsWith(`${name}:`))
+          ?.slice(name.length + 1)
+          .trim();
+      return { event: field("event") ?? "message", id: field("id"), data: JSON.parse(field("data") ?? "{}") };
+    });
+}
+
+describe("jobs end to end", () => {
+  beforeAll(async () => {
+    execFileSync(process.execPath, ["scripts/build-runner.ts"], { stdio: "ignore" });
+    stack = await startStack({ MAX_CONCURRENT_JOBS: "2" }, ["--test-scheduled"]);
+  }, 180_000);
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  it("queues a shell job, runs it via /run-next, and snapshots its output", async () => {
+    const p = "jobs-e2e";
+    const created = await stack.call("POST", "/jobs", {
+      projectId: p,
+      agent: "shell",
+      prompt: "write a greeting",
+      command: "echo hello from the job | tee out.txt",
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const id = String(created.body.data?.id);
+    expect(created.body.data).toMatchObject({ status: "queued", projectId: p, attempt: 0 });
+
+    const leased = await stack.call("POST", "/run-next");
+    expect(leased.status, JSON.stringify(leased.body)).toBe(202);
+    expect(leased.body.data).toMatchObject({ id, status: "running", attempt: 1 });
+
+    const job = await waitForJob(id);
+    expect(job.status, JSON.stringify(job)).toBe("succeeded");
+    const result = job.result as {
+      exitCode: number;
+      changedFiles: { added: string[] };
+      diff: string;
+      snapshotId: string;
+      timings: Record<string, number>;
+    };
+    expect(result.exitCode).toBe(0);
+    expect(result.changedFiles.added).toContain("out.txt");
+    expect(result.diff).toContain("+hello from the job");
+    expect(result.snapshotId).toMatch(/^[0-9a-f]{64}$/);
+    expect(Object.keys(result.timings)).toEqual(expect.arrayContaining(["agent", "snapshot"]));
+
+    // The job's snapshot is the head, and it holds the output file.
+    const snaps = await stack.call("GET", `/sandboxes/${p}/snapshots`);
+    expect(snaps.body.data?.head).toBe(result.snapshotId);
+    await stack.call("DELETE", `/sandboxes/${p}?destroy=true&snapshot=false`);
+    const again = await stack.call("POST", `/sandboxes/${p}`);
+    expect(again.body.data?.restoredSnapshot).toBe(result.snapshotId);
+    const file = await stack.call("GET", `/sandboxes/${p}/files/workspace/out.txt`);
+    expect(file.body.data).toMatchObject({ content: "hello from the job\n" });
+
+    // Events replay from the start, as JSON pages and as SSE ending with the terminal event.
+    const page = await stack.call("GET", `/jobs/${id}/events?format=json&after=0`);
+    const events = (page.body.data as { events: Array<{ seq: number; type: string; data: Record<string, unknown> }> })
+      .events;
+    expect(events[0]?.seq).toBe(1);
+    expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i + 1));
+    expect(events.some((e) => e.type === "phase")).toBe(true);
+    expect(JSON.stringify(events)).toContain("hello from the job");
+    const sse = await fetch(`${stack.url}/jobs/${id}/events`, {
+      headers: { authorization: `Bearer ${stack.apiToken}`, "last-event-id": "0" },
+    });
+    const streamed = parseSse(await sse.text());
+    expect(streamed.filter((e) => e.event !== "end").map((e) => Number(e.id))).toEqual(events.map((e) => e.seq));
+    expect(streamed.at(-1)).toMatchObject({ event: "end", data: { status: "succeeded" } });
+  });
+
+  it("runs a queued job from the cron trigger", async () => {
+    const created = await stack.call("POST", "/jobs", {
+      projectId: "jobs-cron",
+      agent: "shell",
+      prompt: "cron",
+      command: "date > cron.txt",
+    });
+    const id = String(created.body.data?.id);
+    const tick = await fetch(`${stack.url}/__scheduled?cron=*+*+*+*+*`);
+    expect(tick.status).toBe(200);
+    const job = await waitForJob(id);
+    expect(job.status, JSON.stringify(job)).toBe("succeeded");
+    expect((job.result as { changedFiles: { added: string[] } }).changedFiles.added).toContain("cron.txt");
+  });
+
+  it("answers data: null from /run-next when nothing is runnable", async () => {
+    const { status, body } = await stack.call("POST", "/run-next");
+    expect(status).toBe(200);
+    expect((body as Envelope).data).toBeNull();
+  });
+});

@@ -1,0 +1,151 @@
+/**
+ * Starting jobs (src/jobs/start.ts) and the cron round (src/jobs/cron.ts, scheduled()
+ * in src/index.ts). The runner starts for real in a real sandboxd sandbox (local
+ * backend); its runner API URL points nowhere, because in the workers project no
+ * sandbox can reach the Worker (the lead's end-to-end test runs a real runner). A
+ * failed start uses a stand-in backend whose startProcess throws.
+ */
+import { createScheduledController } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { createLocalBackend } from "../../src/backend/local";
+import type { SandboxBackend } from "../../src/backend/types";
+import { loadConfig } from "../../src/config";
+import type { AppDeps } from "../../src/deps";
+import { BackendError } from "../../src/errors";
+import worker from "../../src/index";
+import { fillSlots, runScheduledJobs } from "../../src/jobs/cron";
+import { startJob } from "../../src/jobs/start";
+import type { Job } from "../../src/shared/job-format";
+import { createSnapshotService } from "../../src/snapshots/service";
+import { TOKEN, uniqueProject } from "./support/http";
+import { queue, resetJobs, result, shellJob } from "./support/jobs";
+
+const backend = createLocalBackend({ url: env.SANDBOXD_URL, token: env.SANDBOXD_TOKEN });
+
+function depsWith(over: Partial<AppDeps> = {}, vars: Record<string, string> = {}): AppDeps {
+  return {
+    backend,
+    config: loadConfig({ ...(env as unknown as Record<string, unknown>), ...vars }),
+    version: "test",
+    // A URL no runner can reach: the process starts, then fails to fetch its job.
+    snapshots: createSnapshotService({
+      bucket: env.SNAPSHOTS,
+      db: env.DB,
+      keep: 20,
+      secrets: { API_TOKEN: TOKEN },
+      runnerApiUrl: "http://127.0.0.1:9",
+    }),
+    jobs: queue,
+    ...over,
+  };
+}
+
+/** Stand-in: the real local backend, except that starting a process always fails. */
+function standInFailingStarts(): SandboxBackend {
+  return Object.assign(Object.create(backend) as SandboxBackend, {
+    startProcess: async () => {
+      throw new BackendError("stand-in: the sandbox refused to start the process");
+    },
+  });
+}
+
+const started: Array<{ projectId: string; processId: string }> = [];
+
+async function runnerProcesses(projectId: string) {
+  const list = await backend.listProcesses(projectId);
+  for (const p of list) started.push({ projectId, processId: p.id });
+  return list.filter((p) => p.command.includes("run-job"));
+}
+
+beforeEach(resetJobs);
+afterEach(async () => {
+  for (const { projectId, processId } of started.splice(0)) {
+    await backend.killProcess(projectId, processId).catch(() => {});
+  }
+});
+
+describe("startJob", () => {
+  it("starts `runner run-job --json` in the project's sandbox as a background process", async () => {
+    const projectId = uniqueProject("start");
+    const { job } = await queue.create(shellJob(projectId));
+    const leased = (await queue.leaseNext()) as Job;
+    expect(leased.id).toBe(job.id);
+    await startJob(depsWith(), leased);
+    const processes = await runnerProcesses(projectId);
+    expect(processes).toHaveLength(1);
+    expect(processes[0]?.command).toMatch(
+      /^exec node "\$\{SANDBOX_RUNNER:-\/opt\/sandbox-worker\/runner\.mjs\}" 'run-job' '--json'$/,
+    );
+    // The token is in the environment, never on the command line.
+    expect(processes[0]?.command).not.toContain("rt1.");
+    expect(await queue.get(job.id)).toMatchObject({ status: "running", attempt: 1 });
+  });
+
+  it("a failed start requeues the job with the reason, and fails it after maxAttempts", async () => {
+    const { job } = await queue.create(shellJob(uniqueProject("sf"), { maxAttempts: 2 }));
+    const deps = depsWith({ backend: standInFailingStarts() });
+    for (const attempt of [1, 2]) {
+      const leased = (await queue.leaseNext()) as Job;
+      expect(leased).toMatchObject({ id: job.id, attempt });
+      await expect(startJob(deps, leased)).rejects.toMatchObject({
+        code: "RUNNER_START_FAILED",
+        status: 502,
+        details: { jobId: job.id, status: attempt === 1 ? "queued" : "failed", attempt },
+      });
+    }
+    const failed = await queue.get(job.id);
+    expect(failed).toMatchObject({ status: "failed", error: { code: "START_FAILED" } });
+    expect(failed.error?.message).toMatch(/stand-in: the sandbox refused.*attempt 2 of 2; no attempts left/);
+    const reasons = (await queue.readEvents(job.id, 0, 100)).filter((e) => e.data.status === "queued" && e.data.reason);
+    expect(reasons).toHaveLength(1);
+  });
+});
+
+describe("the cron round", () => {
+  it("fills up to the limit, then only as running jobs finish", async () => {
+    const projects = Array.from({ length: 6 }, () => uniqueProject("cron"));
+    for (const p of projects) await queue.create(shellJob(p));
+    const startedIds: string[] = [];
+    const start = async (job: Job) => {
+      startedIds.push(job.id);
+    };
+    const first = await fillSlots(queue, start, 4);
+    expect(first).toMatchObject({ running: 4, stopped: null });
+    expect(first.started).toHaveLength(4);
+    expect((await fillSlots(queue, start, 4)).started).toHaveLength(0);
+    for (const job of first.started.slice(0, 2)) await queue.finish(job.id, job.attempt, result("succeeded"));
+    const second = await fillSlots(queue, start, 4);
+    expect(second.started).toHaveLength(2);
+    expect(second.running).toBe(4);
+    expect(new Set(startedIds).size).toBe(6);
+    // Nothing left: the round ends early without error.
+    for (const job of [...first.started.slice(2), ...second.started]) {
+      await queue.finish(job.id, job.attempt, result("succeeded"));
+    }
+    expect(await fillSlots(queue, start, 4)).toEqual({ started: [], running: 0, stopped: null });
+  });
+
+  it("stops at the first failed start (the job is put back)", async () => {
+    for (let i = 0; i < 3; i++) await queue.create(shellJob(uniqueProject("stop")));
+    const round = await fillSlots(queue, async () => Promise.reject(new Error("no sandbox")), 4);
+    expect(round).toMatchObject({ started: [], stopped: "no sandbox" });
+  });
+
+  it("runScheduledJobs starts real runners up to MAX_CONCURRENT_JOBS", async () => {
+    const projects = Array.from({ length: 3 }, () => uniqueProject("sched"));
+    for (const p of projects) await queue.create(shellJob(p));
+    const round = await runScheduledJobs(depsWith({}, { MAX_CONCURRENT_JOBS: "2" }));
+    expect(round).toMatchObject({ running: 2, stopped: null });
+    const startedProjects = round.started.map((j) => j.projectId);
+    expect(startedProjects).toEqual(projects.slice(0, 2));
+    for (const p of startedProjects) expect(await runnerProcesses(p)).toHaveLength(1);
+    expect((await queue.list({ status: "queued", limit: 10 })).jobs.map((j) => j.projectId)).toEqual([projects[2]]);
+  }, 60_000);
+
+  it("the Worker's scheduled() leases nothing when sandboxes cannot reach the runner API", async () => {
+    const { job } = await queue.create(shellJob(uniqueProject("cronx")));
+    await worker.scheduled(createScheduledController(), env);
+    expect(await queue.get(job.id)).toMatchObject({ status: "queued", attempt: 0 });
+  });
+});
