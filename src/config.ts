@@ -48,6 +48,16 @@ const ConfigSchema = z.object({
   SANDBOXD_TOKEN: z.string().optional(),
   // Snapshots kept per project (plus the head); older ones and packs nothing kept needs are collected.
   SNAPSHOT_KEEP: intFrom(20, 1, 10_000),
+  // Continuous sync: creating a sandbox also starts `runner sync --watch` in it, so work
+  // reaches R2 within SYNC_INTERVAL_MS (or SYNC_BATCH_FILES changes; config and lock files
+  // at once) even if nobody asks for a snapshot before the container goes away.
+  SYNC_ON_CREATE: z
+    .enum(["true", "false"])
+    .optional()
+    .transform((v) => v !== "false"),
+  // Seed 000's batching: every 30 s or 10 changed files.
+  SYNC_INTERVAL_MS: intFrom(30_000, 100, 3_600_000),
+  SYNC_BATCH_FILES: intFrom(10, 1, 100_000),
   // Where runners reach the runner API (local backend: the dev server); empty = the Sandbox's
   // outbound interception host (RUNNER_INTERNAL_ORIGIN in src/snapshots/service.ts).
   RUNNER_API_URL: z

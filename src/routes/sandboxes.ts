@@ -7,6 +7,7 @@ import { Hono } from "hono";
 import type { AppDeps } from "../deps";
 import { DeleteSandboxQuerySchema, ProjectParamSchema } from "../schemas";
 import { runForProject, runnerAvailable } from "../snapshots/runner-access";
+import { ensureSync } from "../snapshots/sync";
 import { onInvalid } from "../validation";
 
 export function sandboxRoutes(deps: AppDeps): Hono {
@@ -20,11 +21,17 @@ export function sandboxRoutes(deps: AppDeps): Hono {
       // (Without a reachable runner API — a local sandboxd with no RUNNER_API_URL — there
       // is nothing to restore from; npm run dev always sets it.)
       let restoredSnapshot: string | null = null;
+      let syncProcessId: string | null = null;
       if (runnerAvailable(deps)) {
         const restore = await runForProject(deps, projectId, "restore", ["--if-fresh"]);
         restoredSnapshot = restore.restored ? restore.snapshotId : null;
+        // After the restore, so the sync's first snapshot starts from the restored head.
+        if (deps.config.SYNC_ON_CREATE) syncProcessId = await ensureSync(deps, projectId);
       }
-      return c.json({ success: true, data: { ...info, restoredSnapshot, message: "Sandbox ready" } });
+      return c.json({
+        success: true,
+        data: { ...info, restoredSnapshot, syncProcessId, message: "Sandbox ready" },
+      });
     })
     .get("/:projectId", zValidator("param", ProjectParamSchema, onInvalid), async (c) => {
       const { projectId } = c.req.valid("param");

@@ -62,6 +62,8 @@ export async function startStack(vars: Record<string, string> = {}, wranglerArgs
         API_TOKEN: apiToken,
         RUNNER_API_URL: `http://127.0.0.1:${port}`,
         CLONE_ALLOWED_SCHEMES: "https,http",
+        // Tests that count snapshots need them to come only from their own calls.
+        SYNC_ON_CREATE: "false",
         ...vars,
       },
       extraArgs: ["--inspector-port", String(await freePort()), "--persist-to", persistTo, ...wranglerArgs],
