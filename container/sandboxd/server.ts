@@ -78,7 +78,7 @@ export function createSandboxd(cfg: SandboxdConfig, iso: Isolation): { server: S
       },
     },
     killAll: {
-      POST: async ({ res, projectId }) => sendJson(res, 200, { killed: workspaces.killAll(projectId) }),
+      POST: async ({ res, projectId }) => sendJson(res, 200, { killed: await workspaces.killAllAndWait(projectId) }),
     },
     exec: {
       POST: async ({ req, res, projectId }) => {

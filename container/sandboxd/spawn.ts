@@ -44,7 +44,14 @@ export function launch(iso: Isolation, target: SpawnTarget, spec: LaunchSpec): C
   const options = { detached: true, stdio: ["ignore", "pipe", "pipe"] as ["ignore", "pipe", "pipe"] };
   if (iso.kind === "bwrap") {
     const args = bwrapArgv(iso.systemArgs, { workspaceHostDir: target.hostDir, cwd: spec.cwd, env, argv: spec.argv });
-    child = spawn(iso.bwrapPath, args, { ...options, cwd: target.hostDir, env: {} });
+    // fd 3: bwrap reports the host pid of the sandbox's init there (see killTree).
+    child = spawn(iso.bwrapPath, ["--json-status-fd", "3", ...args], {
+      detached: true,
+      stdio: ["ignore", "pipe", "pipe", "pipe"],
+      cwd: target.hostDir,
+      env: {},
+    });
+    sandboxInits.set(child, sandboxInitPid(child));
   } else {
     const [program, ...args] = spec.argv;
     child = spawn(program ?? SHELL, args, { ...options, cwd: spec.hostCwd ?? target.hostDir + rel, env });
@@ -61,13 +68,44 @@ export function isRunning(child: ChildProcess): boolean {
   return child.exitCode === null && child.signalCode === null && child.pid !== undefined;
 }
 
+/** The host pid of each bwrap child's sandbox init (PID 1 of its namespace), once bwrap reports it. */
+const sandboxInits = new WeakMap<ChildProcess, Promise<number | undefined>>();
+
+/** Reads bwrap's `--json-status-fd` report: `{"child-pid": N}`. Undefined if it never comes. */
+function sandboxInitPid(child: ChildProcess): Promise<number | undefined> {
+  const status = child.stdio[3] as NodeJS.ReadableStream | null | undefined;
+  if (!status) return Promise.resolve(undefined);
+  return new Promise((resolve) => {
+    let text = "";
+    status.on("data", (chunk: Buffer) => {
+      text += chunk.toString("utf8");
+      const m = /"child-pid"\s*:\s*(\d+)/.exec(text);
+      if (m) resolve(Number(m[1]));
+    });
+    status.on("close", () => resolve(undefined));
+    status.on("error", () => resolve(undefined));
+  });
+}
+
 /**
  * SIGKILLs the child's whole process group (it was started detached, so it leads
  * one). Under bwrap that kills bwrap, and its --die-with-parent init takes the
  * sandbox's PID namespace, so backgrounded and re-sessioned descendants die too.
+ * bwrap arms --die-with-parent only after it starts, so a process killed right
+ * after its start could outlive it (seen under load): the sandbox's init, which
+ * bwrap reports on fd 3, is killed directly as well — PID 1 of a namespace takes
+ * every process in it along.
  */
 export function killTree(child: ChildProcess): boolean {
   if (!isRunning(child) || child.pid === undefined) return false;
+  void sandboxInits.get(child)?.then((pid) => {
+    if (pid === undefined) return;
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // Already gone with bwrap.
+    }
+  });
   try {
     process.kill(-child.pid, "SIGKILL");
   } catch {

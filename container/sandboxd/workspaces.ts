@@ -78,15 +78,24 @@ export class Workspaces {
     return n;
   }
 
-  /** Kills everything, waits (briefly) for it to exit, and removes the project's directory. */
-  async destroy(id: string): Promise<void> {
-    const dir = this.projectDir(id);
+  /**
+   * killAll, then waits (at most 5 s) until the children have exited, so an answer
+   * of "killed N" is already true when a client looks at the processes.
+   */
+  async killAllAndWait(id: string): Promise<number> {
+    const n = this.killAll(id);
     const ws = this.open.get(id);
-    this.killAll(id);
     if (ws) {
       const deadline = Date.now() + 5000;
       while (ws.children.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     }
+    return n;
+  }
+
+  /** Kills everything, waits (briefly) for it to exit, and removes the project's directory. */
+  async destroy(id: string): Promise<void> {
+    const dir = this.projectDir(id);
+    await this.killAllAndWait(id);
     this.open.delete(id);
     await rm(dir, { recursive: true, force: true, maxRetries: 3 });
   }
