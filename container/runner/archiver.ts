@@ -2,33 +2,53 @@
  * @module runner/archiver
  * Takes a snapshot (restic's write order): scan the workspace, reuse cached
  * hashes, find blobs the parent snapshot does not already hold (their locations
- * are reused as they are), pack and upload only the new ones (a pack the store
- * already has is not sent again), then commit the manifest, which moves the head
- * from the parent by compare-and-swap. Nothing before the commit changes what
- * the head points to, so a runner killed anywhere leaves the previous snapshot
- * as the head. When the entries equal the parent's, nothing is written at all.
+ * are reused as they are), pack and upload only the new ones, then commit the
+ * manifest, which moves the head from the parent by compare-and-swap. Nothing
+ * before the commit changes what the head points to, so a runner killed anywhere
+ * leaves the previous snapshot as the head. When the entries equal the parent's,
+ * nothing is written at all.
+ *
+ * Each file whose hash is unknown (or whose blob must be stored) is read once:
+ * small files whole into memory, hashed and appended to an in-memory pack; large
+ * ones streamed into a pack of their own on disk, hashed on the way. Reads run
+ * concurrently ahead of packing (ordered-map.ts), packing follows scan order, and
+ * finished packs upload while the next ones are built (uploader.ts).
+ *
+ * If the commit answers HEAD_MOVED (another snapshot, e.g. `sync --watch` or a
+ * job, moved the head meanwhile), the snapshot is rebased: the new head becomes
+ * the parent and the commit is retried (packs already uploaded stay as they are),
+ * at most MAX_REBASES times.
  */
 import { createReadStream } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { Readable } from "node:stream";
 import {
   type BlobLocation,
-  type Manifest,
   type ManifestEntry,
-  type ManifestSummary,
-  manifestText,
   PACK_TARGET_BYTES,
   type SnapshotId,
 } from "../../src/shared/snapshot-format.ts";
-import { hashFile, sha256Hex } from "./hash.ts";
+import { commitRebasing, loadParent, MAX_REBASES, summarize } from "./commit.ts";
+import { READ_CHUNK_BYTES, sha256Hex } from "./hash.ts";
 import { HashCache } from "./hash-cache.ts";
 import type { IgnoreRules } from "./ignore.ts";
-import { discard, PackSpooler } from "./pack.ts";
+import { orderedMap } from "./ordered-map.ts";
+import { discard, MemoryPackBuilder, PackSpooler, type SpooledPack } from "./pack.ts";
 import { type ScanEntry, scanWorkspace } from "./scan.ts";
-import { statePaths, writeState } from "./state.ts";
-import { loadManifest, type SnapshotStore } from "./store.ts";
+import { statePaths } from "./state.ts";
+import type { SnapshotStore } from "./store.ts";
+import { PackUploader } from "./uploader.ts";
+
+export { MAX_REBASES, summarize };
 
 /** The blob id of empty content (empty files store nothing). */
 export const EMPTY_BLOB = sha256Hex("");
+
+/** Files up to this size are read whole into memory; larger ones stream into a pack of their own. */
+export const IN_MEMORY_MAX_BYTES = 1024 * 1024;
+/** Bytes of read-ahead held in memory at most. */
+const READ_AHEAD_BYTES = 8 * 1024 * 1024;
 
 /** Inputs of one snapshot. */
 export interface ArchiveOptions {
@@ -38,8 +58,10 @@ export interface ArchiveOptions {
   rules: IgnoreRules;
   /** Pack cut size (default PACK_TARGET_BYTES; tests use small packs). */
   packTargetBytes?: number;
-  /** Files hashed in parallel (default 4). */
+  /** Files read in parallel (default 8). */
   hashConcurrency?: number;
+  /** Pack uploads in flight (default 2). */
+  uploadConcurrency?: number;
   log?: (message: string) => void;
 }
 
@@ -57,29 +79,17 @@ export interface ArchiveResult {
   newBlobs: number;
   packsUploaded: number;
   packsSkipped: number;
+  /** HEAD_MOVED answers this snapshot rebased on. */
+  rebases: number;
 }
 
-/** Runs `fn` over `items` with at most `limit` in flight. */
-async function pool<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) await fn(items[next++] as T);
-  });
-  await Promise.all(workers);
-}
+type FileEntry = Extract<ManifestEntry, { type: "file" }>;
+type ScanFile = Extract<ScanEntry, { type: "file" }>;
 
-/** Summary counts of a list of entries. */
-export function summarize(entries: readonly ManifestEntry[]): ManifestSummary {
-  const s: ManifestSummary = { files: 0, dirs: 0, symlinks: 0, bytes: 0 };
-  for (const e of entries) {
-    if (e.type === "file") {
-      s.files++;
-      s.bytes += e.size;
-    } else if (e.type === "dir") s.dirs++;
-    else s.symlinks++;
-  }
-  return s;
-}
+/** What reading one file gave: its bytes in memory, or a spooled one-blob pack. */
+type ReadResult =
+  | { kind: "memory"; blob: string; bytes: Buffer; at: number }
+  | { kind: "spooled"; blob: string; length: number; pack: SpooledPack; at: number };
 
 /** Takes one snapshot of `workspace`. Throws RunnerError (e.g. HEAD_MOVED) on failure. */
 export async function takeSnapshot(opts: ArchiveOptions): Promise<ArchiveResult> {
@@ -87,148 +97,154 @@ export async function takeSnapshot(opts: ArchiveOptions): Promise<ArchiveResult>
   const log = opts.log ?? (() => {});
   const paths = statePaths(opts.workspace);
   const { store } = opts;
+  const target = opts.packTargetBytes ?? PACK_TARGET_BYTES;
 
-  const head = await store.getHead();
-  const parent = head ? await loadManifest(store, head) : null;
+  // Independent: the head and its manifest (network), the scan and the cache (disk).
+  const [{ head, parent }, scanned, cache] = await Promise.all([
+    loadParent(store),
+    scanWorkspace(opts.workspace, opts.rules),
+    HashCache.load(paths.hashCache),
+  ]);
   const known = new Map<string, BlobLocation>();
   for (const e of parent?.entries ?? []) if (e.type === "file" && e.loc) known.set(e.blob, e.loc);
 
-  const scanned = await scanWorkspace(opts.workspace, opts.rules);
-  const cache = await HashCache.load(paths.hashCache);
-  const hashes = new Map<string, string>();
   let hashedFiles = 0;
   let hashedBytes = 0;
-  const files = scanned.filter((e): e is Extract<ScanEntry, { type: "file" }> => e.type === "file");
-  try {
-    await pool(files, opts.hashConcurrency ?? 4, async (f) => {
-      if (f.size === 0) {
-        hashes.set(f.path, EMPTY_BLOB);
-        return;
+  const entries: ManifestEntry[] = [];
+  const toRead: { entry: FileEntry; scan: ScanFile }[] = [];
+  for (const s of scanned) {
+    if (s.type === "dir") entries.push({ type: "dir", path: s.path, mode: s.mode });
+    else if (s.type === "symlink") entries.push({ type: "symlink", path: s.path, target: s.target });
+    else {
+      const entry: FileEntry = { type: "file", path: s.path, mode: s.mode, size: s.size, mtimeMs: s.mtimeMs, blob: "" };
+      entries.push(entry);
+      if (s.size === 0) {
+        entry.blob = EMPTY_BLOB;
+        continue;
       }
-      const cached = cache.get(f.path, f);
-      if (cached) {
-        hashes.set(f.path, cached);
-        return;
-      }
-      const at = Date.now();
-      const { hash, size } = await hashFile(join(opts.workspace, f.path));
-      hashedFiles++;
-      hashedBytes += size;
-      hashes.set(f.path, hash);
-      if (size === f.size) cache.set(f.path, f, hash, at);
+      const cached = cache.get(s.path, s);
+      const loc = cached === undefined ? undefined : known.get(cached);
+      if (cached !== undefined && loc) {
+        entry.blob = cached;
+        entry.loc = loc;
+      } else toRead.push({ entry, scan: s });
+    }
+  }
+
+  const uploader = new PackUploader(store, { maxInFlight: opts.uploadConcurrency ?? 2, log });
+  const added = new Map<string, BlobLocation>();
+  const builder = new MemoryPackBuilder();
+  /** Entries in the pack being built, with their blob's place in it, and its blobs by id. */
+  let awaiting: { entry: FileEntry; offset: number; length: number }[] = [];
+  let inBuilder = new Map<string, { offset: number; length: number }>();
+
+  const sealPack = async (): Promise<void> => {
+    if (builder.isEmpty) return;
+    const pack = builder.seal();
+    for (const a of awaiting) {
+      const loc = { pack: pack.packId, offset: a.offset, length: a.length };
+      a.entry.loc = loc;
+      added.set(a.entry.blob, loc);
+    }
+    awaiting = [];
+    inBuilder = new Map();
+    await uploader.submit({
+      packId: pack.packId,
+      size: pack.size,
+      blobs: pack.blobs.length,
+      open: () => Readable.from(pack.parts, { objectMode: false }),
     });
+  };
 
-    // Build entries; blobs neither in the parent nor already packed go into packs.
-    const entries: ManifestEntry[] = [];
-    const added = new Map<string, BlobLocation>();
+  const read = async ({ entry, scan }: { entry: FileEntry; scan: ScanFile }): Promise<ReadResult> => {
+    const abs = join(opts.workspace, entry.path);
+    const at = Date.now();
+    if (scan.size <= IN_MEMORY_MAX_BYTES) {
+      const bytes = await readFile(abs);
+      return { kind: "memory", blob: sha256Hex(bytes), bytes, at };
+    }
     const spooler = new PackSpooler(paths.tmp);
-    const target = opts.packTargetBytes ?? PACK_TARGET_BYTES;
-    let awaitingPack: { entry: Extract<ManifestEntry, { type: "file" }>; offset: number; length: number }[] = [];
-    let uploadedBytes = 0;
-    let packsUploaded = 0;
-    let packsSkipped = 0;
-
-    const flush = async (): Promise<void> => {
-      if (spooler.isEmpty) return;
-      const pack = await spooler.finish();
-      try {
-        if (await store.hasPack(pack.packId)) packsSkipped++;
-        else {
-          await store.putPack(pack.packId, pack.size, () => createReadStream(pack.file));
-          uploadedBytes += pack.size;
-          packsUploaded++;
-          log(`uploaded pack ${pack.packId.slice(0, 12)} (${pack.size} bytes, ${pack.blobs.length} blobs)`);
-        }
-      } finally {
-        await discard(pack);
-      }
-      for (const a of awaitingPack) {
-        const loc = { pack: pack.packId, offset: a.offset, length: a.length };
-        a.entry.loc = loc;
-        added.set(a.entry.blob, loc);
-      }
-      awaitingPack = [];
-    };
-
     try {
-      for (const s of scanned) {
-        if (s.type === "dir") entries.push({ type: "dir", path: s.path, mode: s.mode });
-        else if (s.type === "symlink") entries.push({ type: "symlink", path: s.path, target: s.target });
-        else {
-          const blob = hashes.get(s.path) as string;
-          const entry: Extract<ManifestEntry, { type: "file" }> = {
-            type: "file",
-            path: s.path,
-            mode: s.mode,
-            size: s.size,
-            mtimeMs: s.mtimeMs,
-            blob,
-          };
-          entries.push(entry);
-          if (s.size === 0) continue;
-          const loc = known.get(blob) ?? added.get(blob);
-          if (loc) {
-            entry.loc = loc;
-            continue;
-          }
-          const pendingSame = awaitingPack.find((a) => a.entry.blob === blob);
-          if (pendingSame) {
-            awaitingPack.push({ entry, offset: pendingSame.offset, length: pendingSame.length });
-            continue;
-          }
-          if (!spooler.isEmpty && spooler.currentBytes + s.size > target) await flush();
-          const packed = await spooler.addFile(join(opts.workspace, s.path));
-          if (packed.blob !== blob || packed.length !== s.size) {
-            // Changed since it was hashed: store what was read, consistently with its id.
-            log(`${s.path} changed while snapshotting; storing the bytes read`);
-            entry.blob = packed.blob;
-            entry.size = packed.length;
-          }
-          awaitingPack.push({ entry, offset: packed.offset, length: packed.length });
-          if (spooler.currentBytes >= target) await flush();
-        }
-      }
-      await flush();
+      const b = await spooler.addFile(abs);
+      return { kind: "spooled", blob: b.blob, length: b.length, pack: await spooler.finish(), at };
     } finally {
       await spooler.abort();
     }
+  };
 
-    const summary = summarize(entries);
-    const base = { files: summary.files, bytes: summary.bytes, hashedFiles, hashedBytes, newBlobs: added.size };
-    if (parent && head && JSON.stringify(parent.entries) === JSON.stringify(entries)) {
-      await writeState(opts.workspace, head);
-      return {
-        snapshotId: head,
-        unchanged: true,
-        uploadedBytes: 0,
-        durationMs: Date.now() - started,
-        packsUploaded,
-        packsSkipped,
-        ...base,
-      };
+  const consume = async (r: ReadResult, { entry, scan }: { entry: FileEntry; scan: ScanFile }): Promise<void> => {
+    const length = r.kind === "memory" ? r.bytes.length : r.length;
+    hashedFiles++;
+    hashedBytes += length;
+    if (length === scan.size) cache.set(entry.path, scan, r.blob, r.at);
+    else {
+      // Changed since it was scanned: store what was read, consistently with its id.
+      log(`${entry.path} changed while snapshotting; storing the bytes read`);
+      entry.size = length;
     }
-    // Key order as the type declares it: both sides hash JSON.stringify of this object.
-    const manifest: Manifest = {
-      version: 1,
-      projectId: opts.projectId,
-      parent: head,
-      createdAt: new Date().toISOString(),
-      entries,
-      summary,
-    };
-    const localId = sha256Hex(manifestText(manifest));
-    const res = await store.commit(manifest);
-    if (res.snapshotId !== localId) log(`warning: store named the snapshot ${res.snapshotId}, expected ${localId}`);
-    await writeState(opts.workspace, res.snapshotId);
-    return {
-      snapshotId: res.snapshotId,
-      unchanged: false,
-      uploadedBytes,
-      durationMs: Date.now() - started,
-      packsUploaded,
-      packsSkipped,
-      ...base,
-    };
+    entry.blob = r.blob;
+    const loc = length === 0 ? undefined : (known.get(r.blob) ?? added.get(r.blob));
+    const pending = inBuilder.get(r.blob);
+    if (length === 0 || loc || pending) {
+      if (loc) entry.loc = loc;
+      else if (pending) awaiting.push({ entry, ...pending });
+      if (r.kind === "spooled") await discard(r.pack);
+      return;
+    }
+    if (r.kind === "spooled") {
+      const pack = r.pack;
+      const loc = { pack: pack.packId, offset: 0, length };
+      entry.loc = loc;
+      added.set(r.blob, loc);
+      await uploader.submit({
+        packId: pack.packId,
+        size: pack.size,
+        blobs: 1,
+        open: () => createReadStream(pack.file),
+        release: () => discard(pack),
+      });
+      return;
+    }
+    if (!builder.isEmpty && builder.currentBytes + length > target) await sealPack();
+    const placed = builder.add(r.blob, r.bytes);
+    inBuilder.set(r.blob, { offset: placed.offset, length });
+    awaiting.push({ entry, offset: placed.offset, length });
+    if (builder.currentBytes >= target) await sealPack();
+  };
+
+  try {
+    try {
+      await orderedMap(
+        toRead,
+        {
+          concurrency: opts.hashConcurrency ?? 8,
+          maxCost: READ_AHEAD_BYTES,
+          // A large file streams through one read buffer; a small one is held whole.
+          cost: (t) => (t.scan.size <= IN_MEMORY_MAX_BYTES ? t.scan.size : READ_CHUNK_BYTES),
+        },
+        read,
+        consume,
+        async (r) => {
+          if (r.kind === "spooled") await discard(r.pack);
+        },
+      );
+      await sealPack();
+    } finally {
+      // Always settle the uploads (they hold spool files); the first failure wins.
+      await uploader.drain();
+    }
+    return await commitRebasing(
+      opts,
+      { head, parent, entries, started, log },
+      {
+        hashedFiles,
+        hashedBytes,
+        newBlobs: added.size,
+        packsUploaded: uploader.packsUploaded,
+        packsSkipped: uploader.packsSkipped,
+        uploadedBytes: uploader.uploadedBytes,
+      },
+    );
   } finally {
     cache.pruneUntouched();
     await cache.save().catch((err: Error) => log(`could not save the hash cache: ${err.message}`));

@@ -2,9 +2,10 @@
  * @module runner/fetch-blobs
  * Downloads the blobs a restore needs, pack by pack: blobs of one pack are sorted
  * by offset and neighbouring ones (gap ≤ `gapBytes`) are fetched with one ranged
- * request. Bytes stream straight into a temp file per blob while being hashed;
- * the blob is handed to `place` only when its SHA-256 matches its id, so wrong
- * bytes never land in the workspace. A failed stream is retried (remaining blobs
+ * request. Small blobs (≤ `memoryMaxBytes`) are gathered in memory, large ones
+ * stream straight into a temp file, hashed on the way; a blob is handed to
+ * `place` only when its SHA-256 matches its id, so wrong bytes never land in the
+ * workspace. A failed stream is retried (remaining blobs
  * only) a few times before the blobs count as failed.
  */
 import { createHash, randomBytes } from "node:crypto";
@@ -24,8 +25,13 @@ export interface FetchOptions {
   store: SnapshotStore;
   /** Directory for temp files (same filesystem as the workspace, so renames are cheap). */
   tmpDir: string;
-  /** Called with a verified temp file; must move or copy it away (it is deleted afterwards). */
-  place: (blob: string, tmpFile: string) => Promise<void>;
+  /**
+   * Called with a verified blob: its bytes in memory, or a temp file that `place`
+   * must move or copy away before it returns (it is deleted afterwards).
+   */
+  place: (blob: string, data: { bytes: Buffer } | { file: string }) => Promise<void>;
+  /** Blobs up to this size are gathered in memory instead of a temp file (default 1 MiB). */
+  memoryMaxBytes?: number;
   /** Largest gap of unwanted bytes read through rather than starting a new request (default 1 MiB). */
   gapBytes?: number;
   /** Largest coalesced request in bytes, unless one blob is larger (default 64 MiB). */
@@ -68,6 +74,7 @@ export async function fetchBlobs(requests: BlobRequest[], opts: FetchOptions): P
   const gap = opts.gapBytes ?? 1024 * 1024;
   const max = opts.maxRequestBytes ?? 64 * 1024 * 1024;
   const attempts = opts.attempts ?? 3;
+  const memoryMax = opts.memoryMaxBytes ?? 1024 * 1024;
   const failed = new Map<string, string>();
   let downloadedBytes = 0;
   await mkdir(opts.tmpDir, { recursive: true });
@@ -90,13 +97,26 @@ export async function fetchBlobs(requests: BlobRequest[], opts: FetchOptions): P
     let i = 0;
     let fh: FileHandle | null = null;
     let tmp = "";
+    /** The blob being received, when it is gathered in memory. */
+    let mem: Buffer | null = null;
+    let memAt = 0;
+    let started = false;
     let hash = createHash("sha256");
     const finishBlob = async (b: BlobRequest): Promise<void> => {
-      if (fh) await fh.close();
-      fh = null;
-      if (hash.digest("hex") === b.blob) await opts.place(b.blob, tmp);
-      else failed.set(b.blob, "hash mismatch");
-      await rm(tmp, { force: true });
+      started = false;
+      const ok = hash.digest("hex") === b.blob;
+      if (mem) {
+        const bytes = mem;
+        mem = null;
+        if (ok) await opts.place(b.blob, { bytes });
+      } else {
+        if (fh) await fh.close();
+        fh = null;
+        if (ok) await opts.place(b.blob, { file: tmp });
+        await rm(tmp, { force: true });
+        tmp = "";
+      }
+      if (!ok) failed.set(b.blob, "hash mismatch");
       done.add(b.blob);
       i++;
     };
@@ -114,15 +134,22 @@ export async function fetchBlobs(requests: BlobRequest[], opts: FetchOptions): P
             pos += skip;
             continue;
           }
-          if (!fh) {
-            tmp = join(opts.tmpDir, `blob-${randomBytes(8).toString("hex")}.tmp`);
-            fh = await open(tmp, "w", 0o600);
+          if (!started) {
+            started = true;
             hash = createHash("sha256");
+            if (b.loc.length <= memoryMax) {
+              mem = Buffer.allocUnsafe(b.loc.length);
+              memAt = 0;
+            } else {
+              tmp = join(opts.tmpDir, `blob-${randomBytes(8).toString("hex")}.tmp`);
+              fh = await open(tmp, "w", 0o600);
+            }
           }
           const take = Math.min(bEnd - pos, chunk.length - at);
           const part = chunk.subarray(at, at + take);
           hash.update(part);
-          await fh.write(part);
+          if (mem) memAt += part.copy(mem, memAt);
+          else await (fh as unknown as FileHandle).write(part);
           at += take;
           pos += take;
           if (pos === bEnd) await finishBlob(b);

@@ -1,11 +1,14 @@
 /**
  * @module runner/pack
  * Builds pack files (see shared/snapshot-format.ts): blob bytes back to back, the
- * JSON index, the 12-byte trailer. A pack is spooled to a temp file under the
- * runner's state directory while file contents stream through it, so memory stays
- * at one read buffer whatever the file sizes; the blob hashes and the PackId
- * (SHA-256 of the whole pack) are computed on the way. The spooled file is then
- * uploaded from disk, which also makes upload retries possible.
+ * JSON index, the 12-byte trailer. Two builders:
+ * - PackSpooler: a large file streams through it into a temp file under the
+ *   runner's state directory, so memory stays at one read buffer whatever the
+ *   file size; the blob hash and the PackId (SHA-256 of the whole pack) are
+ *   computed on the way, in the same single read. The spooled file is then
+ *   uploaded from disk, which also makes upload retries possible.
+ * - MemoryPackBuilder: small files, already read whole (and hashed) in memory,
+ *   are appended as they are; no spool write, no second read.
  */
 import { createHash, randomBytes } from "node:crypto";
 import { type FileHandle, mkdir, open, rm } from "node:fs/promises";
@@ -136,4 +139,63 @@ export class PackSpooler {
 /** Deletes a spooled pack file. */
 export async function discard(pack: SpooledPack): Promise<void> {
   await rm(pack.file, { force: true });
+}
+
+/** A pack built in memory, ready for upload: `parts` concatenated are its bytes. */
+export interface MemoryPack {
+  packId: string;
+  size: number;
+  parts: Buffer[];
+  blobs: PackIndexEntry[];
+}
+
+/**
+ * Builds a pack from blobs already in memory (small files, read whole and hashed
+ * once). The pack hash is updated as blobs are appended, so sealing costs only
+ * the index; nothing touches the disk. Callers bound how many packs they hold.
+ */
+export class MemoryPackBuilder {
+  private parts: Buffer[] = [];
+  private packHash = createHash("sha256");
+  private blobs: PackIndexEntry[] = [];
+  private bytes = 0;
+
+  /** Blob bytes in the pack being built. */
+  get currentBytes(): number {
+    return this.bytes;
+  }
+
+  /** Whether the pack being built holds no blob yet. */
+  get isEmpty(): boolean {
+    return this.blobs.length === 0;
+  }
+
+  /** Appends a blob whose id the caller computed from exactly these bytes. */
+  add(blob: string, bytes: Buffer): PackIndexEntry {
+    const entry = { blob, offset: this.bytes, length: bytes.length };
+    this.parts.push(bytes);
+    this.packHash.update(bytes);
+    this.blobs.push(entry);
+    this.bytes += bytes.length;
+    return entry;
+  }
+
+  /** Appends index and trailer and returns the pack; the builder starts a fresh one. */
+  seal(): MemoryPack {
+    const index = Buffer.from(JSON.stringify(this.blobs), "utf8");
+    const trailer = packTrailer(index.length);
+    this.packHash.update(index);
+    this.packHash.update(trailer);
+    const pack: MemoryPack = {
+      packId: this.packHash.digest("hex"),
+      size: this.bytes + index.length + PACK_TRAILER_BYTES,
+      parts: [...this.parts, index, trailer],
+      blobs: this.blobs,
+    };
+    this.parts = [];
+    this.packHash = createHash("sha256");
+    this.blobs = [];
+    this.bytes = 0;
+    return pack;
+  }
 }

@@ -7,6 +7,7 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { MAX_REBASES } from "../../../container/runner/archiver.ts";
 import { HttpStore } from "../../../container/runner/http-store.ts";
 import { cleanupTemp, describeTree, restore, snap, tempDir } from "../../support/runner-fixtures.ts";
 import { type StandinRunnerApi, startStandinRunnerApi } from "../../support/standin-runner-api.ts";
@@ -82,14 +83,17 @@ describe("HttpStore (stand-in runner API)", () => {
     api = await startStandinRunnerApi();
   });
 
-  it("passes HEAD_MOVED (409) through without retrying", async () => {
+  it("passes HEAD_MOVED (409) through without retrying (the archiver rebases, at most MAX_REBASES times)", async () => {
     const a = await tempDir();
     await writeFile(join(a, "a.txt"), "alpha");
     await snap(store(), a);
-    api.faults.push({ method: "POST", path: "/snapshots", status: 409, code: "HEAD_MOVED" });
+    for (let i = 0; i <= MAX_REBASES; i++) {
+      api.faults.push({ method: "POST", path: "/snapshots", status: 409, code: "HEAD_MOVED" });
+    }
     await writeFile(join(a, "a.txt"), "beta");
     await expect(snap(store(), a)).rejects.toMatchObject({ code: "HEAD_MOVED" });
     expect(retries).toHaveLength(0);
+    expect(api.faults).toHaveLength(0);
   });
 
   it("a commit retried after its answer was lost counts as done", async () => {

@@ -2,11 +2,12 @@
  * Snapshot and restore over the in-memory store (MemStore, the restic-style
  * fake): exact round trips of odd trees, incremental uploads, the hash cache,
  * deletions that spare ignored paths, hash verification (RESTORE_INCOMPLETE),
- * interrupted uploads and concurrent commits (HEAD_MOVED).
+ * interrupted uploads and concurrent commits (CAS at the store, rebase in the runner).
  */
 import { chmod, mkdir, readFile, rm, stat, symlink, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { MAX_REBASES } from "../../../container/runner/archiver.ts";
 import { parsePackIndex } from "../../../container/runner/pack.ts";
 import { cleanupTemp, describeTree, restore, snap, tempDir } from "../../support/runner-fixtures.ts";
 import { MemStore } from "../../support/runner-mem-store.ts";
@@ -161,7 +162,7 @@ describe("snapshot + restore (MemStore)", () => {
     expect(store.head).toBe(second.snapshotId);
   });
 
-  it("two concurrent snapshots from the same parent cannot both move the head", async () => {
+  it("two concurrent snapshots from the same parent: one wins the CAS, the other rebases on top of it", async () => {
     const store = new MemStore();
     const a = await tempDir();
     const b = await tempDir();
@@ -175,19 +176,74 @@ describe("snapshot + restore (MemStore)", () => {
       release = r;
     });
     let waiting = 0;
+    const refused: string[] = [];
     store.beforeCommit = async () => {
       waiting++;
       if (waiting === 2) release();
       await gate;
     };
-    const results = await Promise.allSettled([snap(store, a), snap(store, b)]);
-    const ok = results.filter((r) => r.status === "fulfilled");
-    const failed = results.filter((r) => r.status === "rejected") as PromiseRejectedResult[];
-    expect(ok).toHaveLength(1);
-    expect(failed).toHaveLength(1);
-    expect(failed[0]?.reason).toMatchObject({ code: "HEAD_MOVED" });
-    const m = JSON.parse(store.manifests.get(store.head as string) as string);
-    expect(m.parent).toBe(base.snapshotId);
+    const commit = store.commit.bind(store);
+    store.commit = async (m) => {
+      try {
+        return await commit(m);
+      } catch (err) {
+        refused.push((err as { code: string }).code);
+        throw err;
+      }
+    };
+    const [ra, rb] = await Promise.all([snap(store, a), snap(store, b)]);
+    // Exactly one commit from the base was refused: the CAS let only one through.
+    expect(refused).toEqual(["HEAD_MOVED"]);
+    const [winner, loser] = ra.rebases === 0 ? [ra, rb] : [rb, ra];
+    expect(winner.rebases).toBe(0);
+    expect(loser.rebases).toBe(1);
+    // Linear history: base <- winner <- loser (the head).
+    expect(store.head).toBe(loser.snapshotId);
+    expect(JSON.parse(store.manifests.get(winner.snapshotId) as string).parent).toBe(base.snapshotId);
+    expect(JSON.parse(store.manifests.get(loser.snapshotId) as string).parent).toBe(winner.snapshotId);
+    // The rebase re-uploaded nothing: the loser's one pack was sent once.
+    expect(store.stats.putPacks).toBe(3);
+  });
+
+  it("the store refuses a commit from a stale parent (CAS)", async () => {
+    const store = new MemStore();
+    const ws = await tempDir();
+    await writeFile(join(ws, "x.txt"), "one");
+    const first = await snap(store, ws);
+    await writeFile(join(ws, "x.txt"), "two");
+    const second = await snap(store, ws);
+    expect(store.head).toBe(second.snapshotId);
+    const stale = JSON.parse(store.manifests.get(second.snapshotId) as string);
+    stale.parent = null; // as if taken before the first snapshot existed
+    await expect(store.commit(stale)).rejects.toMatchObject({ code: "HEAD_MOVED" });
+    stale.parent = first.snapshotId;
+    stale.createdAt = new Date(0).toISOString();
+    await expect(store.commit(stale)).rejects.toMatchObject({ code: "HEAD_MOVED" });
+    expect(store.head).toBe(second.snapshotId);
+  });
+
+  it("gives up with HEAD_MOVED after rebasing MAX_REBASES times", async () => {
+    const store = new MemStore();
+    const ws = await tempDir();
+    await writeFile(join(ws, "x.txt"), "one");
+    await snap(store, ws);
+    await writeFile(join(ws, "x.txt"), "two");
+    // A rival moves the head (with a real snapshot of the old tree) just before each of our CAS steps.
+    let rivals = 0;
+    let inRival = false;
+    store.beforeCommit = async () => {
+      if (inRival) return;
+      inRival = true;
+      try {
+        const head = store.head as string;
+        const m = JSON.parse(store.manifests.get(head) as string);
+        await store.commit({ ...m, parent: head, createdAt: new Date(Date.now() + ++rivals).toISOString() });
+      } finally {
+        inRival = false;
+      }
+    };
+    await expect(snap(store, ws)).rejects.toMatchObject({ code: "HEAD_MOVED" });
+    expect(rivals).toBe(1 + MAX_REBASES);
   });
 
   it("small packs: blobs are split at the target size and a larger blob gets its own pack", async () => {
