@@ -40,6 +40,9 @@ describe("continuous sync", () => {
     const processes = (procs.body.data?.processes ?? []) as Array<{ id: string; status: string; command: string }>;
     const running = processes.filter((x) => x.status === "running" && x.command.includes("'sync' '--watch'"));
     expect(running.map((x) => x.id)).toEqual([syncId]);
+    // Its first act is a snapshot of the workspace as it starts (empty here): wait for it,
+    // so the next test's change is not raced by that first scan.
+    await headAfter(null);
   });
 
   it("snapshots a change by itself, and a new sandbox gets it back", async () => {
