@@ -38,8 +38,8 @@ const fmtBytes = (n: number | undefined): string =>
         : `${(n / MiB).toFixed(1)} MiB`;
 const fmtS = (ms: number): string => (ms / 1000).toFixed(3);
 
-/** Renders a table: first column left-aligned, the rest right-aligned. */
-function table(rows: string[][]): string[] {
+/** Renders a table: the first two columns left-aligned, the rest right-aligned (also bench/jobs-report.ts). */
+export function table(rows: string[][]): string[] {
   const widths = (rows[0] ?? []).map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
   return rows.map((r) =>
     r

@@ -29,7 +29,7 @@ import { cpus, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { freePort, randomToken } from "../scripts/lib/net.ts";
 import { signalGroup } from "../scripts/lib/proc.ts";
-import { applyLocalD1Migrations, REPO_ROOT } from "../scripts/lib/services.ts";
+import { REPO_ROOT } from "../scripts/lib/services.ts";
 import { available, expectSuccess, running, type Timed, timed } from "./snapshot-proc.ts";
 import { fmtBytes, printSnapshotReport, type Row, type Target } from "./snapshot-report.ts";
 import {
@@ -42,7 +42,7 @@ import {
   type TreeStats,
   warmTree,
 } from "./snapshot-tree.ts";
-import { startWorkerd, type WorkerdWorker } from "./workerd.ts";
+import { startMigratedWorkerd, type WorkerdWorker } from "./workerd.ts";
 
 const FILES = Number(process.env.BENCH_FILES ?? "10000");
 const BYTES = Number(process.env.BENCH_BYTES ?? String(100 * 1000 * 1000));
@@ -114,16 +114,10 @@ async function main(): Promise<void> {
     );
 
     // The Worker: deploy bundle in workerd, R2/D1 on disk, D1 migrated by wrangler.
-    const persist = join(root, "worker-state");
-    const bundle = join(root, "bundle");
-    await mkdir(bundle);
     console.log("bench: applying D1 migrations and starting the Worker in workerd …");
-    applyLocalD1Migrations({ persistTo: persist, env: { ...process.env, WRANGLER_SEND_METRICS: "false" } });
     const secret = randomToken();
-    workerd = await startWorkerd({
-      outDir: bundle,
+    workerd = await startMigratedWorkerd(root, {
       port: await freePort(),
-      persistTo: persist,
       vars: {
         SANDBOX_BACKEND: "local",
         API_TOKEN: randomToken(),

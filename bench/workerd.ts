@@ -18,15 +18,18 @@
  */
 import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
 import { createRequire } from "node:module";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { convertV4MiniflareOptions, Miniflare, NoOpLog } from "miniflare";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
-import { REPO_ROOT } from "../scripts/lib/services.ts";
+import { applyLocalD1Migrations, REPO_ROOT } from "../scripts/lib/services.ts";
 
 /** A Worker running in workerd under Miniflare. */
 export interface WorkerdWorker {
   url: string;
+  /** The bundle served (`outDir`/index.js, or the one passed in): reusable by another call. */
+  scriptPath: string;
   /** The miniflare version in use, and the one wrangler itself runs (they should match). */
   miniflareVersion: string;
   wranglerMiniflareVersion: string;
@@ -48,6 +51,8 @@ export interface WorkerdOptions {
    * prepares the database this Worker sees. Default: in memory.
    */
   persistTo?: string;
+  /** A bundle an earlier call built (its `scriptPath`) to serve instead of building again. */
+  scriptPath?: string;
 }
 
 /** `wrangler deploy --dry-run`: the exact bundle a deploy would upload, written to `outDir`. */
@@ -90,7 +95,7 @@ function miniflareVersions(): { ours: string; wranglers: string } {
 
 /** Builds the deploy bundle and serves it from workerd on 127.0.0.1:`port`. */
 export async function startWorkerd(opts: WorkerdOptions): Promise<WorkerdWorker> {
-  const scriptPath = await buildBundle(opts.outDir, opts.buildTimeoutMs ?? 60_000);
+  const scriptPath = opts.scriptPath ?? (await buildBundle(opts.outDir, opts.buildTimeoutMs ?? 60_000));
   // modulesRules are for resolving src/ imports; Miniflare 5 refuses them next to a
   // finished bundle, which needs none.
   const derived = unstable_getMiniflareWorkerOptions(join(REPO_ROOT, "wrangler.jsonc"), undefined, {
@@ -114,7 +119,7 @@ export async function startWorkerd(opts: WorkerdOptions): Promise<WorkerdWorker>
           // The deploy bundle instead of src/: one ES module, nothing left to resolve.
           modules: true,
           scriptPath,
-          modulesRoot: opts.outDir,
+          modulesRoot: dirname(scriptPath),
           bindings: { ...(fromConfig.bindings ?? {}), ...opts.vars },
           // The socket the benchmark uses: workerd hands its requests to the Worker itself.
           unsafeDirectSockets: [{ host: "127.0.0.1", port: opts.port }],
@@ -133,8 +138,25 @@ export async function startWorkerd(opts: WorkerdOptions): Promise<WorkerdWorker>
   const versions = miniflareVersions();
   return {
     url: url.origin,
+    scriptPath,
     miniflareVersion: versions.ours,
     wranglerMiniflareVersion: versions.wranglers,
     stop: () => mf.dispose(),
   };
+}
+
+/**
+ * {@link startWorkerd} with its state on disk in `dir` and the D1 migrations applied
+ * there first (by wrangler, as `npm run dev` applies them): the bundle goes to
+ * `dir/bundle` (unless `scriptPath` reuses one), the state to `dir/worker-state`.
+ */
+export async function startMigratedWorkerd(
+  dir: string,
+  opts: Omit<WorkerdOptions, "outDir" | "persistTo">,
+): Promise<WorkerdWorker> {
+  const outDir = join(dir, "bundle");
+  const persistTo = join(dir, "worker-state");
+  await mkdir(outDir, { recursive: true });
+  await applyLocalD1Migrations({ persistTo, env: { ...process.env, WRANGLER_SEND_METRICS: "false" } });
+  return await startWorkerd({ ...opts, outDir, persistTo });
 }

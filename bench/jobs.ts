@@ -1,0 +1,194 @@
+/**
+ * @module bench/jobs
+ * `npm run bench:jobs`: leasing throughput/latency and the overhead of a no-op job
+ * (issue 4, point 8). The Worker is the deploy bundle in workerd under Miniflare
+ * (bench/workerd.ts: production-like), D1 and R2 on disk in a temp dir with the D1
+ * migrations applied by wrangler; everything on 127.0.0.1, all stopped and deleted
+ * at the end. The npm script builds the runner first.
+ *
+ * 1. Leasing, with the Worker pointed at a STAND-IN sandboxd (bench/standin-sandboxd.ts)
+ *    that answers ensure/startProcess at once and starts nothing: BENCH_JOBS (1,000)
+ *    jobs in as many projects, then /run-next until all are leased, at one client
+ *    (latency) and, on a fresh Worker and D1, at BENCH_LEASE_CONCURRENCY clients
+ *    (throughput). These numbers are the Worker's /run-next path without runner start.
+ * 2. No-op jobs on the real local backend (sandboxd + bubblewrap, the bundled runner
+ *    calling back through RUNNER_API_URL): one cold first job of a fresh project, then
+ *    BENCH_NOOP (20) jobs one at a time (bench/jobs-noop.ts), and start-up probes.
+ * 3. Leasing with real starts: BENCH_REAL_LEASES (20) jobs in as many projects leased
+ *    at one client against the real sandboxd (each call also spawns a real runner),
+ *    then waits for those jobs to end.
+ * Bounded: a total budget (hard stop) and per-run deadlines.
+ */
+import { existsSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { cpus, tmpdir } from "node:os";
+import { join } from "node:path";
+import { freePort, randomToken } from "../scripts/lib/net.ts";
+import { Supervisor } from "../scripts/lib/proc.ts";
+import { REPO_ROOT, startSandboxd } from "../scripts/lib/services.ts";
+import { isTerminal, type JobsApi, jobsApi } from "./jobs-api.ts";
+import { type LeaseRun, leaseRun } from "./jobs-lease.ts";
+import { execProbe, type NoopSample, noopJob, POLL_MS, RUNNER_VERSION_COMMAND } from "./jobs-noop.ts";
+import { printJobsReport } from "./jobs-report.ts";
+import { type StandinSandboxd, startStandinSandboxd } from "./standin-sandboxd.ts";
+import { startMigratedWorkerd, type WorkerdWorker } from "./workerd.ts";
+
+const JOBS = Number(process.env.BENCH_JOBS ?? "1000");
+const CONCURRENCY = Number(process.env.BENCH_LEASE_CONCURRENCY ?? "16");
+const NOOP = Number(process.env.BENCH_NOOP ?? "20");
+const REAL_LEASES = Number(process.env.BENCH_REAL_LEASES ?? "20");
+const TOTAL_BUDGET_MS = 15 * 60_000;
+const RUN_BUDGET_MS = 3 * 60_000;
+const PROBES = 10;
+const TARGETS = { leaseP50Ms: 20, overheadMs: 1000 };
+const RUNNER = join(REPO_ROOT, "dist", "runner", "runner.mjs");
+
+/** A Worker in workerd with its own D1 in `dir`, on the local backend at `sandboxd`. */
+async function worker(
+  dir: string,
+  sandboxd: { url: string; token: string },
+  apiToken: string,
+  scriptPath?: string,
+): Promise<WorkerdWorker> {
+  const port = await freePort();
+  return await startMigratedWorkerd(dir, {
+    port,
+    ...(scriptPath ? { scriptPath } : {}),
+    vars: {
+      SANDBOX_BACKEND: "local",
+      SANDBOXD_URL: sandboxd.url,
+      SANDBOXD_TOKEN: sandboxd.token,
+      API_TOKEN: apiToken,
+      // Runners call the Worker back here (the socket startWorkerd binds to `port`).
+      RUNNER_API_URL: `http://127.0.0.1:${port}`,
+      SYNC_ON_CREATE: "false",
+    },
+  });
+}
+
+/** Waits (bounded) until every job in `ids` has ended; returns how many succeeded. */
+async function waitAll(api: JobsApi, ids: string[], deadline: number): Promise<{ succeeded: number; ended: number }> {
+  let succeeded = 0;
+  let ended = 0;
+  for (const id of ids) {
+    for (;;) {
+      const job = await api.get(id);
+      if (isTerminal(job)) {
+        ended++;
+        if (job.status === "succeeded") succeeded++;
+        break;
+      }
+      if (Date.now() > deadline) return { succeeded, ended };
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  return { succeeded, ended };
+}
+
+async function main(): Promise<void> {
+  if (!existsSync(RUNNER)) throw new Error(`${RUNNER} is missing: run \`npm run build:runner\` first`);
+  const deadline = Date.now() + TOTAL_BUDGET_MS;
+  const budget = () => Math.min(deadline, Date.now() + RUN_BUDGET_MS);
+  const root = await mkdtemp(join(tmpdir(), "sandbox-bench-jobs-"));
+  const workers: WorkerdWorker[] = [];
+  let standin: StandinSandboxd | undefined;
+  const sup = new Supervisor((child, code) => {
+    console.error(`bench: ${child.name} exited unexpectedly (code ${code}); last output:\n${child.tail().join("\n")}`);
+    void stopAll().then(() => process.exit(1));
+  });
+  let stopped: Promise<void> | undefined;
+  const stopAll = (): Promise<void> =>
+    (stopped ??= (async () => {
+      for (const w of workers) await w.stop().catch(() => undefined);
+      await standin?.stop().catch(() => undefined);
+      await sup.stopAll();
+      await rm(root, { recursive: true, force: true });
+    })());
+  const hardStop = setTimeout(() => {
+    console.error(`bench: over the ${TOTAL_BUDGET_MS / 1000} s budget; stopping`);
+    void stopAll().then(() => process.exit(1));
+  }, TOTAL_BUDGET_MS + 30_000);
+  hardStop.unref();
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.on(signal, () => void stopAll().then(() => process.exit(130)));
+  }
+
+  try {
+    const apiToken = randomToken();
+    const leases: LeaseRun[] = [];
+
+    // 1. Leasing against the stand-in: each run on a fresh Worker and D1, so the leases
+    //    of one run (60 s long, never finished: no runner) cannot expire into the next.
+    standin = await startStandinSandboxd(randomToken());
+    console.log(`bench: leasing ${JOBS} jobs against the stand-in sandboxd (${cpus().length} CPUs) …`);
+    const a = await worker(join(root, "lease-1"), standin, apiToken);
+    workers.push(a);
+    leases.push(await leaseRun(jobsApi(a.url, apiToken), "stand-in sandboxd", JOBS, 1, budget()));
+    console.log(`bench: 1 client done; ${CONCURRENCY} clients on a fresh Worker and D1 …`);
+    const b = await worker(join(root, `lease-${CONCURRENCY}`), standin, apiToken, a.scriptPath);
+    workers.push(b);
+    leases.push(await leaseRun(jobsApi(b.url, apiToken), "stand-in sandboxd", JOBS, CONCURRENCY, budget()));
+    const standinStarts = standin.starts;
+    for (const w of workers.splice(0)) await w.stop();
+
+    // 2. No-op jobs on the real local backend, one at a time.
+    console.log("bench: starting sandboxd and the Worker on the real local backend …");
+    const sandboxd = await startSandboxd(sup, { root: join(root, "sandboxd"), output: "quiet" });
+    const c = await worker(join(root, "real"), sandboxd, apiToken, a.scriptPath);
+    workers.push(c);
+    const api = jobsApi(c.url, apiToken);
+    const project = `bench-noop-${randomToken().slice(0, 6).toLowerCase()}`;
+    console.log(`bench: no-op jobs: 1 cold + ${NOOP} in ${project} …`);
+    const cold = await noopJob(api, project);
+    const noop: NoopSample[] = [];
+    const noopDeadline = budget();
+    for (let i = 0; i < NOOP && Date.now() < noopDeadline; i++) noop.push(await noopJob(api, project));
+    const probes = {
+      execTrue: await execProbe(c.url, apiToken, project, "true", PROBES),
+      runnerVersion: await execProbe(c.url, apiToken, project, RUNNER_VERSION_COMMAND, PROBES),
+    };
+
+    // 3. Leasing with real starts (fewer jobs: each call also spawns a real runner).
+    console.log(`bench: leasing ${REAL_LEASES} jobs with real runner starts …`);
+    const real = await leaseRun(api, "real sandboxd (starts runners)", REAL_LEASES, 1, budget());
+    leases.push(real);
+    const ended = await waitAll(api, real.ids, budget());
+
+    printJobsReport({
+      title:
+        `bench:jobs — Worker bundle in workerd (miniflare ${c.miniflareVersion}), D1/R2 on disk, ` +
+        `${cpus().length} CPUs (${cpus()[0]?.model ?? "?"}), Node ${process.version}`,
+      leases,
+      noop,
+      cold,
+      probes,
+      targets: TARGETS,
+      notes: [
+        `leasing rows 1–2: the Worker's SANDBOXD_URL is a STAND-IN (bench/standin-sandboxd.ts) answering ensure and ` +
+          `startProcess at once (${standinStarts} starts answered): they include the whole /run-next path in the ` +
+          "Worker (lease sweep, D1 lease, status event, job token, both calls to sandboxd over loopback) and " +
+          "EXCLUDE any runner start. Each run queued its jobs first, on a fresh Worker and D1.",
+        `leasing row 3: real sandboxd; each call also ensures the sandbox and spawns the runner in bubblewrap ` +
+          `(runners then run concurrently with later calls); ${ended.succeeded} of ${real.ids.length} of its jobs ` +
+          `succeeded${ended.ended < real.ids.length ? ` (${real.ids.length - ended.ended} still running at the deadline)` : ""}.`,
+        `no-op overhead = finishedAt − startedAt (both the Worker's clock: lease and result) − timings.agent ` +
+          `(the command's own time); the client poll (every ${POLL_MS} ms) is not part of it. "cold 1st job" is the ` +
+          "first job of a fresh project (not in p50/p99); later jobs restore the head the previous job made.",
+        '"outside runner" = runner start (Worker → sandboxd startProcess, bwrap, Node + bundle load) before ' +
+          "timings.total starts, plus the final event flush and result post after it ends.",
+        '"first runner event" includes the runner\'s event batching (flushes every 500 ms or at the end).',
+      ],
+    });
+  } catch (err) {
+    for (const ch of sup.children) console.error(`--- last output of ${ch.name} ---\n${ch.tail().join("\n")}`);
+    throw err;
+  } finally {
+    clearTimeout(hardStop);
+    await stopAll();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(`bench: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});
