@@ -15,6 +15,11 @@ RUN pip3 install --no-cache-dir requests gitpython
 # Node tooling for TypeScript projects.
 RUN npm install -g typescript ts-node esbuild && npm cache clean --force
 
+# The opencode CLI for the `opencode` agent (the runner only spawns it). Same version
+# as the opencode-ai devDependency the tests run (`npm test` checks the two agree).
+# Its provider SDKs are bundled in the binary: nothing is installed at job time.
+RUN npm install -g opencode-ai@1.18.33 && npm cache clean --force && opencode --version
+
 # The in-sandbox runner (snapshot, restore, sync, run-job): one file with no
 # dependencies, built by `npm run build:runner` (npm run deploy builds it first).
 # sandboxd mounts the same bundle at the same path in local sandboxes.

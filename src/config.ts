@@ -26,6 +26,21 @@ const listFrom = (fallback: readonly string[]) =>
             .filter(Boolean),
     );
 
+/** A setting where empty means unset. */
+const optionalText = z
+  .string()
+  .optional()
+  .transform((v) => (v?.trim() ? v.trim() : undefined));
+
+/** An http(s) base URL without trailing slashes; empty means unset. */
+const optionalBaseUrl = optionalText.pipe(
+  z
+    .string()
+    .regex(/^https?:\/\/[^\s]+$/, "must be an http(s) URL")
+    .transform((v) => v.replace(/\/+$/, ""))
+    .optional(),
+);
+
 const ConfigSchema = z.object({
   SANDBOX_BACKEND: z.enum(["cloudflare", "local"]).default("cloudflare"),
   API_TOKEN: z.string().optional(),
@@ -68,6 +83,33 @@ const ConfigSchema = z.object({
   RUNNER_TOKEN_SECRET: z.string().optional(),
   // Jobs the cron keeps running at once (src/jobs/cron.ts); /run-next and /run-job are not limited by it.
   MAX_CONCURRENT_JOBS: intFrom(4, 1, 1000),
+  // Model providers of the coding agents (src/models/egress.ts). Keys are secrets: on the cloudflare
+  // backend they never enter a container (the Worker adds them on egress); on the local backend only
+  // run-job gets them. Base URLs (an AI Gateway, a proxy) default to the providers' public APIs.
+  ANTHROPIC_API_KEY: optionalText,
+  OPENAI_API_KEY: optionalText,
+  ANTHROPIC_BASE_URL: optionalBaseUrl,
+  OPENAI_BASE_URL: optionalBaseUrl,
+  // Per-job limits of model-backed agents, passed to the runner as is; unset = the runner's defaults
+  // (container/runner/agents/claude/settings.ts).
+  AGENT_MAX_TURNS: optionalText.pipe(
+    z
+      .string()
+      .regex(/^[1-9][0-9]{0,5}$/, "a whole number of turns")
+      .optional(),
+  ),
+  AGENT_MAX_TOKENS: optionalText.pipe(
+    z
+      .string()
+      .regex(/^[1-9][0-9]{0,11}$/, "a whole number of tokens")
+      .optional(),
+  ),
+  AGENT_MAX_COST_USD: optionalText.pipe(
+    z
+      .string()
+      .regex(/^[0-9]+(\.[0-9]+)?$/, "a cost in USD")
+      .optional(),
+  ),
 });
 
 /** Parsed settings. */

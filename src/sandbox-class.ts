@@ -1,13 +1,17 @@
 /**
  * @module sandbox-class
  * The Sandbox Durable Object class wrangler.jsonc binds: the SDK's Sandbox plus
- * outbound interception of RUNNER_INTERNAL_HOST, answered in-process by the runner
- * API. A runner inside the container therefore reaches the Worker with neither a
- * public URL nor R2 credentials; its runner token is all it holds.
+ * outbound interception of two hosts, answered in the Worker:
+ * - RUNNER_INTERNAL_HOST: the runner API. A runner inside the container reaches the
+ *   Worker with neither a public URL nor R2 credentials; its runner token is all it holds.
+ * - MODELS_INTERNAL_HOST: the model APIs (src/models/egress.ts). The Worker adds
+ *   ANTHROPIC_API_KEY / OPENAI_API_KEY on the way out, so no key enters the container.
  */
 import { Sandbox as SdkSandbox } from "@cloudflare/sandbox";
 import { errorBody, NotFoundError } from "./errors";
+import { forwardModelRequest } from "./models/egress";
 import { RUNNER_JOBS_PREFIX } from "./shared/job-format";
+import { MODELS_INTERNAL_HOST } from "./shared/model-egress";
 import { RUNNER_API_PREFIX } from "./shared/snapshot-format";
 import { RUNNER_INTERNAL_HOST } from "./snapshots/service";
 import { workerApp } from "./worker-app";
@@ -29,11 +33,22 @@ export async function runnerOutboundHandler(request: Request, env: Env): Promise
   return await workerApp(env).app.fetch(request, env);
 }
 
-/** The Sandbox Durable Object: the SDK's, plus the runner API on an intercepted host. */
+/**
+ * Outbound handler for MODELS_INTERNAL_HOST: forwards `/anthropic/*` and `/openai/*`
+ * to the configured upstreams with the Worker's keys (see src/models/egress.ts).
+ */
+export async function modelsOutboundHandler(request: Request, env: Env): Promise<Response> {
+  return await forwardModelRequest(request, workerApp(env).deps.config);
+}
+
+/** The Sandbox Durable Object: the SDK's, plus the runner API and the model APIs on intercepted hosts. */
 export class Sandbox extends SdkSandbox<Env> {
   static {
     // An assignment, not a static field: the inherited setter registers the handlers
     // under the class name ("Sandbox", kept by wrangler's keep_names).
-    Sandbox.outboundByHost = { [RUNNER_INTERNAL_HOST]: runnerOutboundHandler };
+    Sandbox.outboundByHost = {
+      [RUNNER_INTERNAL_HOST]: runnerOutboundHandler,
+      [MODELS_INTERNAL_HOST]: modelsOutboundHandler,
+    };
   }
 }

@@ -9,8 +9,15 @@ import { spawnSync } from "node:child_process";
 import { accessSync, constants, existsSync, lstatSync, mkdirSync, readdirSync, readlinkSync } from "node:fs";
 import { delimiter, join } from "node:path";
 
+/**
+ * Where the opencode CLI appears in every sandbox. The image installs it globally
+ * (on /usr/local/bin); locally sandboxd binds the repository's devDependency there
+ * (see OPENCODE_HOST_BINARY), read-only, so the runner's `opencode` agent finds it
+ * on PATH. Last on PATH: an image-installed opencode wins.
+ */
+export const OPENCODE_BIN_DIR = "/opt/opencode/bin";
 /** PATH inside the sandbox (and for unisolated commands). */
-export const SANDBOX_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+export const SANDBOX_PATH = `/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:${OPENCODE_BIN_DIR}`;
 /** Where the workspace appears inside the sandbox. */
 export const WORKSPACE = "/workspace";
 
@@ -18,6 +25,22 @@ export const WORKSPACE = "/workspace";
 export const RUNNER_DIR = "/opt/sandbox-worker";
 /** The repository's built runner bundle (`npm run build:runner`), mounted at RUNNER_DIR. */
 export const DEFAULT_RUNNER_HOST_DIR = join(import.meta.dirname, "..", "..", "dist", "runner");
+
+/**
+ * The host's opencode binary: `npm install` (opencode-ai's postinstall) links the
+ * platform's single-file executable to this path. Before that it is a small
+ * placeholder script, and without the devDependency it is absent (then nothing
+ * is bound and the opencode agent reports that opencode is not installed).
+ */
+export const OPENCODE_HOST_BINARY = join(
+  import.meta.dirname,
+  "..",
+  "..",
+  "node_modules",
+  "opencode-ai",
+  "bin",
+  "opencode.exe",
+);
 
 /**
  * How commands are run: inside bubblewrap, or (loudly) unisolated. `runnerHostDir`
@@ -93,6 +116,8 @@ export function detectIsolation(
     return { kind: "none", reason: "bwrap (Debian/Ubuntu package `bubblewrap`) is not on PATH", runnerHostDir };
   }
   const sys = [...systemArgs(), "--ro-bind", runnerHostDir, RUNNER_DIR];
+  // Only the one executable file, read-only: the rest of node_modules stays invisible.
+  if (existsSync(OPENCODE_HOST_BINARY)) sys.push("--ro-bind", OPENCODE_HOST_BINARY, `${OPENCODE_BIN_DIR}/opencode`);
   const probe = spawnSync(bwrapPath, [...commonArgs(sys), "--chdir", "/", "--", "/bin/true"], {
     env: {},
     timeout: 10_000,

@@ -6,9 +6,11 @@
  * A start that fails puts the job back (requeued, or failed after maxAttempts) with
  * the reason. Also /run-next and /run-job: refuse before leasing anything when
  * sandboxes cannot reach the runner API, so no job is leased only to be stranded.
+ * The runner also gets the model APIs' settings (keys or the egress host: models/egress).
  */
 import type { AppDeps } from "../deps";
 import { AppError } from "../errors";
+import { modelRunnerEnv } from "../models/egress";
 import { JOB_ENV, type Job } from "../shared/job-format";
 import { runnerCommandLine, runnerEnv } from "../snapshots/run-runner";
 import { requireRunnerApi } from "../snapshots/runner-access";
@@ -21,6 +23,16 @@ import type { JobQueue } from "./queue";
  * is what shuts out stale runners.
  */
 const TOKEN_SLACK_SECONDS = 600;
+
+/** The agent limits the operator set (AGENT_MAX_*), for the runner's environment. */
+function agentLimitsEnv(config: AppDeps["config"]): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const k of ["AGENT_MAX_TURNS", "AGENT_MAX_TOKENS", "AGENT_MAX_COST_USD"] as const) {
+    const v = config[k];
+    if (v) env[k] = v;
+  }
+  return env;
+}
 
 /** The job queue, or a 503 JOBS_UNAVAILABLE when no D1 database is bound. */
 export function requireJobs(deps: AppDeps): JobQueue {
@@ -43,7 +55,14 @@ export async function startJob(deps: AppDeps, job: Job, now = Date.now()): Promi
     await deps.backend.startProcess(job.projectId, {
       command: runnerCommandLine(["run-job"]),
       // The token travels in the environment, never on the command line (process listings show that).
-      env: { ...runnerEnv({ apiUrl, token }, job.projectId), [JOB_ENV.jobId]: job.id },
+      // Model keys: the real ones only on the local backend, and only for run-job; on Cloudflare
+      // placeholders and the intercepted models host (src/models/egress.ts).
+      env: {
+        ...modelRunnerEnv(deps.config),
+        ...agentLimitsEnv(deps.config),
+        ...runnerEnv({ apiUrl, token }, job.projectId),
+        [JOB_ENV.jobId]: job.id,
+      },
     });
     return job;
   } catch (err) {

@@ -2,7 +2,8 @@
  * The deploy configuration agrees with itself: the Dockerfile's base image tag is
  * the @cloudflare/sandbox version the Worker bundles (the SDK and the container's
  * control server speak one protocol; a mismatch only fails at runtime), and
- * wrangler.jsonc binds the container, the Durable Object and its migration.
+ * wrangler.jsonc binds the container, the Durable Object and its migration; the
+ * image installs the opencode CLI at the exact version the tests run.
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -45,6 +46,11 @@ describe("deploy configuration", () => {
     }
     expect(dockerfile).toMatch(/^ENV SANDBOX_RUNNER_DIR=\/opt\/sandbox-worker$/m);
     expect(dockerfile).toMatch(/^COPY dist\/runner\/runner\.mjs \/opt\/sandbox-worker\/runner\.mjs$/m);
+    // The opencode agent spawns the CLI the image installs: the version the tests ran.
+    const opencode = JSON.parse(read("package.json")).devDependencies["opencode-ai"];
+    expect(opencode).toMatch(/^\d+\.\d+\.\d+$/);
+    expect(JSON.parse(read("node_modules/opencode-ai/package.json")).version).toBe(opencode);
+    expect(dockerfile).toMatch(new RegExp(`^RUN npm install -g opencode-ai@${opencode.replace(/\./g, "\\.")} `, "m"));
     // The image is built on deploy; the bundle must be built before it.
     expect(JSON.parse(read("package.json")).scripts.predeploy).toBe("npm run -s build:runner");
   });

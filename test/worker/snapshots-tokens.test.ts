@@ -76,7 +76,11 @@ describe("runner tokens", () => {
 describe("outbound interception host", () => {
   it("the Sandbox class maps the runner host to the in-process runner API", () => {
     expect(RUNNER_INTERNAL_ORIGIN).toBe("http://runner.sandbox-worker.internal");
-    expect(Object.keys(Sandbox.outboundByHost ?? {})).toEqual(["runner.sandbox-worker.internal"]);
+    // Plus the model APIs' host (test/worker/models-egress.test.ts).
+    expect(Object.keys(Sandbox.outboundByHost ?? {})).toEqual([
+      "runner.sandbox-worker.internal",
+      "models.sandbox-worker.internal",
+    ]);
   });
 
   it("serves the runner API and nothing else", async () => {

@@ -1,10 +1,12 @@
 /**
  * @module runner/agents/index
- * The agent registry: name → Agent. `shell` ships with the jobs issue; `claude`
- * and `opencode` (issue 5) answer AGENT_UNAVAILABLE until their files exist.
+ * The agent registry: name → Agent. `shell` ships with the jobs issue, `claude`
+ * and `opencode` with issue 5; an agent without a file here answers AGENT_UNAVAILABLE.
  */
 import type { AgentName } from "../../../src/shared/job-format.ts";
 import { RunnerError } from "../errors.ts";
+import { claudeAgent } from "./claude.ts";
+import { opencodeAgent } from "./opencode.ts";
 import { shellAgent } from "./shell.ts";
 import type { Agent } from "./types.ts";
 
@@ -13,6 +15,8 @@ export const AGENT_UNAVAILABLE = "AGENT_UNAVAILABLE";
 
 const AGENTS: Partial<Record<AgentName, Agent>> = {
   shell: shellAgent,
+  claude: claudeAgent,
+  opencode: opencodeAgent,
 };
 
 /** The agent for `name`; throws AGENT_UNAVAILABLE if this runner has none. */

@@ -8,7 +8,7 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { JobResult } from "../../../src/shared/job-format.ts";
+import type { Job, JobResult } from "../../../src/shared/job-format.ts";
 import { cleanupTemp, restore, snap, tempDir } from "../../support/runner-fixtures.ts";
 import { runnerEnv, runRunner } from "../../support/runner-process.ts";
 import { type StandinRunnerApi, startStandinRunnerApi } from "../../support/standin-runner-api.ts";
@@ -137,7 +137,8 @@ describe("runner run-job (shell agent)", () => {
   });
 
   it("an agent this runner lacks is reported failed with AGENT_UNAVAILABLE; a job not running is left alone", async () => {
-    const rec = api.addJob({ agent: "claude", command: null, prompt: "hi" });
+    // A name no runner has (the stand-in does not validate it; the Worker's API would).
+    const rec = api.addJob({ agent: "no-such-agent" as Job["agent"], command: null, prompt: "hi" });
     const ws = await tempDir();
     const run = await runRunner(["run-job", "--json"], jobEnv(ws, rec.job.id));
     expect(run.code).toBe(1);

@@ -42,9 +42,15 @@ describe("sandboxd isolation (bubblewrap)", () => {
     expect(r.json).toMatchObject({ stdout: "checked\n", exitCode: 0 });
   });
 
-  it("shows only the runner bundle's directory under /opt, read-only", async () => {
-    const r = await exec(sd, "iso-a", "ls -A /opt; touch /opt/sandbox-worker/x 2>/dev/null || echo read-only");
-    expect(r.json?.stdout).toBe("sandbox-worker\nread-only\n");
+  it("shows only the runner bundle's directory and the opencode binary under /opt, read-only", async () => {
+    const r = await exec(
+      sd,
+      "iso-a",
+      "ls -A /opt /opt/opencode/bin; touch /opt/sandbox-worker/x 2>/dev/null || echo read-only; test -w /opt/opencode/bin/opencode || echo read-only",
+    );
+    expect(r.json?.stdout).toBe(
+      "/opt:\nopencode\nsandbox-worker\n\n/opt/opencode/bin:\nopencode\nread-only\nread-only\n",
+    );
   });
 
   it("cannot see another project's workspace", async () => {

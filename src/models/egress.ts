@@ -1,0 +1,123 @@
+/**
+ * @module models/egress
+ * Model API keys stay in the Worker. Two halves:
+ * - `modelRunnerEnv`: the model variables a job's runner gets — on the cloudflare
+ *   backend base URLs on the intercepted MODELS_INTERNAL_HOST and placeholder keys;
+ *   on the local backend (no interception there) the real keys and base URLs, and
+ *   only for run-job (src/jobs/start.ts), never for other sandbox processes.
+ * - `forwardModelRequest`: the outbound handler's work for MODELS_INTERNAL_HOST —
+ *   `/anthropic/*` to ANTHROPIC_BASE_URL with `x-api-key`, `/openai/*` to
+ *   OPENAI_BASE_URL with `Authorization: Bearer`; whatever credentials the caller
+ *   sent are dropped first, so the container can neither learn nor override a key.
+ */
+import type { Config } from "../config";
+import { AppError, errorBody, NotFoundError } from "../errors";
+import {
+  DEFAULT_ANTHROPIC_BASE_URL,
+  DEFAULT_OPENAI_BASE_URL,
+  EGRESS_KEY_PLACEHOLDER,
+  MODEL_ENV,
+  MODEL_ROUTES,
+  MODELS_INTERNAL_HOST,
+  MODELS_INTERNAL_ORIGIN,
+} from "../shared/model-egress";
+
+/** The part of Config this module reads. */
+export type ModelConfig = Pick<
+  Config,
+  "SANDBOX_BACKEND" | "ANTHROPIC_API_KEY" | "ANTHROPIC_BASE_URL" | "OPENAI_API_KEY" | "OPENAI_BASE_URL"
+>;
+
+/** Request headers that carry credentials or hop-by-hop state; never forwarded from the container. */
+const STRIPPED_REQUEST_HEADERS = [
+  "authorization",
+  "x-api-key",
+  "proxy-authorization",
+  "cookie",
+  "host",
+  "connection",
+  "keep-alive",
+  "transfer-encoding",
+];
+
+/** Environment of `runner run-job` for the model APIs (see the module comment). */
+export function modelRunnerEnv(config: ModelConfig): Record<string, string> {
+  if (config.SANDBOX_BACKEND === "cloudflare") {
+    return {
+      [MODEL_ENV.anthropicBaseUrl]: `${MODELS_INTERNAL_ORIGIN}${MODEL_ROUTES.anthropic}`,
+      [MODEL_ENV.openaiBaseUrl]: `${MODELS_INTERNAL_ORIGIN}${MODEL_ROUTES.openai}`,
+      // SDKs refuse to start without a key; the real one is added on egress.
+      [MODEL_ENV.anthropicKey]: EGRESS_KEY_PLACEHOLDER,
+      [MODEL_ENV.openaiKey]: EGRESS_KEY_PLACEHOLDER,
+    };
+  }
+  const env: Record<string, string> = {};
+  if (config.ANTHROPIC_API_KEY) env[MODEL_ENV.anthropicKey] = config.ANTHROPIC_API_KEY;
+  if (config.ANTHROPIC_BASE_URL) env[MODEL_ENV.anthropicBaseUrl] = config.ANTHROPIC_BASE_URL;
+  if (config.OPENAI_API_KEY) env[MODEL_ENV.openaiKey] = config.OPENAI_API_KEY;
+  if (config.OPENAI_BASE_URL) env[MODEL_ENV.openaiBaseUrl] = config.OPENAI_BASE_URL;
+  return env;
+}
+
+function errorResponse(err: AppError): Response {
+  return Response.json(errorBody(err), { status: err.status });
+}
+
+/** Joins an upstream base URL and the rest of the intercepted path, keeping the query. */
+function upstreamUrl(base: string, rest: string, search: string): string {
+  return `${base.replace(/\/+$/, "")}${rest}${search}`;
+}
+
+/**
+ * Forwards one request the container sent to MODELS_INTERNAL_HOST. `fetchFn` is the
+ * upstream (tests pass a stand-in). The response streams back unchanged (SSE included).
+ */
+export async function forwardModelRequest(
+  request: Request,
+  config: ModelConfig,
+  fetchFn: typeof fetch = fetch,
+): Promise<Response> {
+  const url = new URL(request.url);
+  const headers = new Headers(request.headers);
+  for (const h of STRIPPED_REQUEST_HEADERS) headers.delete(h);
+  let target: string;
+  const under = (prefix: string) => url.pathname === prefix || url.pathname.startsWith(`${prefix}/`);
+  if (under(MODEL_ROUTES.anthropic)) {
+    if (!config.ANTHROPIC_API_KEY) {
+      return errorResponse(
+        new AppError("ANTHROPIC_API_KEY is not set: add it as a Worker secret", "MODEL_KEY_MISSING", 401),
+      );
+    }
+    headers.set("x-api-key", config.ANTHROPIC_API_KEY);
+    const rest = url.pathname.slice(MODEL_ROUTES.anthropic.length);
+    target = upstreamUrl(config.ANTHROPIC_BASE_URL ?? DEFAULT_ANTHROPIC_BASE_URL, rest, url.search);
+  } else if (under(MODEL_ROUTES.openai)) {
+    if (!config.OPENAI_API_KEY) {
+      return errorResponse(
+        new AppError("OPENAI_API_KEY is not set: add it as a Worker secret", "MODEL_KEY_MISSING", 401),
+      );
+    }
+    headers.set("authorization", `Bearer ${config.OPENAI_API_KEY}`);
+    const rest = url.pathname.slice(MODEL_ROUTES.openai.length);
+    target = upstreamUrl(config.OPENAI_BASE_URL ?? DEFAULT_OPENAI_BASE_URL, rest, url.search);
+  } else {
+    return errorResponse(
+      new NotFoundError(
+        `${MODELS_INTERNAL_HOST} serves only ${MODEL_ROUTES.anthropic}/* and ${MODEL_ROUTES.openai}/*`,
+        "ROUTE_NOT_FOUND",
+      ),
+    );
+  }
+  const hasBody = request.method !== "GET" && request.method !== "HEAD";
+  const upstream = await fetchFn(target, {
+    method: request.method,
+    headers,
+    body: hasBody ? request.body : null,
+    redirect: "manual",
+  });
+  return new Response(upstream.body, {
+    status: upstream.status,
+    statusText: upstream.statusText,
+    headers: upstream.headers,
+  });
+}
