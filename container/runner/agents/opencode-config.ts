@@ -14,16 +14,18 @@
  * cache directories (locks, installed plugins) and HOME are per-job scratch
  * outside the workspace: a lock restored from a snapshot would only get in the way.
  */
+
 import { join } from "node:path";
 // apiKey when the key is not in the environment: the Worker adds the real one on egress.
 import { EGRESS_KEY_PLACEHOLDER } from "../../../src/shared/model-egress.ts";
+import { DEFAULT_CLAUDE_MODEL } from "./claude/settings.ts";
 
 /** The workspace directory holding opencode's data (NOT `.sandbox-worker/`, which snapshots drop). */
 export const OPENCODE_STATE_DIR = ".opencode-state";
 /** The file (inside OPENCODE_STATE_DIR) naming the session a follow-up job continues. */
 export const SESSION_FILE = "session.json";
-/** Model when the job names none. */
-export const DEFAULT_OPENCODE_MODEL = "anthropic/claude-sonnet-4-5";
+/** Model when the job names none: the claude agent's default, through opencode's anthropic provider. */
+export const DEFAULT_OPENCODE_MODEL = `anthropic/${DEFAULT_CLAUDE_MODEL}`;
 /**
  * A provider for endpoints that speak OpenAI's chat completions (gateways, local
  * servers): opencode's own `openai` provider speaks the Responses API instead.
