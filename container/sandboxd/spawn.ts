@@ -72,7 +72,7 @@ export function isRunning(child: ChildProcess): boolean {
 const sandboxInits = new WeakMap<ChildProcess, Promise<number | undefined>>();
 
 /** Reads bwrap's `--json-status-fd` report: `{"child-pid": N}`. Undefined if it never comes. */
-function sandboxInitPid(child: ChildProcess): Promise<number | undefined> {
+export function sandboxInitPid(child: ChildProcess): Promise<number | undefined> {
   const status = child.stdio[3] as NodeJS.ReadableStream | null | undefined;
   if (!status) return Promise.resolve(undefined);
   return new Promise((resolve) => {

@@ -17,17 +17,6 @@ const MODEL = `${OPENAI_COMPATIBLE_PROVIDER}/scripted-model`;
 let stack: Stack;
 let model: OpenAIModelServer;
 
-async function waitForJob(id: string, timeoutMs = 60_000): Promise<Record<string, unknown>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const { body } = await stack.call("GET", `/jobs/${id}`);
-    const job = body.data as Record<string, unknown>;
-    if (["succeeded", "failed", "cancelled"].includes(String(job.status))) return job;
-    if (Date.now() > deadline) throw new Error(`job ${id} still ${job.status} after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
 type Step = { seq: number; type: string; data: Record<string, unknown> };
 
 async function runJob(projectId: string, prompt: string): Promise<{ job: Record<string, unknown>; events: Step[] }> {
@@ -37,7 +26,7 @@ async function runJob(projectId: string, prompt: string): Promise<{ job: Record<
   const leased = await stack.call("POST", "/run-next");
   expect(leased.status, JSON.stringify(leased.body)).toBe(202);
   expect(leased.body.data).toMatchObject({ id, agent: "opencode" });
-  const job = await waitForJob(id);
+  const job = await stack.waitForJob(id);
   const page = await stack.call("GET", `/jobs/${id}/events?format=json&after=0`);
   return { job, events: (page.body.data as { events: Step[] }).events };
 }

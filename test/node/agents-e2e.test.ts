@@ -15,17 +15,6 @@ const FAKE_KEY = "sk-ant-e2e-fake-key";
 let stack: Stack;
 let model: AnthropicStandin;
 
-async function waitForJob(id: string, timeoutMs = 60_000): Promise<Record<string, unknown>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const { body } = await stack.call("GET", `/jobs/${id}`);
-    const job = body.data as Record<string, unknown>;
-    if (["succeeded", "failed", "cancelled"].includes(String(job.status))) return job;
-    if (Date.now() > deadline) throw new Error(`job ${id} still ${job.status} after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
 describe("claude agent end to end (local backend)", () => {
   beforeAll(async () => {
     execFileSync(process.execPath, ["scripts/build-runner.ts"], { stdio: "ignore" });
@@ -77,7 +66,7 @@ describe("claude agent end to end (local backend)", () => {
     const leased = await stack.call("POST", "/run-next");
     expect(leased.status, JSON.stringify(leased.body)).toBe(202);
 
-    const job = await waitForJob(id);
+    const job = await stack.waitForJob(id);
     expect(model.errors).toEqual([]);
     expect(job.status, JSON.stringify(job)).toBe("succeeded");
     const result = job.result as {

@@ -10,17 +10,6 @@ import { type Envelope, type Stack, startStack } from "../support/stack.ts";
 
 let stack: Stack;
 
-async function waitForJob(id: string, timeoutMs = 60_000): Promise<Record<string, unknown>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const { body } = await stack.call("GET", `/jobs/${id}`);
-    const job = body.data as Record<string, unknown>;
-    if (["succeeded", "failed", "cancelled"].includes(String(job.status))) return job;
-    if (Date.now() > deadline) throw new Error(`job ${id} still ${job.status} after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
 function parseSse(text: string): Array<{ event: string; id?: string; data: Record<string, unknown> }> {
   return text
     .split(/\n\n/)
@@ -61,7 +50,7 @@ describe("jobs end to end", () => {
     expect(leased.status, JSON.stringify(leased.body)).toBe(202);
     expect(leased.body.data).toMatchObject({ id, status: "running", attempt: 1 });
 
-    const job = await waitForJob(id);
+    const job = await stack.waitForJob(id);
     expect(job.status, JSON.stringify(job)).toBe("succeeded");
     const result = job.result as {
       exitCode: number;
@@ -111,7 +100,7 @@ describe("jobs end to end", () => {
     const id = String(created.body.data?.id);
     const tick = await fetch(`${stack.url}/__scheduled?cron=*+*+*+*+*`);
     expect(tick.status).toBe(200);
-    const job = await waitForJob(id);
+    const job = await stack.waitForJob(id);
     expect(job.status, JSON.stringify(job)).toBe("succeeded");
     expect((job.result as { changedFiles: { added: string[] } }).changedFiles.added).toContain("cron.txt");
   });

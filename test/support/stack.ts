@@ -24,6 +24,8 @@ export interface Stack {
   supervisor: Supervisor;
   /** An authenticated JSON call to the Worker; returns status and parsed body. */
   call(method: string, path: string, body?: unknown): Promise<{ status: number; body: Envelope }>;
+  /** Polls GET /jobs/:id until the job is succeeded, failed or cancelled; returns it. */
+  waitForJob(id: string, timeoutMs?: number): Promise<Record<string, unknown>>;
   stop(): Promise<void>;
 }
 
@@ -78,7 +80,27 @@ export async function startStack(vars: Record<string, string> = {}, wranglerArgs
       });
       return { status: res.status, body: (await res.json()) as Envelope };
     };
-    return { url: worker.url, apiToken, sandboxd, root: join(root, "sandboxd"), env, supervisor, call, stop };
+    const waitForJob: Stack["waitForJob"] = async (id, timeoutMs = 60_000) => {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const { body } = await call("GET", `/jobs/${id}`);
+        const job = body.data as Record<string, unknown>;
+        if (["succeeded", "failed", "cancelled"].includes(String(job.status))) return job;
+        if (Date.now() > deadline) throw new Error(`job ${id} still ${job.status} after ${timeoutMs} ms`);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    };
+    return {
+      url: worker.url,
+      apiToken,
+      sandboxd,
+      root: join(root, "sandboxd"),
+      env,
+      supervisor,
+      call,
+      waitForJob,
+      stop,
+    };
   } catch (err) {
     await stop();
     throw err;

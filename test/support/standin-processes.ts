@@ -8,6 +8,8 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { StringDecoder } from "node:string_decoder";
 import { bwrapArgv, detectIsolation, SANDBOX_PATH, WORKSPACE } from "../../container/sandboxd/bwrap.ts";
+// bwrap reports its sandbox init's pid on fd 3; killing that PID 1 takes the whole sandbox along.
+import { sandboxInitPid } from "../../container/sandboxd/spawn.ts";
 
 /** Detected once: bwrap when it works here, else (loudly) unisolated. */
 const isolation = detectIsolation("auto");
@@ -37,27 +39,6 @@ export interface StandInProcess {
   /** Host pid of the sandbox's PID-namespace init (bwrap's --json-status-fd), once known. */
   sandboxInit: Promise<number | undefined>;
   done: Promise<void>;
-}
-
-/**
- * bwrap reports its child's pid on fd 3. Killing that child (PID 1 of the
- * sandbox's namespace) takes every process in the sandbox with it, which killing
- * the outer bwrap alone does not guarantee if it happens before bwrap armed
- * --die-with-parent (a process killed right after it started would linger).
- */
-function sandboxInitPid(child: ChildProcess): Promise<number | undefined> {
-  const status = child.stdio[3];
-  if (!status) return Promise.resolve(undefined);
-  return new Promise((resolve) => {
-    let text = "";
-    status.on("data", (chunk: Buffer) => {
-      text += chunk.toString("utf8");
-      const m = /"child-pid"\s*:\s*(\d+)/.exec(text);
-      if (m) resolve(Number(m[1]));
-    });
-    status.on("close", () => resolve(undefined));
-    status.on("error", () => resolve(undefined));
-  });
 }
 
 export interface SpawnSpec {
