@@ -31,6 +31,7 @@ import {
   SESSION_FILE,
 } from "./opencode-config.ts";
 import { mapOpencodeLine, modelErrorOf, newStreamState } from "./opencode-events.ts";
+import { childExit, reapGroup, signalGroup } from "./process-group.ts";
 import type { Agent, AgentContext, AgentOutcome } from "./types.ts";
 import { zeroUsage } from "./types.ts";
 
@@ -51,14 +52,6 @@ interface SessionRecord {
   /** The workspace path it ran in: opencode binds a session to its directory. */
   workspace: string;
   updatedAt: string;
-}
-
-function signalGroup(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    // ESRCH: the group is already gone.
-  }
 }
 
 /**
@@ -163,19 +156,11 @@ async function runOpencode(ctx: AgentContext): Promise<AgentOutcome> {
     if (ctx.signal.aborted) onAbort();
     else ctx.signal.addEventListener("abort", onAbort, { once: true });
 
-    const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; spawnError?: Error }>(
-      (resolve) => {
-        child.once("error", (err) => resolve({ code: null, signal: null, spawnError: err }));
-        child.once("exit", (code, signal) => resolve({ code, signal }));
-      },
-    );
+    const exit = await childExit(child);
     ctx.signal.removeEventListener("abort", onAbort);
-    // Whatever its bash tool left running would keep writing during the snapshot.
-    if (pid) signalGroup(pid, "SIGKILL");
     if (killTimer) clearTimeout(killTimer);
-    await Promise.race([Promise.all(closed), new Promise((r) => setTimeout(r, 2000).unref())]);
-    child.stdout.destroy();
-    child.stderr.destroy();
+    // Whatever it left running would keep writing during the snapshot.
+    await reapGroup(child, pid, closed);
 
     if (exit.spawnError) {
       const notFound = (exit.spawnError as NodeJS.ErrnoException).code === "ENOENT";

@@ -10,6 +10,7 @@
  * environment (a shell job needs none, and its output is stored).
  */
 import { spawn } from "node:child_process";
+import { childExit, reapGroup, signalGroup } from "./process-group.ts";
 import type { Agent, AgentContext, AgentOutcome } from "./types.ts";
 import { zeroUsage } from "./types.ts";
 
@@ -24,14 +25,6 @@ const SUMMARY_LINES = 20;
 const SUMMARY_MAX_CHARS = 4000;
 /** Variables a shell command never sees. */
 const SECRET_VARS = ["ANTHROPIC_API_KEY", "OPENAI_API_KEY"];
-
-function signalGroup(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    // ESRCH: the group is already gone.
-  }
-}
 
 /** Exit code of a child: its code, or 128 + signal number as a shell reports it. */
 function exitCodeOf(code: number | null, signal: NodeJS.Signals | null): number {
@@ -101,20 +94,11 @@ async function runShell(ctx: AgentContext): Promise<AgentOutcome> {
   if (ctx.signal.aborted) onAbort();
   else ctx.signal.addEventListener("abort", onAbort, { once: true });
 
-  const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; spawnError?: Error }>(
-    (resolve) => {
-      child.once("error", (err) => resolve({ code: null, signal: null, spawnError: err }));
-      child.once("exit", (code, signal) => resolve({ code, signal }));
-    },
-  );
+  const exit = await childExit(child);
   ctx.signal.removeEventListener("abort", onAbort);
-  // Background processes bash left behind would keep writing during the snapshot.
-  if (pid) signalGroup(pid, "SIGKILL");
   if (killTimer) clearTimeout(killTimer);
-  // A process that left the group may still hold the pipes: do not wait for it forever.
-  await Promise.race([Promise.all(closed), new Promise((r) => setTimeout(r, 2000).unref())]);
-  child.stdout.destroy();
-  child.stderr.destroy();
+  // Whatever it left running would keep writing during the snapshot.
+  await reapGroup(child, pid, closed);
 
   if (droppedLines > 0)
     ctx.emit({ type: "log", data: { stream: "runner", line: `${droppedLines} more lines not streamed` } });

@@ -13,6 +13,7 @@
  * kept head + tail in memory; model API keys are not in the command's environment.
  */
 import { spawn } from "node:child_process";
+import { signalGroup } from "../process-group.ts";
 import { ToolFailure } from "./editor.ts";
 import { headTail } from "./truncate.ts";
 
@@ -24,14 +25,6 @@ const PIPE_GRACE_MS = 200;
 
 // $1 = directory to start in, $2 = workspace (fallback), $3 = the command.
 const SCRIPT = 'cd -- "$1" 2>/dev/null || cd -- "$2"; eval "$3"; __rc=$?; pwd >&3 2>/dev/null; exit $__rc';
-
-function signalGroup(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    // ESRCH: the group is already gone.
-  }
-}
 
 /** Keeps the first and the last `limit` characters of a stream, and counts the rest. */
 class Capture {
