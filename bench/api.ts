@@ -23,6 +23,7 @@ import { freePort, randomToken } from "../scripts/lib/net.ts";
 import { Supervisor } from "../scripts/lib/proc.ts";
 import { startSandboxd, startWorkerDev } from "../scripts/lib/services.ts";
 import { directOps } from "./direct.ts";
+import { guardRun, runBench } from "./lifecycle.ts";
 import { run } from "./measure.ts";
 import { type Measured, type OpResult, PATHS, type PathName, printReport } from "./report.ts";
 import { type PathOps, setUpProject, workerOps } from "./worker.ts";
@@ -49,25 +50,15 @@ async function main(): Promise<void> {
   let workerd: WorkerdWorker | undefined;
   const sup = new Supervisor((child, code) => {
     console.error(`bench: ${child.name} exited unexpectedly (code ${code}); last output:\n${child.tail().join("\n")}`);
-    void stopAll().then(() => process.exit(1));
+    void guard.stop().then(() => process.exit(1));
   });
   const root = await mkdtemp(join(tmpdir(), "sandbox-bench-"));
-  let stopped: Promise<void> | undefined;
-  // Idempotent: the signal handlers, the hard stop and the normal end may all ask.
-  const stopAll = (): Promise<void> =>
-    (stopped ??= (async () => {
-      await workerd?.stop().catch(() => undefined);
-      await sup.stopAll();
-      await rm(root, { recursive: true, force: true });
-    })());
-  const hardStop = setTimeout(() => {
-    console.error(`bench: over the ${TOTAL_BUDGET_MS / 1000} s budget; stopping`);
-    void stopAll().then(() => process.exit(1));
-  }, TOTAL_BUDGET_MS + 30_000);
-  hardStop.unref();
-  for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    process.on(signal, () => void stopAll().then(() => process.exit(130)));
-  }
+  // One cleanup for the normal end, the signals and the hard stop past the budget.
+  const guard = guardRun(TOTAL_BUDGET_MS + 30_000, async () => {
+    await workerd?.stop().catch(() => undefined);
+    await sup.stopAll();
+    await rm(root, { recursive: true, force: true });
+  });
 
   try {
     console.log(
@@ -149,12 +140,8 @@ async function main(): Promise<void> {
     for (const c of sup.children) console.error(`--- last output of ${c.name} ---\n${c.tail().join("\n")}`);
     throw err;
   } finally {
-    clearTimeout(hardStop);
-    await stopAll();
+    await guard.finish();
   }
 }
 
-main().catch((err: unknown) => {
-  console.error(`bench: ${err instanceof Error ? err.message : String(err)}`);
-  process.exit(1);
-});
+runBench(main);

@@ -30,6 +30,7 @@ import { isTerminal, type JobsApi, jobsApi } from "./jobs-api.ts";
 import { type LeaseRun, leaseRun } from "./jobs-lease.ts";
 import { execProbe, type NoopSample, noopJob, POLL_MS, RUNNER_VERSION_COMMAND } from "./jobs-noop.ts";
 import { printJobsReport } from "./jobs-report.ts";
+import { guardRun, runBench } from "./lifecycle.ts";
 import { type StandinSandboxd, startStandinSandboxd } from "./standin-sandboxd.ts";
 import { startMigratedWorkerd, type WorkerdWorker } from "./workerd.ts";
 
@@ -94,24 +95,15 @@ async function main(): Promise<void> {
   let standin: StandinSandboxd | undefined;
   const sup = new Supervisor((child, code) => {
     console.error(`bench: ${child.name} exited unexpectedly (code ${code}); last output:\n${child.tail().join("\n")}`);
-    void stopAll().then(() => process.exit(1));
+    void guard.stop().then(() => process.exit(1));
   });
-  let stopped: Promise<void> | undefined;
-  const stopAll = (): Promise<void> =>
-    (stopped ??= (async () => {
-      for (const w of workers) await w.stop().catch(() => undefined);
-      await standin?.stop().catch(() => undefined);
-      await sup.stopAll();
-      await rm(root, { recursive: true, force: true });
-    })());
-  const hardStop = setTimeout(() => {
-    console.error(`bench: over the ${TOTAL_BUDGET_MS / 1000} s budget; stopping`);
-    void stopAll().then(() => process.exit(1));
-  }, TOTAL_BUDGET_MS + 30_000);
-  hardStop.unref();
-  for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    process.on(signal, () => void stopAll().then(() => process.exit(130)));
-  }
+  // One cleanup for the normal end, the signals and the hard stop past the budget.
+  const guard = guardRun(TOTAL_BUDGET_MS + 30_000, async () => {
+    for (const w of workers) await w.stop().catch(() => undefined);
+    await standin?.stop().catch(() => undefined);
+    await sup.stopAll();
+    await rm(root, { recursive: true, force: true });
+  });
 
   try {
     const apiToken = randomToken();
@@ -183,12 +175,8 @@ async function main(): Promise<void> {
     for (const ch of sup.children) console.error(`--- last output of ${ch.name} ---\n${ch.tail().join("\n")}`);
     throw err;
   } finally {
-    clearTimeout(hardStop);
-    await stopAll();
+    await guard.finish();
   }
 }
 
-main().catch((err: unknown) => {
-  console.error(`bench: ${err instanceof Error ? err.message : String(err)}`);
-  process.exit(1);
-});
+runBench(main);

@@ -30,6 +30,7 @@ import { join, resolve } from "node:path";
 import { freePort, randomToken } from "../scripts/lib/net.ts";
 import { signalGroup } from "../scripts/lib/proc.ts";
 import { REPO_ROOT } from "../scripts/lib/services.ts";
+import { guardRun, runBench } from "./lifecycle.ts";
 import { available, expectSuccess, running, type Timed, timed } from "./snapshot-proc.ts";
 import { fmtBytes, printSnapshotReport, type Row, type Target } from "./snapshot-report.ts";
 import {
@@ -80,22 +81,13 @@ async function main(): Promise<void> {
   if (!existsSync(RUNNER)) throw new Error(`${RUNNER} is missing: run \`npm run build:runner\` first`);
   const root = await mkdtemp(join(tmpdir(), "sandbox-bench-snap-"));
   let workerd: WorkerdWorker | undefined;
-  let stopped: Promise<void> | undefined;
-  const stopAll = (): Promise<void> =>
-    (stopped ??= (async () => {
-      for (const pid of running) signalGroup(pid, "SIGKILL");
-      await workerd?.stop().catch(() => undefined);
-      if (process.env.BENCH_KEEP === "1") console.log(`bench: kept ${root}`);
-      else await rm(root, { recursive: true, force: true });
-    })());
-  const hardStop = setTimeout(() => {
-    console.error(`bench: over the ${TOTAL_BUDGET_MS / 1000} s budget; stopping`);
-    void stopAll().then(() => process.exit(1));
-  }, TOTAL_BUDGET_MS);
-  hardStop.unref();
-  for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    process.on(signal, () => void stopAll().then(() => process.exit(130)));
-  }
+  // One cleanup for the normal end, the signals and the hard stop past the budget.
+  const guard = guardRun(TOTAL_BUDGET_MS, async () => {
+    for (const pid of running) signalGroup(pid, "SIGKILL");
+    await workerd?.stop().catch(() => undefined);
+    if (process.env.BENCH_KEEP === "1") console.log(`bench: kept ${root}`);
+    else await rm(root, { recursive: true, force: true });
+  });
 
   try {
     const tree = join(root, "tree");
@@ -273,12 +265,8 @@ async function main(): Promise<void> {
     printSnapshotReport(title, rows, targets, notes);
     if (prof) console.log(`bench: profiles: ${(await readdir(profDir)).join(", ")}`);
   } finally {
-    clearTimeout(hardStop);
-    await stopAll();
+    await guard.finish();
   }
 }
 
-main().catch((err: unknown) => {
-  console.error(`bench: ${err instanceof Error ? err.message : String(err)}`);
-  process.exit(1);
-});
+runBench(main);

@@ -27,7 +27,7 @@ import {
   type BlobLocation,
   type ManifestEntry,
   PACK_TARGET_BYTES,
-  type SnapshotId,
+  type RunnerResult,
 } from "../../src/shared/snapshot-format.ts";
 import { commitRebasing, loadParent, MAX_REBASES, summarize } from "./commit.ts";
 import { READ_CHUNK_BYTES, sha256Hex } from "./hash.ts";
@@ -65,14 +65,11 @@ export interface ArchiveOptions {
   log?: (message: string) => void;
 }
 
+/** The fields of the runner's `snapshot` result (src/shared/snapshot-format.ts), defined there once. */
+type SnapshotResultFields = Omit<Extract<RunnerResult, { ok: true; command: "snapshot" }>, "ok" | "command">;
+
 /** What a snapshot did; the RunnerResult fields plus counters for tests and logs. */
-export interface ArchiveResult {
-  snapshotId: SnapshotId;
-  unchanged: boolean;
-  files: number;
-  bytes: number;
-  uploadedBytes: number;
-  durationMs: number;
+export interface ArchiveResult extends SnapshotResultFields {
   /** Files whose content was read to hash them (cache misses). */
   hashedFiles: number;
   hashedBytes: number;
