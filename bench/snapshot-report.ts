@@ -1,7 +1,7 @@
 /**
  * @module bench/snapshot-report
  * The printed result of bench/snapshot.ts: one table of every measured step
- * (runner, restic, tar) and the issue's targets (issue 3, point 8) with the ratio,
+ * (runner, restic, tar; the median of its runs) and the issue's targets (issue 3, point 8) with the ratio,
  * the bound and met/MISSED. A missed target is reported, never turned into an exit
  * code; a target whose reference could not be measured (no restic) is "n/a".
  */
@@ -16,6 +16,48 @@ export interface Row {
   bytesUp?: number;
   bytesDown?: number;
   peakRss: number | null;
+  /** Wall times of every run of this step when it ran more than once (`ms` is their median). */
+  runs?: number[];
+}
+
+/** Collects runs of the same step into one row: median wall/inner time, largest RSS and bytes. */
+export class Samples {
+  private readonly byStep = new Map<string, Row[]>();
+
+  /** Adds one run; returns it. */
+  add(run: Row): Row {
+    const key = `${run.tool}\0${run.step}`;
+    const list = this.byStep.get(key) ?? [];
+    list.push(run);
+    this.byStep.set(key, list);
+    return run;
+  }
+
+  /** One row per step, in first-run order. */
+  rows(): Row[] {
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)] as number;
+    const most = (xs: (number | undefined | null)[]) => {
+      const known = xs.filter((x): x is number => typeof x === "number");
+      return known.length > 0 ? Math.max(...known) : undefined;
+    };
+    return [...this.byStep.values()].map((runs) => {
+      const first = runs[0] as Row;
+      const inner = runs.map((r) => r.innerMs).filter((x): x is number => x !== undefined);
+      const row: Row = {
+        tool: first.tool,
+        step: first.step,
+        ms: median(runs.map((r) => r.ms)),
+        peakRss: most(runs.map((r) => r.peakRss)) ?? null,
+      };
+      if (inner.length > 0) row.innerMs = median(inner);
+      const up = most(runs.map((r) => r.bytesUp));
+      const down = most(runs.map((r) => r.bytesDown));
+      if (up !== undefined) row.bytesUp = up;
+      if (down !== undefined) row.bytesDown = down;
+      if (runs.length > 1) row.runs = runs.map((r) => r.ms);
+      return row;
+    });
+  }
 }
 
 /** One target check. */
@@ -53,7 +95,7 @@ export function table(rows: string[][]): string[] {
 export function printSnapshotReport(title: string, rows: Row[], targets: Target[], notes: string[]): void {
   console.log(`\n${title}\n`);
   const lines = table([
-    ["tool", "step", "wall s", "runner s", "uploaded", "downloaded", "peak RSS"],
+    ["tool", "step", "wall s", "runner s", "uploaded", "downloaded", "peak RSS", "runs (wall s)"],
     ...rows.map((r) => [
       r.tool,
       r.step,
@@ -62,6 +104,7 @@ export function printSnapshotReport(title: string, rows: Row[], targets: Target[
       fmtBytes(r.bytesUp),
       fmtBytes(r.bytesDown),
       r.peakRss === null ? "n/a" : `${(r.peakRss / MiB).toFixed(1)} MiB`,
+      r.runs ? r.runs.map(fmtS).join(" ") : "",
     ]),
   ]);
   for (const l of lines) console.log(`  ${l}`);

@@ -14,11 +14,14 @@
  * persisted on disk in a temp dir and the D1 migrations applied by wrangler. The
  * runner token is minted here with the Worker's RUNNER_TOKEN_SECRET.
  *
- * Measured in one run, in this order: tar create/extract, restic init/backup/
- * re-backup/restore (skipped with a hint when restic is missing), then the runner:
- * first snapshot, no-change snapshot, one-file-change snapshot, restore into an
- * empty directory, no-change restore. The page cache cannot be dropped here, so the
- * tree is read once before anything is measured: every tool starts warm.
+ * Measured in one run: tar create; then BENCH_ROUNDS (default 3) paired rounds of
+ * first snapshot beside restic's first backup, no-change snapshot beside restic's
+ * re-backup, restore into an empty directory beside tar extraction (each pair side
+ * by side, in alternating order, each round from nothing); then once: restic
+ * restore, a one-file-change snapshot, and restores that find everything (or all but
+ * one file) in place. restic's columns are skipped with a hint when it is missing.
+ * The page cache cannot be dropped here, so the tree is read once before anything
+ * is measured: every tool starts warm.
  * Env: BENCH_CPU_PROF=<dir> writes a --cpu-prof profile of each runner step
  * there; BENCH_KEEP=1 keeps the temp dir.
  */
@@ -27,12 +30,13 @@ import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
 import { cpus, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { STATE_DIR } from "../container/runner/ignore.ts";
 import { freePort, randomToken } from "../scripts/lib/net.ts";
 import { signalGroup } from "../scripts/lib/proc.ts";
 import { REPO_ROOT } from "../scripts/lib/services.ts";
 import { guardRun, runBench } from "./lifecycle.ts";
 import { available, expectSuccess, running, type Timed, timed } from "./snapshot-proc.ts";
-import { fmtBytes, printSnapshotReport, type Row, type Target } from "./snapshot-report.ts";
+import { fmtBytes, printSnapshotReport, type Row, Samples, type Target } from "./snapshot-report.ts";
 import {
   appendLine,
   copyRepo,
@@ -46,6 +50,8 @@ import {
 import { startMigratedWorkerd, type WorkerdWorker } from "./workerd.ts";
 
 const FILES = Number(process.env.BENCH_FILES ?? "10000");
+/** Paired rounds of every compared step (see the loop in main). */
+const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? "3"));
 const BYTES = Number(process.env.BENCH_BYTES ?? String(100 * 1000 * 1000));
 /** A real repository larger than this is refused (time and disk bound). */
 const REPO_LIMITS = { files: 200_000, bytes: 4 * 1024 ** 3 };
@@ -116,8 +122,6 @@ async function main(): Promise<void> {
         RUNNER_TOKEN_SECRET: secret,
       },
     });
-    const projectId = `bench-${randomBytes(4).toString("hex")}`;
-    const token = mintRunnerToken(secret, projectId, 3600);
     const restic = await available("restic", ["version"]);
     if (!restic) {
       console.log(
@@ -128,103 +132,159 @@ async function main(): Promise<void> {
     console.log("bench: warming the page cache (reading the tree once) …");
     await warmTree(tree);
 
-    const rows: Row[] = [];
     const rssFile = join(root, "rss.txt");
-    const step = async (tool: Row["tool"], name: string, cmd: string, args: string[], env?: NodeJS.ProcessEnv) => {
+    const samples = new Samples();
+    const measure = async (tool: Row["tool"], name: string, cmd: string, args: string[], env?: NodeJS.ProcessEnv) => {
       const r = expectSuccess(await timed(cmd, args, { env, timeoutMs: STEP_TIMEOUT_MS, rssFile }), `${tool} ${name}`);
       console.log(`bench: ${tool} ${name}: ${(r.ms / 1000).toFixed(3)} s`);
       return r;
     };
+    const record = (tool: Row["tool"], name: string, r: Timed, extra: Partial<Row> = {}): Row =>
+      samples.add({ tool, step: name, ms: r.ms, peakRss: r.peakRss, ...extra });
 
-    // tar: the whole tree uncompressed (the runner's state dir excluded: it is not there yet).
+    // tar: the tree uncompressed, the runner's state dir left out.
     const tarFile = join(root, "tree.tar");
-    const tarOut = join(root, "tar-out");
-    await mkdir(tarOut);
-    const tc = await step("tar", "create", "tar", ["-C", tree, "-cf", tarFile, "."]);
-    rows.push({ tool: "tar", step: "create", ms: tc.ms, peakRss: tc.peakRss });
-    const tx = await step("tar", "extract (empty dir)", "tar", ["-C", tarOut, "-xf", tarFile]);
-    rows.push({ tool: "tar", step: "extract (empty dir)", ms: tx.ms, peakRss: tx.peakRss });
-    await rm(tarFile, { force: true });
-    await rm(tarOut, { recursive: true, force: true });
+    const tarCreate = ["-C", tree, "--exclude", `./${STATE_DIR}`, "-cf", tarFile, "."];
+    record("tar", "create", await measure("tar", "create", "tar", tarCreate));
+    const tarExtract = async (dir: string) => {
+      await mkdir(dir);
+      return record(
+        "tar",
+        "extract (empty dir)",
+        await measure("tar", "extract (empty dir)", "tar", ["-C", dir, "-xf", tarFile]),
+      );
+    };
 
-    // restic: a local repository; re-backup finds its parent by host and path.
-    let resticBackup: Timed | undefined;
-    let resticRe: Timed | undefined;
-    if (restic) {
-      const env = {
-        ...process.env,
-        RESTIC_REPOSITORY: join(root, "restic-repo"),
-        RESTIC_PASSWORD: "bench",
-        RESTIC_CACHE_DIR: join(root, "restic-cache"),
-      };
-      await step("restic", "init", "restic", ["init", "--quiet"], env);
-      const backup = ["backup", "--quiet", "--exclude", join(tree, ".sandbox-worker"), tree];
-      resticBackup = await step("restic", "backup (first)", "restic", backup, env);
-      rows.push({ tool: "restic", step: "backup (first)", ms: resticBackup.ms, peakRss: resticBackup.peakRss });
-      resticRe = await step("restic", "backup (no change)", "restic", backup, env);
-      rows.push({ tool: "restic", step: "backup (no change)", ms: resticRe.ms, peakRss: resticRe.peakRss });
-      const out = join(root, "restic-out");
-      await mkdir(out);
-      const rr = await step("restic", "restore (empty dir)", "restic", ["restore", "latest", "--target", out], env);
-      rows.push({ tool: "restic", step: "restore (empty dir)", ms: rr.ms, peakRss: rr.peakRss });
-      await rm(out, { recursive: true, force: true });
-    }
+    // restic: a new local repository each round (init is not measured).
+    const resticEnv = (round: number): NodeJS.ProcessEnv => ({
+      ...process.env,
+      RESTIC_REPOSITORY: join(root, `restic-repo-${round}`),
+      RESTIC_PASSWORD: "bench",
+      RESTIC_CACHE_DIR: join(root, `restic-cache-${round}`),
+    });
+    const backupArgs = ["backup", "--quiet", "--exclude", join(tree, STATE_DIR), tree];
+    const resticStep = async (round: number, name: string, args: string[]) =>
+      record("restic", name, await measure("restic", name, "restic", args, resticEnv(round)));
 
     // The runner, as the Worker runs it: `node runner.mjs <command> --json` with the env contract.
     const profDir = resolve(process.env.BENCH_CPU_PROF ?? ".");
     const prof = Boolean(process.env.BENCH_CPU_PROF);
     if (prof) await mkdir(profDir, { recursive: true });
+    let projectId = "";
+    let round = 0;
     const runner = async (name: string, workspace: string, args: string[]) => {
-      const nodeArgs = prof
-        ? ["--cpu-prof", "--cpu-prof-dir", profDir, "--cpu-prof-name", `${name.replace(/\W+/g, "-")}.cpuprofile`]
-        : [];
+      const profName = `${name.replace(/\W+/g, "-")}-${round + 1}.cpuprofile`;
+      const nodeArgs = prof ? ["--cpu-prof", "--cpu-prof-dir", profDir, "--cpu-prof-name", profName] : [];
       const env = {
         ...process.env,
         SANDBOX_RUNNER_API: workerd?.url,
-        SANDBOX_RUNNER_TOKEN: token,
+        SANDBOX_RUNNER_TOKEN: mintRunnerToken(secret, projectId, 3600),
         SANDBOX_PROJECT_ID: projectId,
         SANDBOX_WORKSPACE: workspace,
         SANDBOX_RESTORE_INSTALL: "0",
       };
-      const r = await step("runner", name, process.execPath, [...nodeArgs, RUNNER, ...args, "--json"], env);
-      const last = r.stdout.trim().split("\n").pop() ?? "";
-      const json = JSON.parse(last) as RunnerJson;
+      const r = await measure("runner", name, process.execPath, [...nodeArgs, RUNNER, ...args, "--json"], env);
+      const json = JSON.parse(r.stdout.trim().split("\n").pop() ?? "") as RunnerJson;
       if (!json.ok) throw new Error(`runner ${name}: ${json.code}: ${json.error}`);
-      const row: Row = { tool: "runner", step: name, ms: r.ms, peakRss: r.peakRss };
-      if (json.durationMs !== undefined) row.innerMs = json.durationMs;
-      if (json.uploadedBytes !== undefined) row.bytesUp = json.uploadedBytes;
-      if (json.downloadedBytes !== undefined) row.bytesDown = json.downloadedBytes;
-      rows.push(row);
+      const row = record("runner", name, r, {
+        innerMs: json.durationMs,
+        bytesUp: json.uploadedBytes,
+        bytesDown: json.downloadedBytes,
+      });
       return { row, json };
     };
-    const first = await runner("snapshot (first)", tree, ["snapshot"]);
-    const same = await runner("snapshot (no change)", tree, ["snapshot"]);
-    if (!same.json.unchanged) console.warn("bench: the no-change snapshot was not reported unchanged");
+
+    // Paired rounds. Each compared step runs right beside its reference, the two in
+    // alternating order, and each round starts from nothing: a new project, a new
+    // restic repository, no runner hash cache. On this VM the kernel's cost of creating
+    // files swings ~10× with the memory state (tar -x of the generated tree: 0.35–5 s),
+    // so a reference measured minutes before its counterpart says little.
+    const ratios = { first: [] as number[], same: [] as number[], restore: [] as number[] };
+    const pair = async (key: keyof typeof ratios, reference: () => Promise<Row | null>, ours: () => Promise<Row>) => {
+      let ref: Row | null;
+      let mine: Row;
+      if (round % 2 === 0) {
+        ref = await reference();
+        mine = await ours();
+      } else {
+        mine = await ours();
+        ref = await reference();
+      }
+      if (ref) ratios[key].push(mine.ms / ref.ms);
+      return mine;
+    };
+    let identical = true;
+    let sameUnchanged = true;
+    let restoreDir = "";
+    for (round = 0; round < ROUNDS; round++) {
+      console.log(`bench: round ${round + 1} of ${ROUNDS}`);
+      projectId = `bench-${randomBytes(4).toString("hex")}`;
+      await rm(join(tree, STATE_DIR), { recursive: true, force: true });
+      if (restic) await measure("restic", "init", "restic", ["init", "--quiet"], resticEnv(round));
+      const r = round;
+      await pair(
+        "first",
+        async () => (restic ? await resticStep(r, "backup (first)", backupArgs) : null),
+        async () => (await runner("snapshot (first)", tree, ["snapshot"])).row,
+      );
+      await pair(
+        "same",
+        async () => (restic ? await resticStep(r, "backup (no change)", backupArgs) : null),
+        async () => {
+          const same = await runner("snapshot (no change)", tree, ["snapshot"]);
+          sameUnchanged &&= same.json.unchanged === true;
+          return same.row;
+        },
+      );
+      const tarOut = join(root, `tar-out-${round}`);
+      restoreDir = join(root, `restore-${round}`);
+      await mkdir(restoreDir);
+      const dir = restoreDir;
+      await pair(
+        "restore",
+        () => tarExtract(tarOut),
+        async () => (await runner("restore (empty dir)", dir, ["restore"])).row,
+      );
+      const [a, b] = await Promise.all([describeTree(tree), describeTree(restoreDir)]);
+      identical &&= a.length === b.length && a.every((l, i) => l === b[i]);
+      await rm(tarOut, { recursive: true, force: true });
+      if (round < ROUNDS - 1) await rm(restoreDir, { recursive: true, force: true });
+    }
+    round = ROUNDS - 1;
+    if (!sameUnchanged) console.warn("bench: a no-change snapshot was not reported unchanged");
+
+    // Once, on the last round's project: restic's restore (information), the one-file
+    // change, and restores that find (almost) everything in place.
+    if (restic) {
+      const out = join(root, "restic-out");
+      await mkdir(out);
+      await resticStep(round, "restore (empty dir)", ["restore", "latest", "--target", out]);
+      await rm(out, { recursive: true, force: true });
+    }
     const changed = pickFileToChange(await runnerView(tree));
     await appendLine(join(tree, changed));
     const one = await runner("snapshot (one file changed)", tree, ["snapshot"]);
-    const restoreDir = join(root, "restore");
-    await mkdir(restoreDir);
-    const rest = await runner("restore (empty dir)", restoreDir, ["restore"]);
+    await runner("restore (one file changed)", restoreDir, ["restore"]);
     const again = await runner("restore (no change)", restoreDir, ["restore"]);
-    const [a, b] = await Promise.all([describeTree(tree), describeTree(restoreDir)]);
-    const identical = a.length === b.length && a.every((l, i) => l === b[i]);
 
-    const byStep = (tool: Row["tool"], s: string) => rows.find((r) => r.tool === tool && r.step === s);
-    const ratio = (x: Row | undefined, y: Row | undefined, bound: number, name: string): Target => {
-      if (!x || !y) return { name, value: "n/a", bound: `≤ ${bound}×`, met: null };
-      const v = x.ms / y.ms;
-      return { name, value: `${v.toFixed(2)}×`, bound: `≤ ${bound}×`, met: v <= bound };
+    const rows = samples.rows();
+    const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor((xs.length - 1) / 2)] as number;
+    const ratio = (xs: number[], bound: number, name: string): Target => {
+      if (xs.length === 0) return { name, value: "n/a", bound: `≤ ${bound}×`, met: null };
+      const m = median(xs);
+      const each = xs.length > 1 ? ` (${xs.map((x) => x.toFixed(2)).join(", ")})` : "";
+      return { name, value: `${m.toFixed(2)}×${each}`, bound: `≤ ${bound}×`, met: m <= bound };
     };
-    const peak = Math.max(...rows.filter((r) => r.tool === "runner").map((r) => r.peakRss ?? Number.NaN));
+    const sameRow = rows.find((x) => x.tool === "runner" && x.step === "snapshot (no change)") as Row;
+    const peak = Math.max(...rows.filter((x) => x.tool === "runner").map((x) => x.peakRss ?? Number.NaN));
     const targets: Target[] = [
-      ratio(first.row, byStep("restic", "backup (first)"), 1.0, "first snapshot / restic backup"),
-      ratio(same.row, byStep("restic", "backup (no change)"), 0.3, "no-change snapshot / restic re-backup"),
+      ratio(ratios.first, 1.0, "first snapshot / restic backup"),
+      ratio(ratios.same, 0.3, "no-change snapshot / restic re-backup"),
       {
         name: "no-change snapshot time",
-        value: `${(same.row.ms / 1000).toFixed(3)} s`,
+        value: `${(sameRow.ms / 1000).toFixed(3)} s`,
         bound: "< 0.5 s",
-        met: same.row.ms < 500,
+        met: sameRow.ms < 500,
       },
       {
         name: "one-file change uploads",
@@ -232,7 +292,7 @@ async function main(): Promise<void> {
         bound: "< 1 MiB",
         met: (one.json.uploadedBytes ?? 0) < MiB,
       },
-      ratio(rest.row, byStep("tar", "extract (empty dir)"), 1.5, "restore (empty dir) / tar extract"),
+      ratio(ratios.restore, 1.5, "restore (empty dir) / tar extract"),
       {
         name: "no-change restore downloads",
         value: fmtBytes(again.json.downloadedBytes ?? 0),
@@ -251,8 +311,11 @@ async function main(): Promise<void> {
       `runner: ${RUNNER} as a child process (wall time includes Node start-up; "runner s" is its own durationMs) ` +
         `against the Worker in workerd (Miniflare, R2/D1 on disk in the temp dir) at ${workerd.url}.`,
       `one-file change: appended a line to ${JSON.stringify(changed)}.`,
-      `restore verified: the restored tree ${identical ? "equals" : "DIFFERS from"} the source tree (paths, sizes, modes); ` +
+      `restore verified: every restored tree ${identical ? "equals" : "does NOT equal"} the source tree (paths, sizes, modes); ` +
         `the runner itself checks every file's SHA-256.`,
+      `rounds: ${ROUNDS} (BENCH_ROUNDS); times are medians over the rounds ("runs" lists each), ratios the median of ` +
+        "each round's pair, measured side by side in alternating order, each round from nothing (new project, new " +
+        "restic repository, no hash cache).",
       restic
         ? "restic: local repository in the temp dir, default settings (repository v2, compression auto), cache in the temp dir."
         : "restic: not installed, its columns are missing (apt-get install -y restic).",

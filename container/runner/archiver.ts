@@ -19,8 +19,7 @@
  * the parent and the commit is retried (packs already uploaded stay as they are),
  * at most MAX_REBASES times.
  */
-import { createReadStream } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { createReadStream, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import {
@@ -157,7 +156,7 @@ export async function takeSnapshot(opts: ArchiveOptions): Promise<ArchiveResult>
     const abs = join(opts.workspace, entry.path);
     const at = Date.now();
     if (scan.size <= IN_MEMORY_MAX_BYTES) {
-      const bytes = await readFile(abs);
+      const bytes = readFileSync(abs);
       return { kind: "memory", blob: sha256Hex(bytes), bytes, at };
     }
     const spooler = new PackSpooler(paths.tmp);

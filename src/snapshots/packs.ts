@@ -4,9 +4,7 @@
  *   projects/<projectId>/packs/<packId>              pack bytes (content-addressed)
  *   projects/<projectId>/snapshots/<snapshotId>.json manifest text as committed
  * Uploads are streamed (a 200 MB pack is never held in memory) and their SHA-256
- * is checked twice: by R2 itself (`sha256` put option, so a wrong body is never
- * stored) and by a DigestStream on the way through (our own answer, and a delete
- * should a store ever not enforce the option).
+ * is checked by R2 itself (`sha256` put option), so a wrong body is never stored.
  */
 import { AppError, ValidationError } from "../errors";
 import type { PackId, SnapshotId } from "../shared/snapshot-format";
@@ -44,10 +42,24 @@ export async function packSize(bucket: R2Bucket, projectId: string, packId: Pack
   return head ? head.size : null;
 }
 
+/** R2's error code for a body whose checksum is not the one the put named (BadDigest). */
+const R2_BAD_DIGEST = 10037;
+
+function isBadDigest(err: unknown): boolean {
+  const message = err instanceof Error ? err.message : String(err);
+  return message.includes(`(${R2_BAD_DIGEST})`) || /checksum you specified did not match/i.test(message);
+}
+
 /**
  * Store a pack from a stream of exactly `length` bytes whose SHA-256 must be
  * `packId`. A pack already stored is content-identical, so it is kept and the body
  * is not read. Throws PACK_HASH_MISMATCH (nothing stored) or BODY_LENGTH_MISMATCH.
+ *
+ * The body goes to R2 through native streams only: R2 checks the SHA-256 itself
+ * (`sha256` option; a wrong body is refused with BadDigest and never stored) and
+ * FixedLengthStream fails a body shorter or longer than announced. A JS transform
+ * that hashed and counted each chunk on the way halved ingestion in workerd
+ * (27 vs 45–56 MB/s for 16 MiB packs under Miniflare, bench:snapshot's bottleneck).
  */
 export async function putPack(
   bucket: R2Bucket,
@@ -63,56 +75,36 @@ export async function putPack(
     return { packId, size: existing.size, created: false };
   }
 
-  const digest = new crypto.DigestStream("SHA-256");
-  // Settled up front: on a failed upload the digest is never awaited and must not go unhandled.
-  const digestHex = digest.digest.then(hex, () => null);
-  const digestWriter = digest.getWriter();
-  let seen = 0;
-  // One pass: each chunk feeds the digest and goes on to R2. A tee() would buffer the
-  // whole body for the slower branch; this keeps backpressure end to end.
-  const hashing = new TransformStream<Uint8Array, Uint8Array>({
-    async transform(chunk, controller) {
-      seen += chunk.byteLength;
-      // A copy for the digest: the chunk itself is handed on to R2's stream.
-      await digestWriter.write(chunk.slice());
-      controller.enqueue(chunk);
-    },
-    async flush() {
-      await digestWriter.close();
-    },
-  });
   // R2 needs a known length for a streamed put; FixedLengthStream also fails a body
   // that is shorter or longer than Content-Length said.
   const fixed = new FixedLengthStream(length);
-  const pumped = body.pipeThrough(hashing).pipeTo(fixed.writable);
   const [put, pump] = await Promise.allSettled([
     bucket.put(key, fixed.readable, { sha256: packId, httpMetadata: { contentType: "application/octet-stream" } }),
-    pumped,
+    body.pipeTo(fixed.writable),
   ]);
-
-  const complete = pump.status === "fulfilled" && seen === length;
-  if (!complete) await digestWriter.abort().catch(() => {});
-  const actual = complete ? await digestHex : null;
-  if (!complete || actual !== packId) {
-    // Only if the store accepted it anyway (R2 enforces `sha256`, so normally it did not).
+  // A short body surfaces on either side: as the pipe's failure, or as R2's read of the
+  // FixedLengthStream failing ("did not see all expected bytes").
+  const shortOrLong =
+    pump.status === "rejected" || (put.status === "rejected" && /FixedLengthStream/.test(String(put.reason)));
+  if (shortOrLong) {
+    // Should the store have kept a truncated body anyway, it must not stay under this id.
     if (put.status === "fulfilled") await bucket.delete(key);
-    if (!complete) {
-      throw new ValidationError(
-        `The body did not have the ${length} bytes Content-Length announced`,
-        {
-          expectedBytes: length,
-          receivedBytes: seen,
-        },
-        "BODY_LENGTH_MISMATCH",
-      );
-    }
     throw new ValidationError(
-      `Pack hash mismatch: the body's SHA-256 is ${actual}, not ${packId}; nothing was stored`,
-      { expected: packId, actual },
-      "PACK_HASH_MISMATCH",
+      `The body did not have the ${length} bytes Content-Length announced; nothing was stored`,
+      { expectedBytes: length },
+      "BODY_LENGTH_MISMATCH",
     );
   }
-  if (put.status === "rejected") throw put.reason;
+  if (put.status === "rejected") {
+    if (isBadDigest(put.reason)) {
+      throw new ValidationError(
+        `Pack hash mismatch: the body's SHA-256 is not ${packId}; nothing was stored`,
+        { expected: packId },
+        "PACK_HASH_MISMATCH",
+      );
+    }
+    throw put.reason;
+  }
   return { packId, size: length, created: true };
 }
 
