@@ -8,7 +8,7 @@
 
 /** One measured step. */
 export interface Row {
-  tool: "runner" | "restic" | "tar";
+  tool: "runner" | "restic" | "tar" | "floor";
   step: string;
   ms: number;
   /** The runner's own durationMs (inside the process, without Node's start-up). */
