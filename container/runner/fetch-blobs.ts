@@ -1,6 +1,6 @@
 /**
  * @module runner/fetch-blobs
- * Downloads the blobs a restore needs, pack by pack: blobs of one pack are sorted
+ * Downloads the blobs a restore needs, a few ranges at a time: blobs of one pack are sorted
  * by offset and neighbouring ones (gap ≤ `gapBytes`) are fetched with one ranged
  * request. Small blobs (≤ `memoryMaxBytes`) are gathered in memory, large ones
  * stream straight into a temp file, hashed on the way; a blob is handed to
@@ -12,6 +12,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { type FileHandle, mkdir, open, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { BlobLocation } from "../../src/shared/snapshot-format.ts";
+import { forEachLimited } from "./limiter.ts";
 import type { SnapshotStore } from "./store.ts";
 
 /** One blob to fetch. */
@@ -38,6 +39,8 @@ export interface FetchOptions {
   maxRequestBytes?: number;
   /** Attempts per range (default 3). */
   attempts?: number;
+  /** Ranges fetched at once (default 3). */
+  rangeConcurrency?: number;
   log?: (message: string) => void;
 }
 
@@ -163,26 +166,30 @@ export async function fetchBlobs(requests: BlobRequest[], opts: FetchOptions): P
     }
   };
 
+  const groups: [string, BlobRequest[]][] = [];
   for (const [pack, list] of byPack) {
     list.sort((a, b) => a.loc.offset - b.loc.offset);
-    for (const group of coalesce(list, gap, max)) {
-      const done = new Set<string>();
-      for (let attempt = 1; ; attempt++) {
-        const remaining = group.filter((b) => !done.has(b.blob));
-        if (remaining.length === 0) break;
-        try {
-          await fetchRange(pack, remaining, done);
-          break;
-        } catch (err) {
-          const reason = (err as Error).message;
-          opts.log?.(`fetching from pack ${pack.slice(0, 12)} failed (attempt ${attempt}): ${reason}`);
-          if (attempt >= attempts) {
-            for (const b of group) if (!done.has(b.blob)) failed.set(b.blob, reason);
-            break;
-          }
+    for (const group of coalesce(list, gap, max)) groups.push([pack, group]);
+  }
+  // A few ranges in flight: each request's first byte waits on the store (R2's
+  // time to first byte), which one request at a time would pay in sequence.
+  await forEachLimited(groups, opts.rangeConcurrency ?? 3, async ([pack, group]) => {
+    const done = new Set<string>();
+    for (let attempt = 1; ; attempt++) {
+      const remaining = group.filter((b) => !done.has(b.blob));
+      if (remaining.length === 0) return;
+      try {
+        await fetchRange(pack, remaining, done);
+        return;
+      } catch (err) {
+        const reason = (err as Error).message;
+        opts.log?.(`fetching from pack ${pack.slice(0, 12)} failed (attempt ${attempt}): ${reason}`);
+        if (attempt >= attempts) {
+          for (const b of group) if (!done.has(b.blob)) failed.set(b.blob, reason);
+          return;
         }
       }
     }
-  }
+  });
   return { downloadedBytes, failed };
 }

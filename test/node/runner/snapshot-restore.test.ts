@@ -4,6 +4,7 @@
  * deletions that spare ignored paths, hash verification (RESTORE_INCOMPLETE),
  * interrupted uploads and concurrent commits (CAS at the store, rebase in the runner).
  */
+import { randomBytes } from "node:crypto";
 import { chmod, mkdir, readFile, rm, stat, symlink, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -244,6 +245,37 @@ describe("snapshot + restore (MemStore)", () => {
     };
     await expect(snap(store, ws)).rejects.toMatchObject({ code: "HEAD_MOVED" });
     expect(rivals).toBe(1 + MAX_REBASES);
+  });
+
+  it("restore keeps a few ranges in flight (at most 3), and the tree comes back exactly", async () => {
+    const store = new MemStore();
+    const ws = await tempDir();
+    for (let i = 0; i < 8; i++) await writeFile(join(ws, `f${i}`), randomBytes(40_000));
+    await snap(store, ws, { packTargetBytes: 50_000 });
+    expect(store.packs.size).toBe(8);
+    let open = 0;
+    let most = 0;
+    const serve = store.getPackRange.bind(store);
+    store.getPackRange = async (packId, offset, length) => {
+      const chunks = await serve(packId, offset, length);
+      open++;
+      most = Math.max(most, open);
+      return (async function* () {
+        try {
+          for await (const c of chunks) {
+            await new Promise((r) => setTimeout(r, 5));
+            yield c;
+          }
+        } finally {
+          open--;
+        }
+      })();
+    };
+    const b = await tempDir();
+    await restore(store, b);
+    expect(store.stats.rangeRequests).toBe(8);
+    expect(most).toBe(3);
+    expect(await describeTree(b)).toEqual(await describeTree(ws));
   });
 
   it("small packs: blobs are split at the target size and a larger blob gets its own pack", async () => {
