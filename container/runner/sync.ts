@@ -4,13 +4,13 @@
  * (seed 000). Config and lock files (package.json, tsconfig.json, lockfiles, …)
  * trigger a snapshot at once; other changes are batched: a snapshot runs
  * `intervalMs` after the first pending change or as soon as `batchFiles` distinct
- * paths changed. Changes to ignored paths do not count. Snapshots never overlap:
+ * paths changed. Ignored directories are not even watched (tree-watch.ts), and
+ * changes to ignored paths do not count. Snapshots never overlap:
  * changes seen during one schedule the next. `stop()` (SIGTERM/SIGINT) flushes
  * pending changes with a final snapshot before resolving.
  */
-import { type FSWatcher, lstatSync, watch } from "node:fs";
-import { join } from "node:path";
 import type { IgnoreRules } from "./ignore.ts";
+import { TreeWatcher } from "./tree-watch.ts";
 
 /** Base names whose change is synced immediately. */
 export const IMMEDIATE_FILES: ReadonlySet<string> = new Set([
@@ -58,7 +58,8 @@ export interface SyncOptions {
 /** Watches a workspace and snapshots it as it changes. */
 export class SyncWatcher {
   private readonly o: SyncOptions;
-  private watcher: FSWatcher | null = null;
+  private tree: TreeWatcher | null = null;
+  private poll: NodeJS.Timeout | null = null;
   private readonly pending = new Set<string>();
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
@@ -69,29 +70,41 @@ export class SyncWatcher {
     this.o = options;
   }
 
-  /** Starts watching (recursively). */
+  /** Starts watching every directory the ignore rules keep (tree-watch.ts). */
   start(): void {
-    this.watcher = watch(this.o.workspace, { recursive: true, encoding: "utf8" }, (_event, filename) => {
-      this.onChange(filename ?? null);
+    this.tree = new TreeWatcher({
+      root: this.o.workspace,
+      rules: this.o.rules,
+      onChange: (rel) => this.onChange(rel),
+      onDegraded: (reason) => this.pollInstead(reason),
+      log: this.o.log,
     });
-    this.watcher.on("error", (err) => this.o.log?.(`watch error: ${err.message}`));
+    this.tree.start();
   }
 
-  private isIgnored(rel: string): boolean {
-    let isDir = false;
-    try {
-      isDir = lstatSync(join(this.o.workspace, rel)).isDirectory();
-    } catch {
-      // Gone already: judge it as a file; its ancestors are still checked as directories.
-    }
-    return this.o.rules.ignores(rel, isDir);
+  /** Directories being watched (relative; "" is the root). */
+  get watchedDirs(): string[] {
+    return this.tree?.watchedDirs ?? [];
   }
 
-  /** Handles one change notification; `rel` null when the platform did not say which. */
+  /**
+   * Some directory could not be watched: changes there would go unseen, so a
+   * snapshot also runs every interval whatever was seen (a no-change snapshot
+   * costs a scan and a hash-cache lookup, and uploads nothing).
+   */
+  private pollInstead(reason: string): void {
+    if (this.poll) return;
+    this.o.log?.(`watching is partial (${reason}): snapshotting every ${this.o.intervalMs} ms as well`);
+    this.poll = setInterval(() => {
+      if (!this.running && !this.stopped) this.trigger("periodic (watching is partial)");
+    }, this.o.intervalMs);
+    this.poll.unref();
+  }
+
+  /** Handles one change the tree watcher reported (ignored paths never arrive); null = unknown path. */
   onChange(rel: string | null): void {
     if (this.stopped) return;
-    const path = rel ? rel.split("\\").join("/") : "?";
-    if (rel && this.isIgnored(path)) return;
+    const path = rel ?? "?";
     this.pending.add(path);
     if (rel && isImmediate(path)) {
       // One save emits a burst of events (rename, change…): a short settle delay
@@ -143,7 +156,8 @@ export class SyncWatcher {
   /** Stops watching, waits for a running snapshot, then flushes pending changes. */
   async stop(): Promise<void> {
     this.stopped = true;
-    this.watcher?.close();
+    this.tree?.close();
+    if (this.poll) clearInterval(this.poll);
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     while (this.running) await this.running;
