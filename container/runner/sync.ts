@@ -82,11 +82,6 @@ export class SyncWatcher {
     this.tree.start();
   }
 
-  /** Directories being watched (relative; "" is the root). */
-  get watchedDirs(): string[] {
-    return this.tree?.watchedDirs ?? [];
-  }
-
   /**
    * Some directory could not be watched: changes there would go unseen, so a
    * snapshot also runs every interval whatever was seen (a no-change snapshot

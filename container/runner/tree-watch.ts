@@ -28,7 +28,8 @@ export interface TreeWatchOptions {
   watch?: typeof watch;
 }
 
-const join2 = (dir: string, name: string): string => (dir === "" ? name : `${dir}/${name}`);
+/** `name` inside the relative directory `dir` ("" is the root). */
+const childPath = (dir: string, name: string): string => (dir === "" ? name : `${dir}/${name}`);
 
 /** Per-directory watches over the kept part of a tree. */
 export class TreeWatcher {
@@ -69,7 +70,7 @@ export class TreeWatcher {
         continue; // gone meanwhile: its watch reports that
       }
       for (const e of entries) {
-        const child = join2(rel, e.name);
+        const child = childPath(rel, e.name);
         const isDir = e.isDirectory();
         if (this.o.rules.ignores(child, isDir)) continue;
         if (isDir) stack.push(child);
@@ -108,7 +109,7 @@ export class TreeWatcher {
       this.o.onChange(null);
       return;
     }
-    const rel = join2(dir, name);
+    const rel = childPath(dir, name);
     let isDir = false;
     let exists = true;
     try {

@@ -99,7 +99,8 @@ export async function putPack(
     if (isBadDigest(put.reason)) {
       throw new ValidationError(
         `Pack hash mismatch: the body's SHA-256 is not ${packId}; nothing was stored`,
-        { expected: packId },
+        // R2's own words name the SHA-256 it computed.
+        { expected: packId, store: put.reason instanceof Error ? put.reason.message : String(put.reason) },
         "PACK_HASH_MISMATCH",
       );
     }
