@@ -14,7 +14,7 @@ import { spawn } from "node:child_process";
 import { chmod, copyFile, mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import type { ChangedFiles } from "../../src/shared/job-format.ts";
+import { CHANGED_FILES_MAX_BYTES, CHANGED_FILES_MAX_PATHS, type ChangedFiles } from "../../src/shared/job-format.ts";
 import type { Manifest } from "../../src/shared/snapshot-format.ts";
 import { hashFile } from "./hash.ts";
 import type { IgnoreRules } from "./ignore.ts";
@@ -82,6 +82,42 @@ export function changedFiles(before: Tree, after: Tree): ChangedFiles {
   }
   for (const list of [out.added, out.modified, out.deleted]) list.sort();
   return out;
+}
+
+/**
+ * The changed paths a result lists: at most `maxPaths` paths of at most `maxBytes`
+ * in all, taken from added, modified and deleted in turn (each stays sorted), with
+ * the full counts and `truncated` set when something was left out.
+ */
+export function capChangedFiles(
+  all: ChangedFiles,
+  maxPaths = CHANGED_FILES_MAX_PATHS,
+  maxBytes = CHANGED_FILES_MAX_BYTES,
+): ChangedFiles {
+  const lists = [all.added, all.modified, all.deleted];
+  const kept: string[][] = [[], [], []];
+  const total = lists.reduce((n, l) => n + l.length, 0);
+  let paths = 0;
+  let bytes = 0;
+  fill: for (let i = 0; paths < total; i++) {
+    for (let k = 0; k < 3; k++) {
+      const path = lists[k]?.[i];
+      if (path === undefined) continue;
+      const size = Buffer.byteLength(path);
+      if (paths + 1 > maxPaths || bytes + size > maxBytes) break fill;
+      kept[k]?.push(path);
+      paths++;
+      bytes += size;
+    }
+  }
+  const [added = [], modified = [], deleted = []] = kept;
+  return {
+    added,
+    modified,
+    deleted,
+    counts: { added: all.added.length, modified: all.modified.length, deleted: all.deleted.length },
+    truncated: paths < total,
+  };
 }
 
 /** Old content of a file of the before tree; null when it cannot be had. */

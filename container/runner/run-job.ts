@@ -28,7 +28,15 @@ import { getAgent } from "./agents/index.ts";
 import { type AbortReason, type AgentOutcome, zeroUsage } from "./agents/types.ts";
 import { errorStatus } from "./api-client.ts";
 import { takeSnapshot } from "./archiver.ts";
-import { changedFiles, type ReadBefore, type Tree, treeFromManifest, treeFromScan, unifiedDiff } from "./changes.ts";
+import {
+  capChangedFiles,
+  changedFiles,
+  type ReadBefore,
+  type Tree,
+  treeFromManifest,
+  treeFromScan,
+  unifiedDiff,
+} from "./changes.ts";
 import type { RunnerConfig } from "./config.ts";
 import { CODES, RunnerError, toRunnerError } from "./errors.ts";
 import { HttpStore } from "./http-store.ts";
@@ -276,7 +284,7 @@ export async function runJob(opts: RunJobOptions): Promise<{ exitCode: number; o
       status,
       exitCode: outcome.exitCode,
       summary: outcome.summary,
-      changedFiles: changes,
+      changedFiles: capChangedFiles(changes),
       diff,
       diffTruncated: truncated,
       timings,

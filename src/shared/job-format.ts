@@ -39,11 +39,25 @@ export interface Job {
   finishedAt: string | null;
 }
 
+/**
+ * Paths a job changed. A result lists at most CHANGED_FILES_MAX_PATHS paths (and
+ * CHANGED_FILES_MAX_BYTES of them), taken from the three lists in turn; `counts`
+ * always has the full numbers and `truncated` says when the lists are cut.
+ */
 export interface ChangedFiles {
   added: string[];
   modified: string[];
   deleted: string[];
+  counts?: { added: number; modified: number; deleted: number };
+  truncated?: boolean;
 }
+
+/**
+ * Bounds of the listed paths: a result is one D1 row (2 MB at most), next to a diff
+ * of up to DIFF_MAX_BYTES, so a job that creates 100k files must not list them all.
+ */
+export const CHANGED_FILES_MAX_PATHS = 5000;
+export const CHANGED_FILES_MAX_BYTES = 512 * 1024;
 
 /** What the runner reports when a job ends. */
 export interface JobResult {

@@ -5,7 +5,7 @@
  * pages with after/limit; the result ends the job.
  */
 import { describe, expect, it } from "vitest";
-import { type Job, type JobEvent, LEASE_MS } from "../../src/shared/job-format";
+import { CHANGED_FILES_MAX_PATHS, type Job, type JobEvent, LEASE_MS } from "../../src/shared/job-format";
 import { api, apiJson, readSse, TOKEN, uniqueProject } from "./support/http";
 import { createJobViaApi, jobToken, queue, result, runnerJob } from "./support/jobs";
 import { runner, testTokens } from "./support/snapshots";
@@ -162,6 +162,37 @@ describe("runner job routes", () => {
     expect(all.map((e) => e.id)).toEqual(["1", "2", "3", "4", "5", "6", undefined]);
     expect((await api(`/jobs/${job.id}/events`, { headers: { "last-event-id": "x" } })).status).toBe(400);
     expect((await api("/jobs/job_missing/events")).status).toBe(404);
+  });
+
+  it("changed-file lists are bounded: too many paths is a 400 that leaves the job running; counts and truncated are kept", async () => {
+    const { job, token } = await runningJob();
+    const tooMany = Array.from({ length: CHANGED_FILES_MAX_PATHS + 1 }, (_, i) => `f${i}`);
+    const refused = await runnerJob(job.id, "/result", token, {
+      method: "POST",
+      json: result("succeeded", { changedFiles: { added: tooMany, modified: [], deleted: [] } }),
+    });
+    expect(refused.status).toBe(400);
+    const longPaths = Array.from({ length: 200 }, (_, i) => `${"d/".repeat(1500)}${i}`);
+    const tooLong = await runnerJob(job.id, "/result", token, {
+      method: "POST",
+      json: result("succeeded", { changedFiles: { added: longPaths, modified: [], deleted: [] } }),
+    });
+    expect(tooLong.status).toBe(400);
+    expect((await apiJson(`/jobs/${job.id}`)).body).toMatchObject({ data: { status: "running" } });
+
+    const capped = {
+      added: ["a.ts"],
+      modified: [],
+      deleted: [],
+      counts: { added: 120_000, modified: 0, deleted: 0 },
+      truncated: true,
+    };
+    const ok = await runnerJob(job.id, "/result", token, {
+      method: "POST",
+      json: result("succeeded", { changedFiles: capped }),
+    });
+    expect(ok.status).toBe(200);
+    expect(await ok.json()).toMatchObject({ result: { changedFiles: capped } });
   });
 
   it("SSE follows a running job live and closes with its terminal event", async () => {

@@ -125,7 +125,7 @@ describe("runner run-job faults", () => {
       expect(result.timings.clone).toBeGreaterThan(0);
       expect(result.timings.restore).toBeUndefined();
       expect(rec.events[0]?.data).toMatchObject({ name: "clone", state: "start" });
-      expect(result.changedFiles).toEqual({ added: ["copy.txt"], modified: [], deleted: [] });
+      expect(result.changedFiles).toMatchObject({ added: ["copy.txt"], modified: [], deleted: [], truncated: false });
       expect(result.diff).toContain("+++ b/copy.txt\n@@ -0,0 +1 @@\n+feature branch\n");
       const manifest = JSON.parse(api.store.manifests.get(result.snapshotId as string) as string) as {
         entries: { path: string }[];
@@ -146,7 +146,7 @@ describe("runner run-job faults", () => {
       expect(r2.timings.restore).toBeGreaterThanOrEqual(0);
       expect(r2.timings.clone).toBeUndefined();
       // .git internals are not reported as changes.
-      expect(r2.changedFiles).toEqual({ added: [], modified: ["README.md"], deleted: [] });
+      expect(r2.changedFiles).toMatchObject({ added: [], modified: ["README.md"], deleted: [], truncated: false });
       expect(r2.diff).toContain(" hello from the test repo\n+more\n");
     } finally {
       await server.close();

@@ -1,12 +1,13 @@
 /**
  * Parts of run-job on their own: EventBatcher (order, batch size, the final batch
  * on close, a transiently failing post retried rather than lost) and the diff's
- * size cap (cut at a line end, diffTruncated set) over real files and real git.
+ * size cap (cut at a line end, diffTruncated set) over real files and real git;
+ * the bound on listed changed paths (counts kept, lists cut in turn).
  */
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { changedFiles, treeFromScan, unifiedDiff } from "../../../container/runner/changes.ts";
+import { capChangedFiles, changedFiles, treeFromScan, unifiedDiff } from "../../../container/runner/changes.ts";
 import { RunnerError } from "../../../container/runner/errors.ts";
 import { loadIgnoreRules } from "../../../container/runner/ignore.ts";
 import { EventBatcher } from "../../../container/runner/job-client.ts";
@@ -78,5 +79,38 @@ describe("unifiedDiff", () => {
     expect(Buffer.byteLength(cut.diff)).toBeLessThanOrEqual(1000);
     expect(cut.diff.endsWith("\n")).toBe(true);
     expect(full.diff.startsWith(cut.diff)).toBe(true);
+  });
+});
+
+describe("capChangedFiles", () => {
+  const paths = (prefix: string, n: number) =>
+    Array.from({ length: n }, (_, i) => `${prefix}${String(i).padStart(6, "0")}`);
+
+  it("keeps small lists whole, with counts", () => {
+    const c = capChangedFiles({ added: ["a"], modified: ["m"], deleted: [] });
+    expect(c).toEqual({
+      added: ["a"],
+      modified: ["m"],
+      deleted: [],
+      counts: { added: 1, modified: 1, deleted: 0 },
+      truncated: false,
+    });
+  });
+
+  it("cuts by path count, taking from the three lists in turn, and keeps the full counts", () => {
+    const added = paths("src/gen/", 12_000);
+    const c = capChangedFiles({ added, modified: ["m1", "m2", "m3"], deleted: ["d1", "d2"] }, 5000);
+    expect(c.modified).toEqual(["m1", "m2", "m3"]);
+    expect(c.deleted).toEqual(["d1", "d2"]);
+    expect(c.added).toEqual(added.slice(0, 4995));
+    expect(c.counts).toEqual({ added: 12_000, modified: 3, deleted: 2 });
+    expect(c.truncated).toBe(true);
+  });
+
+  it("cuts by bytes when paths are long", () => {
+    const long = Array.from({ length: 10 }, (_, i) => `${"x".repeat(999)}${i}`);
+    const c = capChangedFiles({ added: long, modified: [], deleted: [] }, 5000, 3500);
+    expect(c.added).toEqual(long.slice(0, 3));
+    expect(c.truncated).toBe(true);
   });
 });

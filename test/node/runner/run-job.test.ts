@@ -45,7 +45,13 @@ describe("runner run-job (shell agent)", () => {
     expect(rec.results).toHaveLength(1);
     const result = rec.results[0] as JobResult;
     expect(result).toMatchObject({ status: "succeeded", exitCode: 0, error: null, diffTruncated: false });
-    expect(result.changedFiles).toEqual({ added: ["bin.dat", "out.txt"], modified: ["a.txt"], deleted: ["del.txt"] });
+    expect(result.changedFiles).toEqual({
+      added: ["bin.dat", "out.txt"],
+      modified: ["a.txt"],
+      deleted: ["del.txt"],
+      counts: { added: 2, modified: 1, deleted: 1 },
+      truncated: false,
+    });
     expect(result.diff).toContain("diff --git a/a.txt b/a.txt\n");
     expect(result.diff).toContain(" alpha\n+beta\n");
     expect(result.diff).toContain("diff --git a/del.txt b/del.txt\ndeleted file mode 100644");
