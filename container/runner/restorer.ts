@@ -165,15 +165,20 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
   //    first: entries are sorted so. Only those missing or read-only are touched.
   const dirs = manifest.entries.filter((e): e is Extract<ManifestEntry, { type: "dir" }> => e.type === "dir");
   const fixModes: typeof dirs = [];
+  const umask = process.umask();
   for (const e of dirs) {
     const l = local.get(e.path);
     if (l?.type === "dir") {
       if ((l.mode & 0o200) === 0) await chmod(join(ws, e.path), l.mode | 0o700);
       if (l.mode !== e.mode || (l.mode & 0o200) === 0) fixModes.push(e);
     } else {
-      // Sync: one mkdir each (parents come first), no thread-pool round trip per directory.
-      mkdirSync(join(ws, e.path), { recursive: true, mode: 0o700 });
-      fixModes.push(e);
+      // Sync: one mkdir each (parents come first), no thread-pool round trip per
+      // directory; created with its final mode when mkdir can give it, so most need
+      // no chmod afterwards. mkdir applies the umask and drops setuid/setgid (only
+      // the sticky bit survives), and owner rwx is added while we fill it.
+      const mode = e.mode | 0o700;
+      const created = mkdirSync(join(ws, e.path), { recursive: true, mode });
+      if (created === undefined || (mode & ~umask & 0o1777) !== e.mode) fixModes.push(e);
     }
   }
 

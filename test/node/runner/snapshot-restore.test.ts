@@ -61,6 +61,29 @@ describe("snapshot + restore (MemStore)", () => {
     expect(parsePackIndex(pack).filter((e) => e.length === 5000)).toHaveLength(1);
   });
 
+  it("directory modes come back exactly: read-only, group-writable, setgid, sticky, plain", async () => {
+    const store = new MemStore();
+    const a = await tempDir();
+    for (const d of ["plain", "ro", "shared", "sgid", "sticky"]) await mkdir(join(a, d));
+    await writeFile(join(a, "ro/inside.txt"), "in a read-only dir");
+    await chmod(join(a, "ro"), 0o555);
+    await chmod(join(a, "shared"), 0o775);
+    await chmod(join(a, "sgid"), 0o2755);
+    await chmod(join(a, "sticky"), 0o1777);
+    await snap(store, a);
+    const b = await tempDir();
+    await restore(store, b);
+    const tree = await describeTree(b);
+    expect(tree).toEqual(await describeTree(a));
+    expect([tree.plain, tree.ro, tree.shared, tree.sgid, tree.sticky]).toEqual([
+      "dir 755",
+      "dir 555",
+      "dir 775",
+      "dir 2755",
+      "dir 1777",
+    ]);
+  });
+
   it("no-change snapshot writes nothing and reports unchanged", async () => {
     const store = new MemStore();
     const ws = await tempDir();
