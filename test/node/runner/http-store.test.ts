@@ -6,13 +6,14 @@
  */
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import { MAX_REBASES } from "../../../container/runner/archiver.ts";
 import { HttpStore } from "../../../container/runner/http-store.ts";
-import { cleanupTemp, describeTree, restore, snap, tempDir } from "../../support/runner-fixtures.ts";
-import { type StandinRunnerApi, startStandinRunnerApi } from "../../support/standin-runner-api.ts";
+import { describeTree, restore, snap, tempDir } from "../../support/runner-fixtures.ts";
+import { startStandinRunnerApi } from "../../support/standin-runner-api.ts";
+import { useStandinRunnerApi } from "../../support/use-standin-runner-api.ts";
 
-let api: StandinRunnerApi;
+const api = useStandinRunnerApi();
 let retries: { attempt: number; delayMs: number }[];
 
 function store(over: { token?: string; attempts?: number } = {}): HttpStore {
@@ -27,13 +28,8 @@ function store(over: { token?: string; attempts?: number } = {}): HttpStore {
   });
 }
 
-beforeEach(async () => {
-  api = await startStandinRunnerApi();
+beforeEach(() => {
   retries = [];
-});
-afterEach(async () => {
-  await api.close();
-  await cleanupTemp();
 });
 
 describe("HttpStore (stand-in runner API)", () => {
@@ -76,11 +72,11 @@ describe("HttpStore (stand-in runner API)", () => {
   });
 
   it("retries network errors (connection refused) and reports NETWORK_ERROR", async () => {
-    const url = api.url;
-    await api.close();
-    const s = new HttpStore({ apiUrl: url, token: "t", projectId: "demo", attempts: 3, baseDelayMs: 5 });
+    // An address nothing listens on any more: a stand-in started and closed again.
+    const gone = await startStandinRunnerApi();
+    await gone.close();
+    const s = new HttpStore({ apiUrl: gone.url, token: "t", projectId: "demo", attempts: 3, baseDelayMs: 5 });
     await expect(s.getHead()).rejects.toMatchObject({ code: "NETWORK_ERROR" });
-    api = await startStandinRunnerApi();
   });
 
   it("passes HEAD_MOVED (409) through without retrying (the archiver rebases, at most MAX_REBASES times)", async () => {

@@ -5,20 +5,13 @@
  */
 import { open, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { hashFile } from "../../../container/runner/hash.ts";
-import { cleanupTemp, tempDir } from "../../support/runner-fixtures.ts";
+import { tempDir } from "../../support/runner-fixtures.ts";
 import { runnerEnv, runRunner, startRunner } from "../../support/runner-process.ts";
-import { type StandinRunnerApi, startStandinRunnerApi } from "../../support/standin-runner-api.ts";
+import { useStandinRunnerApi } from "../../support/use-standin-runner-api.ts";
 
-let api: StandinRunnerApi;
-beforeEach(async () => {
-  api = await startStandinRunnerApi();
-});
-afterEach(async () => {
-  await api.close();
-  await cleanupTemp();
-});
+const api = useStandinRunnerApi();
 
 describe("runner process", () => {
   it("snapshot/restore print one RunnerResult as the last stdout line; bad usage exits 2", async () => {

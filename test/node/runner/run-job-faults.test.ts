@@ -8,22 +8,15 @@
  */
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { JobResult } from "../../../src/shared/job-format.ts";
 import { serveGitRoot } from "../../support/git-http.ts";
-import { cleanupTemp, restore, snap, tempDir } from "../../support/runner-fixtures.ts";
+import { restore, snap, tempDir } from "../../support/runner-fixtures.ts";
 import { runnerEnv, runRunner } from "../../support/runner-process.ts";
 import { createTestGitRepos } from "../../support/standin-git.ts";
-import { type StandinRunnerApi, startStandinRunnerApi } from "../../support/standin-runner-api.ts";
+import { useStandinRunnerApi } from "../../support/use-standin-runner-api.ts";
 
-let api: StandinRunnerApi;
-beforeEach(async () => {
-  api = await startStandinRunnerApi();
-});
-afterEach(async () => {
-  await api.close();
-  await cleanupTemp();
-});
+const api = useStandinRunnerApi();
 
 function jobEnv(ws: string, jobId: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return runnerEnv(api, ws, { SANDBOX_JOB_ID: jobId, SANDBOX_RESTORE_INSTALL: "0", ...extra });

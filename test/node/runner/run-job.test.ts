@@ -7,20 +7,13 @@
  */
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { Job, JobResult } from "../../../src/shared/job-format.ts";
-import { cleanupTemp, restore, snap, tempDir } from "../../support/runner-fixtures.ts";
+import { restore, snap, tempDir } from "../../support/runner-fixtures.ts";
 import { runnerEnv, runRunner } from "../../support/runner-process.ts";
-import { type StandinRunnerApi, startStandinRunnerApi } from "../../support/standin-runner-api.ts";
+import { useStandinRunnerApi } from "../../support/use-standin-runner-api.ts";
 
-let api: StandinRunnerApi;
-beforeEach(async () => {
-  api = await startStandinRunnerApi();
-});
-afterEach(async () => {
-  await api.close();
-  await cleanupTemp();
-});
+const api = useStandinRunnerApi();
 
 /** Env for run-job of `jobId` in `ws`. */
 function jobEnv(ws: string, jobId: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {

@@ -5,19 +5,12 @@
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { cleanupTemp, tempDir } from "../../support/runner-fixtures.ts";
+import { describe, expect, it } from "vitest";
+import { tempDir } from "../../support/runner-fixtures.ts";
 import { runnerEnv, startRunner } from "../../support/runner-process.ts";
-import { type StandinRunnerApi, startStandinRunnerApi } from "../../support/standin-runner-api.ts";
+import { useStandinRunnerApi } from "../../support/use-standin-runner-api.ts";
 
-let api: StandinRunnerApi;
-beforeEach(async () => {
-  api = await startStandinRunnerApi();
-});
-afterEach(async () => {
-  await api.close();
-  await cleanupTemp();
-});
+const api = useStandinRunnerApi();
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
