@@ -200,7 +200,7 @@ async function main(): Promise<void> {
     // Paired rounds. Each compared step runs right beside its reference, the two in
     // alternating order, and each round starts from nothing: a new project, a new
     // restic repository, no runner hash cache. On this VM the kernel's cost of creating
-    // files swings ~10× with the memory state (tar -x of the generated tree: 0.35–5 s),
+    // files swings ~10× with the memory state (tar -x of the generated tree: 0.3–7 s),
     // so a reference measured minutes before its counterpart says little.
     const ratios = { first: [] as number[], same: [] as number[], restore: [] as number[] };
     const pair = async (key: keyof typeof ratios, reference: () => Promise<Row | null>, ours: () => Promise<Row>) => {
