@@ -10,7 +10,7 @@
  * pending changes with a final snapshot before resolving.
  */
 import type { IgnoreRules } from "./ignore.ts";
-import { TreeWatcher } from "./tree-watch.ts";
+import { TreeWatcher, type TreeWatchOptions } from "./tree-watch.ts";
 
 /** Base names whose change is synced immediately. */
 export const IMMEDIATE_FILES: ReadonlySet<string> = new Set([
@@ -53,6 +53,8 @@ export interface SyncOptions {
   /** Takes one snapshot; errors are logged and the changes stay pending. */
   snapshot: (reason: string) => Promise<void>;
   log?: (message: string) => void;
+  /** fs.watch, replaceable so tests can make the kernel refuse watches (tree-watch.ts). */
+  watch?: TreeWatchOptions["watch"];
 }
 
 /** Watches a workspace and snapshots it as it changes. */
@@ -78,6 +80,7 @@ export class SyncWatcher {
       onChange: (rel) => this.onChange(rel),
       onDegraded: (reason) => this.pollInstead(reason),
       log: this.o.log,
+      watch: this.o.watch,
     });
     this.tree.start();
   }
@@ -93,7 +96,6 @@ export class SyncWatcher {
     this.poll = setInterval(() => {
       if (!this.running && !this.stopped) this.trigger("periodic (watching is partial)");
     }, this.o.intervalMs);
-    this.poll.unref();
   }
 
   /** Handles one change the tree watcher reported (ignored paths never arrive); null = unknown path. */

@@ -52,9 +52,12 @@ export class TreeWatcher {
     return this.degradedReason;
   }
 
-  /** Watches the root and every kept directory below it. */
+  /** Watches the root and every kept directory below it; throws when the root is not a directory. */
   start(): void {
     this.addTree("", false);
+    if (!this.watchers.has("") && this.degradedReason === null) {
+      throw new Error(`cannot watch ${this.o.root}: not a directory (or gone)`);
+    }
   }
 
   /** Watches `dir` and its kept subdirectories; with `report`, reports what it finds as changed. */

@@ -2,13 +2,15 @@
  * The sync watcher's tree watch (container/runner/tree-watch.ts) on real inotify:
  * ignored directories get no watch and report nothing, a directory that appears is
  * watched and its contents reported, one that goes away takes its watches along,
- * and a refused watch (ENOSPC) is reported once as degraded.
+ * and a refused watch (ENOSPC) is reported once as degraded, sync then snapshotting
+ * every interval.
  */
 import { watch } from "node:fs";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { DEFAULT_IGNORES, IgnoreRules } from "../../../container/runner/ignore.ts";
+import { SyncWatcher } from "../../../container/runner/sync.ts";
 import { TreeWatcher } from "../../../container/runner/tree-watch.ts";
 import { cleanupTemp, tempDir } from "../../support/runner-fixtures.ts";
 
@@ -89,5 +91,38 @@ describe("TreeWatcher", () => {
     expect(w.watchedDirs).toHaveLength(2);
     expect(reasons).toHaveLength(1);
     expect(w.degraded).toMatch(/fs\.inotify\.max_user_watches/);
+  });
+
+  it("refuses a root that is not a directory", async () => {
+    const ws = await tempDir();
+    const w = new TreeWatcher({
+      root: join(ws, "missing"),
+      rules: new IgnoreRules(DEFAULT_IGNORES),
+      onChange: () => {},
+    });
+    expect(() => w.start()).toThrow(/not a directory/);
+  });
+
+  it("sync falls back to a snapshot every interval when watching is partial, and stops doing so on stop()", async () => {
+    const ws = await project();
+    const refusing = (() => {
+      throw Object.assign(new Error("no space"), { code: "ENOSPC" });
+    }) as unknown as typeof watch;
+    const reasons: string[] = [];
+    const sync = new SyncWatcher({
+      workspace: ws,
+      rules: new IgnoreRules(DEFAULT_IGNORES),
+      intervalMs: 50,
+      batchFiles: 10,
+      snapshot: async (reason) => void reasons.push(reason),
+      watch: refusing,
+    });
+    sync.start();
+    expect(await until(() => reasons.length >= 3)).toBe(true);
+    expect(reasons[0]).toMatch(/periodic/);
+    await sync.stop();
+    const after = reasons.length;
+    await sleep(200);
+    expect(reasons.length).toBe(after);
   });
 });
