@@ -95,10 +95,11 @@ export const JobResultSchema = z.object({
       counts: z.object({ added: CountSchema, modified: CountSchema, deleted: CountSchema }).optional(),
       truncated: z.boolean().optional(),
     })
-    .refine(
-      (c) => pathBytes([...c.added, ...c.modified, ...c.deleted]) <= CHANGED_FILES_MAX_BYTES,
-      `changed paths must total at most ${CHANGED_FILES_MAX_BYTES} bytes (counts carries the rest)`,
-    ),
+    .refine((c) => {
+      const all = [...c.added, ...c.modified, ...c.deleted];
+      return all.length <= CHANGED_FILES_MAX_PATHS && pathBytes(all) <= CHANGED_FILES_MAX_BYTES;
+    }, `list at most ${CHANGED_FILES_MAX_PATHS} changed paths of at most ${CHANGED_FILES_MAX_BYTES} bytes in all ` +
+      "(counts carries the rest)"),
   diff: z.string().max(DIFF_MAX_BYTES, `diff must be cut at ${DIFF_MAX_BYTES} bytes`),
   diffTruncated: z.boolean(),
   timings: z.record(z.string(), z.number()),

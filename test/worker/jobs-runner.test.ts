@@ -178,6 +178,19 @@ describe("runner job routes", () => {
       json: result("succeeded", { changedFiles: { added: longPaths, modified: [], deleted: [] } }),
     });
     expect(tooLong.status).toBe(400);
+    // The bound is on all three lists together.
+    const third = Math.ceil(CHANGED_FILES_MAX_PATHS / 3) + 1;
+    const spread = await runnerJob(job.id, "/result", token, {
+      method: "POST",
+      json: result("succeeded", {
+        changedFiles: {
+          added: tooMany.slice(0, third),
+          modified: tooMany.slice(third, 2 * third),
+          deleted: tooMany.slice(2 * third, 3 * third),
+        },
+      }),
+    });
+    expect(spread.status).toBe(400);
     expect((await apiJson(`/jobs/${job.id}`)).body).toMatchObject({ data: { status: "running" } });
 
     const capped = {
