@@ -23,7 +23,7 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { convertV4MiniflareOptions, Miniflare, NoOpLog } from "miniflare";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
-import { applyLocalD1Migrations, REPO_ROOT } from "../scripts/lib/services.ts";
+import { applyLocalD1Migrations, REPO_ROOT, WRANGLER_JS } from "../scripts/lib/services.ts";
 
 /** A Worker running in workerd under Miniflare. */
 export interface WorkerdWorker {
@@ -57,8 +57,7 @@ export interface WorkerdOptions {
 
 /** `wrangler deploy --dry-run`: the exact bundle a deploy would upload, written to `outDir`. */
 async function buildBundle(outDir: string, timeoutMs: number): Promise<string> {
-  const wrangler = join(REPO_ROOT, "node_modules", "wrangler", "bin", "wrangler.js");
-  const args = [wrangler, "deploy", "--dry-run", "--containers-rollout=none", "--outdir", outDir];
+  const args = [WRANGLER_JS, "deploy", "--dry-run", "--containers-rollout=none", "--outdir", outDir];
   await new Promise<void>((resolve, reject) => {
     execFile(
       process.execPath,

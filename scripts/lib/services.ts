@@ -11,6 +11,8 @@ import type { ManagedChild, OutputMode, Supervisor } from "./proc.ts";
 
 /** The repository root (this file lives in scripts/lib/). */
 export const REPO_ROOT = join(import.meta.dirname, "..", "..");
+/** wrangler's CLI entry, run with this Node (`node WRANGLER_JS …`), as npm scripts run it. */
+export const WRANGLER_JS = join(REPO_ROOT, "node_modules", "wrangler", "bin", "wrangler.js");
 
 /** A running sandboxd. */
 export interface Sandboxd {
@@ -93,7 +95,7 @@ export interface WorkerDevOptions {
 /** Runs `wrangler dev` on 127.0.0.1:`port` and waits until GET /health answers 200. */
 export async function startWorkerDev(sup: Supervisor, opts: WorkerDevOptions): Promise<WorkerDev> {
   const args = [
-    join(REPO_ROOT, "node_modules", "wrangler", "bin", "wrangler.js"),
+    WRANGLER_JS,
     "dev",
     "--ip",
     "127.0.0.1",
@@ -128,14 +130,7 @@ export async function startWorkerDev(sup: Supervisor, opts: WorkerDevOptions): P
 export async function applyLocalD1Migrations(
   opts: { persistTo?: string; env?: NodeJS.ProcessEnv } = {},
 ): Promise<void> {
-  const args = [
-    join(REPO_ROOT, "node_modules", "wrangler", "bin", "wrangler.js"),
-    "d1",
-    "migrations",
-    "apply",
-    "DB",
-    "--local",
-  ];
+  const args = [WRANGLER_JS, "d1", "migrations", "apply", "DB", "--local"];
   if (opts.persistTo) args.push("--persist-to", opts.persistTo);
   const result = spawnSync(process.execPath, args, {
     cwd: REPO_ROOT,

@@ -10,6 +10,7 @@
 import { execFileSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OPENAI_COMPATIBLE_PROVIDER } from "../../container/runner/agents/opencode-config.ts";
+import type { JobResult } from "../../src/shared/job-format.ts";
 import { type OpenAIModelServer, startOpenAIModelServer } from "../support/model-server-openai.ts";
 import { type Stack, startStack } from "../support/stack.ts";
 
@@ -67,13 +68,7 @@ describe("opencode agent end to end (local backend, real CLI, scripted model)", 
     );
     const { job, events } = await runJob("opencode-e2e", "Create app.py that greets the world");
     expect(job.status, JSON.stringify(job)).toBe("succeeded");
-    const result = job.result as {
-      exitCode: number;
-      summary: string;
-      changedFiles: { added: string[] };
-      diff: string;
-      usage: { inputTokens: number; outputTokens: number };
-    };
+    const result = job.result as JobResult;
     expect(result.exitCode).toBe(0);
     expect(result.summary).toBe("app.py prints hello, world.");
     expect(result.changedFiles.added).toContain("app.py");

@@ -8,6 +8,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { JobResult } from "../../src/shared/job-format.ts";
 import { type AnthropicStandin, startAnthropicStandin, toolResults } from "../support/model-server-anthropic.ts";
 import { type Stack, startStack } from "../support/stack.ts";
 
@@ -69,18 +70,7 @@ describe("claude agent end to end (local backend)", () => {
     const job = await stack.waitForJob(id);
     expect(model.errors).toEqual([]);
     expect(job.status, JSON.stringify(job)).toBe("succeeded");
-    const result = job.result as {
-      summary: string;
-      diff: string;
-      changedFiles: { added: string[] };
-      usage: {
-        inputTokens: number;
-        outputTokens: number;
-        cacheReadTokens: number;
-        cacheWriteTokens: number;
-        costUsd: number;
-      };
-    };
+    const result = job.result as JobResult;
     expect(result.summary).toBe("Fixed add().");
     expect(result.changedFiles.added).toContain("add.js");
     expect(result.diff).toContain("+export const add = (a, b) => a + b;");
