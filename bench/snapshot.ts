@@ -27,15 +27,16 @@
  * Env: BENCH_CPU_PROF=<dir> writes a --cpu-prof profile of each runner step
  * there; BENCH_KEEP=1 keeps the temp dir.
  */
-import { createHmac, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
 import { cpus, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { STATE_DIR } from "../container/runner/ignore.ts";
+import { SCRATCH_DIR } from "../container/runner/state.ts";
 import { freePort, randomToken } from "../scripts/lib/net.ts";
 import { signalGroup } from "../scripts/lib/proc.ts";
 import { REPO_ROOT } from "../scripts/lib/services.ts";
+import { mintRunnerToken } from "../test/support/runner-token.ts";
 import { guardRun, runBench } from "./lifecycle.ts";
 import { measureR2Floor } from "./r2-floor.ts";
 import { available, expectSuccess, running, type Timed, timed } from "./snapshot-proc.ts";
@@ -62,17 +63,6 @@ const STEP_TIMEOUT_MS = 10 * 60_000;
 const TOTAL_BUDGET_MS = 40 * 60_000;
 const RUNNER = join(REPO_ROOT, "dist", "runner", "runner.mjs");
 const MiB = 1024 * 1024;
-
-/**
- * A runner token as src/snapshots/tokens.ts mints it (that module imports src/errors
- * without a .ts extension, so Node cannot load it directly):
- * rt1.<base64url(JSON {p, exp})>.<base64url(HMAC-SHA256(secret, "rt1.<payload>"))>.
- */
-function mintRunnerToken(secret: string, projectId: string, ttlSeconds: number): string {
-  const exp = Math.floor(Date.now() / 1000) + ttlSeconds;
-  const signed = `rt1.${Buffer.from(JSON.stringify({ p: projectId, exp })).toString("base64url")}`;
-  return `${signed}.${createHmac("sha256", secret).update(signed).digest("base64url")}`;
-}
 
 interface RunnerJson {
   ok: boolean;
@@ -147,7 +137,7 @@ async function main(): Promise<void> {
 
     // tar: the tree uncompressed, the runner's state dir left out.
     const tarFile = join(root, "tree.tar");
-    const tarCreate = ["-C", tree, "--exclude", `./${STATE_DIR}`, "-cf", tarFile, "."];
+    const tarCreate = ["-C", tree, "--exclude", `./${SCRATCH_DIR}`, "-cf", tarFile, "."];
     record("tar", "create", await measure("tar", "create", "tar", tarCreate));
     const tarExtract = async (dir: string) => {
       await mkdir(dir);
@@ -165,7 +155,7 @@ async function main(): Promise<void> {
       RESTIC_PASSWORD: "bench",
       RESTIC_CACHE_DIR: join(root, `restic-cache-${round}`),
     });
-    const backupArgs = ["backup", "--quiet", "--exclude", join(tree, STATE_DIR), tree];
+    const backupArgs = ["backup", "--quiet", "--exclude", join(tree, SCRATCH_DIR), tree];
     const resticStep = async (round: number, name: string, args: string[]) =>
       record("restic", name, await measure("restic", name, "restic", args, resticEnv(round)));
 
@@ -184,6 +174,8 @@ async function main(): Promise<void> {
         SANDBOX_RUNNER_TOKEN: mintRunnerToken(secret, projectId, 3600),
         SANDBOX_PROJECT_ID: projectId,
         SANDBOX_WORKSPACE: workspace,
+        // Each workspace its own runner state (hash cache, state.json), as each sandbox has.
+        SANDBOX_STATE_DIR: `${workspace}.runner-state`,
         SANDBOX_RESTORE_INSTALL: "0",
       };
       const r = await measure("runner", name, process.execPath, [...nodeArgs, RUNNER, ...args, "--json"], env);
@@ -222,7 +214,7 @@ async function main(): Promise<void> {
     for (round = 0; round < ROUNDS; round++) {
       console.log(`bench: round ${round + 1} of ${ROUNDS}`);
       projectId = `bench-${randomBytes(4).toString("hex")}`;
-      await rm(join(tree, STATE_DIR), { recursive: true, force: true });
+      await rm(`${tree}.runner-state`, { recursive: true, force: true });
       if (restic) await measure("restic", "init", "restic", ["init", "--quiet"], resticEnv(round));
       const r = round;
       await pair(

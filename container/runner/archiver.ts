@@ -18,6 +18,10 @@
  * job, moved the head meanwhile), the snapshot is rebased: the new head becomes
  * the parent and the commit is retried (packs already uploaded stay as they are),
  * at most MAX_REBASES times.
+ *
+ * A fresh workspace (never restored since its container started: no state.json)
+ * is never snapshotted over a project that has a head: that would make an empty
+ * or partial tree the project's work (WORKSPACE_NOT_RESTORED).
  */
 import { createReadStream, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -29,13 +33,14 @@ import {
   type RunnerResult,
 } from "../../src/shared/snapshot-format.ts";
 import { commitRebasing, loadParent, MAX_REBASES, summarize } from "./commit.ts";
+import { CODES, RunnerError } from "./errors.ts";
 import { READ_CHUNK_BYTES, sha256Hex } from "./hash.ts";
 import { HashCache } from "./hash-cache.ts";
 import type { IgnoreRules } from "./ignore.ts";
 import { orderedMap } from "./ordered-map.ts";
 import { discard, MemoryPackBuilder, PackSpooler, type SpooledPack } from "./pack.ts";
 import { type ScanEntry, scanWorkspace } from "./scan.ts";
-import { statePaths } from "./state.ts";
+import { readState, statePaths } from "./state.ts";
 import type { SnapshotStore } from "./store.ts";
 import { PackUploader } from "./uploader.ts";
 
@@ -53,6 +58,8 @@ const READ_AHEAD_BYTES = 8 * 1024 * 1024;
 export interface ArchiveOptions {
   store: SnapshotStore;
   workspace: string;
+  /** The runner's state directory (state.json, hash cache, spool), outside the workspace. */
+  stateDir: string;
   projectId: string;
   rules: IgnoreRules;
   /** Pack cut size (default PACK_TARGET_BYTES; tests use small packs). */
@@ -91,16 +98,24 @@ type ReadResult =
 export async function takeSnapshot(opts: ArchiveOptions): Promise<ArchiveResult> {
   const started = Date.now();
   const log = opts.log ?? (() => {});
-  const paths = statePaths(opts.workspace);
+  const paths = statePaths(opts.stateDir);
   const { store } = opts;
   const target = opts.packTargetBytes ?? PACK_TARGET_BYTES;
 
-  // Independent: the head and its manifest (network), the scan and the cache (disk).
-  const [{ head, parent }, scanned, cache] = await Promise.all([
+  // Independent: the head and its manifest (network), the scan, the cache and the state (disk).
+  const [{ head, parent }, scanned, cache, state] = await Promise.all([
     loadParent(store),
     scanWorkspace(opts.workspace, opts.rules),
     HashCache.load(paths.hashCache),
+    readState(opts.stateDir),
   ]);
+  if (state === null && head !== null) {
+    throw new RunnerError(
+      CODES.notRestored,
+      `The workspace was never restored since its container started, and project ${opts.projectId} has work in ` +
+        `snapshot ${head.slice(0, 12)}: refusing to replace it with this tree (restore first)`,
+    );
+  }
   const known = new Map<string, BlobLocation>();
   for (const e of parent?.entries ?? []) if (e.type === "file" && e.loc) known.set(e.blob, e.loc);
 
@@ -159,7 +174,7 @@ export async function takeSnapshot(opts: ArchiveOptions): Promise<ArchiveResult>
       const bytes = readFileSync(abs);
       return { kind: "memory", blob: sha256Hex(bytes), bytes, at };
     }
-    const spooler = new PackSpooler(paths.tmp);
+    const spooler = new PackSpooler(paths.spool);
     try {
       const b = await spooler.addFile(abs);
       return { kind: "spooled", blob: b.blob, length: b.length, pack: await spooler.finish(), at };

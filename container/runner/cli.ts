@@ -41,7 +41,8 @@ Environment:
   SANDBOX_RUNNER_API, SANDBOX_RUNNER_TOKEN, SANDBOX_PROJECT_ID (required;
   run-job takes the project from its job), SANDBOX_JOB_ID (run-job),
   SANDBOX_HEARTBEAT_MS (run-job heartbeat period, default 10000),
-  SANDBOX_WORKSPACE (/workspace), SANDBOX_SYNC_IGNORE_GIT=1 (drop .git),
+  SANDBOX_WORKSPACE (/workspace), SANDBOX_STATE_DIR (/var/lib/sandbox-worker),
+  SANDBOX_SYNC_IGNORE_GIT=1 (drop .git),
   SANDBOX_RESTORE_INSTALL=0 (no install after restore),
   SANDBOX_RUNNER_RETRIES, SANDBOX_RUNNER_RETRY_BASE_MS (API retry policy)
 `;
@@ -131,7 +132,15 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     const rules = await loadIgnoreRules(config.workspace, { ignoreGit: config.ignoreGit, extra: values.ignore ?? [] });
     const log = (m: string): void => io.err(`[runner] ${m}`);
     const emit = (r: RunnerResult): void => io.out(json ? JSON.stringify(r) : JSON.stringify(r, null, 2));
-    const snap = () => takeSnapshot({ store, workspace: config.workspace, projectId: config.projectId, rules, log });
+    const snap = () =>
+      takeSnapshot({
+        store,
+        workspace: config.workspace,
+        stateDir: config.stateDir,
+        projectId: config.projectId,
+        rules,
+        log,
+      });
 
     if (command === "snapshot") {
       emit(snapshotResult(await snap()));
@@ -139,14 +148,17 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     }
     if (command === "restore") {
       const started = Date.now();
-      if (values["if-fresh"] && (await readState(config.workspace))) {
-        const state = await readState(config.workspace);
+      // The Worker runs `restore --if-fresh` under flock (run-runner.ts), so concurrent
+      // calls see the first one's state.json and exactly one of them initialises.
+      const before = await readState(config.stateDir);
+      if (values["if-fresh"] && before) {
         log("workspace already initialised (state.json present): not restoring");
         emit({
           ok: true,
           command: "restore",
-          snapshotId: state?.head ?? null,
+          snapshotId: before.head,
           restored: false,
+          initialized: false,
           files: 0,
           downloadedBytes: 0,
           deleted: 0,
@@ -158,6 +170,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       const r = await restoreSnapshot({
         store,
         workspace: config.workspace,
+        stateDir: config.stateDir,
         rules,
         snapshotId: values.snapshot ?? null,
         log,
@@ -171,6 +184,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         command: "restore",
         snapshotId: r.snapshotId,
         restored: r.restored,
+        initialized: before === null,
         files: r.files,
         downloadedBytes: r.downloadedBytes,
         deleted: r.deleted,

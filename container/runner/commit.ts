@@ -34,10 +34,17 @@ export function summarize(entries: readonly ManifestEntry[]): ManifestSummary {
 }
 
 /**
+ * mtimes closer than this count as equal. A restore sets mtimes through a double
+ * of seconds, so sub-microsecond digits do not come back; with equal blobs the
+ * content is the same anyway.
+ */
+export const MTIME_TOLERANCE_MS = 1;
+
+/**
  * Whether two entry lists describe the same tree: paths, types, modes, sizes,
- * mtimes, blobs, link targets. Where a blob is stored (`loc`) does not matter:
- * either location restores the same bytes. Structural, so no stringifying of
- * thousands of entries.
+ * mtimes (within MTIME_TOLERANCE_MS), blobs, link targets. Where a blob is stored
+ * (`loc`) does not matter: either location restores the same bytes. Structural,
+ * so no stringifying of thousands of entries.
  */
 export function sameEntries(a: readonly ManifestEntry[], b: readonly ManifestEntry[]): boolean {
   if (a.length !== b.length) return false;
@@ -47,7 +54,8 @@ export function sameEntries(a: readonly ManifestEntry[], b: readonly ManifestEnt
     if (x.type !== y.type || x.path !== y.path) return false;
     if (x.type === "file") {
       const f = y as FileEntry;
-      if (x.mode !== f.mode || x.size !== f.size || x.mtimeMs !== f.mtimeMs || x.blob !== f.blob) return false;
+      if (x.mode !== f.mode || x.size !== f.size || x.blob !== f.blob) return false;
+      if (Math.abs(x.mtimeMs - f.mtimeMs) >= MTIME_TOLERANCE_MS) return false;
     } else if (x.type === "dir") {
       if (x.mode !== (y as typeof x).mode) return false;
     } else if (x.target !== (y as typeof x).target) return false;
@@ -89,7 +97,7 @@ export async function commitRebasing(
   for (let rebases = 0; ; rebases++) {
     const result = { files: summary.files, bytes: summary.bytes, rebases, ...counters };
     if (parent && head && sameEntries(parent.entries, entries)) {
-      await writeState(opts.workspace, head);
+      await writeState(opts.stateDir, head);
       return { ...result, snapshotId: head, unchanged: true, durationMs: Date.now() - started };
     }
     // Key order as the type declares it: both sides hash JSON.stringify of this object.
@@ -103,7 +111,7 @@ export async function commitRebasing(
     };
     try {
       const res = await opts.store.commit(manifest);
-      await writeState(opts.workspace, res.snapshotId);
+      await writeState(opts.stateDir, res.snapshotId);
       return { ...result, snapshotId: res.snapshotId, unchanged: false, durationMs: Date.now() - started };
     } catch (err) {
       if (!(err instanceof RunnerError) || err.code !== CODES.headMoved || rebases >= MAX_REBASES) throw err;

@@ -7,6 +7,8 @@
  * - SANDBOX_RUNNER_API, SANDBOX_RUNNER_TOKEN, SANDBOX_PROJECT_ID: required by
  *   every command that talks to the store.
  * - SANDBOX_WORKSPACE: workspace root (default /workspace).
+ * - SANDBOX_STATE_DIR: the runner's own state, outside the workspace (default
+ *   /var/lib/sandbox-worker, see state.ts).
  * - SANDBOX_SYNC_IGNORE_GIT=1: leave `.git` out of snapshots.
  * - SANDBOX_RESTORE_INSTALL=0: no package manager install after restore.
  * - SANDBOX_RUNNER_RETRIES, SANDBOX_RUNNER_RETRY_BASE_MS: retry policy of API calls.
@@ -14,7 +16,7 @@
  * `run-job` reads its job id (JOB_ENV) in run-job.ts and may leave
  * SANDBOX_PROJECT_ID unset: the job names its project.
  */
-import { RUNNER_ENV } from "../../src/shared/snapshot-format.ts";
+import { RUNNER_ENV, RUNNER_STATE_DIR } from "../../src/shared/snapshot-format.ts";
 import { CODES, RunnerError } from "./errors.ts";
 
 /** Resolved settings. */
@@ -23,6 +25,7 @@ export interface RunnerConfig {
   token: string;
   projectId: string;
   workspace: string;
+  stateDir: string;
   ignoreGit: boolean;
   install: boolean;
   retries: number | undefined;
@@ -57,6 +60,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, opts: { projectOptional?: boo
     token: env[RUNNER_ENV.token] as string,
     projectId: env[RUNNER_ENV.projectId] ?? "",
     workspace: env[RUNNER_ENV.workspace] || "/workspace",
+    stateDir: env[RUNNER_ENV.stateDir] || RUNNER_STATE_DIR,
     ignoreGit: flag(env.SANDBOX_SYNC_IGNORE_GIT) ?? false,
     install: flag(env.SANDBOX_RESTORE_INSTALL) ?? true,
     retries: int(env.SANDBOX_RUNNER_RETRIES),

@@ -28,6 +28,7 @@ export const CODES = {
   headMoved: "HEAD_MOVED",
   snapshotNotFound: "SNAPSHOT_NOT_FOUND",
   restoreIncomplete: "RESTORE_INCOMPLETE",
+  notRestored: "WORKSPACE_NOT_RESTORED",
   network: "NETWORK_ERROR",
   api: "API_ERROR",
   badManifest: "INVALID_MANIFEST",

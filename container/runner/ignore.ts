@@ -12,13 +12,14 @@
  * the scanner never descends there.
  *
  * `.git` is kept by default (jobs commit and push); SANDBOX_SYNC_IGNORE_GIT=1
- * drops it. The runner's own state directory `.sandbox-worker/` is always ignored.
+ * drops it. The runner's scratch directory `.sandbox-worker/` (state.ts) is always
+ * ignored. Tool caches (`.npm`, `.cache`, `.pnpm-store`, `.yarn/cache`,
+ * `__pycache__`) are ignored by default; a virtualenv is kept unless the project's
+ * `.sandboxignore` says `.venv/` (it is not reinstalled after a restore).
  */
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-
-/** The runner's state directory under the workspace (hash cache, state.json, spool). */
-export const STATE_DIR = ".sandbox-worker";
+import { SCRATCH_DIR } from "./state.ts";
 
 /** Seed 000's default rules. */
 export const DEFAULT_IGNORES: readonly string[] = [
@@ -27,6 +28,10 @@ export const DEFAULT_IGNORES: readonly string[] = [
   ".next/",
   "build/",
   ".cache/",
+  ".npm/",
+  ".pnpm-store/",
+  ".yarn/cache/",
+  "__pycache__/",
   "tmp/",
   "coverage/",
   "logs/",
@@ -114,7 +119,7 @@ export class IgnoreRules {
 
   /** Whether this one path is ignored by the rules, not looking at its ancestors. */
   matchesSelf(relPath: string, isDir: boolean): boolean {
-    if (relPath === STATE_DIR || relPath.startsWith(`${STATE_DIR}/`)) return true;
+    if (relPath === SCRATCH_DIR || relPath.startsWith(`${SCRATCH_DIR}/`)) return true;
     const base = relPath.slice(relPath.lastIndexOf("/") + 1);
     let ignored = false;
     for (const r of this.rules) {

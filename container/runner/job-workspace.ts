@@ -16,7 +16,7 @@ import type { Manifest } from "../../src/shared/snapshot-format.ts";
 import type { ReadBefore } from "./changes.ts";
 import { RunnerError } from "./errors.ts";
 import { sha256Hex } from "./hash.ts";
-import { statePaths } from "./state.ts";
+import { removeScratch, workspaceScratch } from "./state.ts";
 import type { SnapshotStore } from "./store.ts";
 
 /** Schemes the runner clones from (the Worker checked the URL against its own list already). */
@@ -65,9 +65,9 @@ export async function cloneRepo(
     if (err instanceof RepoUrlError) throw new RunnerError("INVALID_REPO", err.message);
     throw err;
   }
-  const tmp = join(statePaths(workspace).tmp, `clone-${process.pid}`);
+  const tmp = join(workspaceScratch(workspace), `clone-${process.pid}`);
   await rm(tmp, { recursive: true, force: true });
-  await mkdir(statePaths(workspace).tmp, { recursive: true });
+  await mkdir(workspaceScratch(workspace), { recursive: true });
   try {
     const argv = cloneArgv({ repoUrl: repo.url, directory: tmp, ...(repo.branch ? { branch: repo.branch } : {}) });
     opts.log?.(`cloning ${redact(repo.url)}${repo.branch ? ` (branch ${repo.branch})` : ""}`);
@@ -79,7 +79,7 @@ export async function cloneRepo(
       await rename(join(tmp, name), join(workspace, name));
     }
   } finally {
-    await rm(tmp, { recursive: true, force: true });
+    await removeScratch(workspace);
   }
   return (await git(["rev-parse", "HEAD"], { cwd: workspace, redact })).trim();
 }

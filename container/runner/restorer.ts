@@ -31,6 +31,7 @@ import {
 import { chmod, copyFile, lstat, mkdir, rename, rm, rmdir, symlink, unlink, utimes } from "node:fs/promises";
 import { join } from "node:path";
 import type { ManifestEntry, SnapshotId } from "../../src/shared/snapshot-format.ts";
+import { MTIME_TOLERANCE_MS } from "./commit.ts";
 import { CODES, RunnerError } from "./errors.ts";
 import { fetchBlobs } from "./fetch-blobs.ts";
 import { hashFile } from "./hash.ts";
@@ -38,13 +39,15 @@ import { HashCache } from "./hash-cache.ts";
 import type { IgnoreRules } from "./ignore.ts";
 import { forEachLimited } from "./limiter.ts";
 import { type ScanEntry, scanWorkspace } from "./scan.ts";
-import { statePaths, writeState } from "./state.ts";
+import { removeScratch, statePaths, workspaceScratch, writeState } from "./state.ts";
 import { loadManifest, type SnapshotStore } from "./store.ts";
 
 /** Inputs of a restore. */
 export interface RestoreOptions {
   store: SnapshotStore;
   workspace: string;
+  /** The runner's state directory (state.json, hash cache), outside the workspace. */
+  stateDir: string;
   rules: IgnoreRules;
   /** Snapshot to restore; the head when absent. */
   snapshotId?: SnapshotId | null;
@@ -72,8 +75,6 @@ const FILE_CONCURRENCY = 16;
 /** Small files written per synchronous batch, at most, and their bytes (memory bound). */
 const WRITE_BATCH_FILES = 256;
 const WRITE_BATCH_BYTES = 8 * 1024 * 1024;
-/** mtimes within this many ms count as equal: utimes takes seconds, so sub-ms digits do not survive it. */
-const MTIME_TOLERANCE_MS = 1;
 
 /** Moves `src` to `dest`, replacing a directory at `dest` and copying across filesystems. */
 async function moveInto(src: string, dest: string): Promise<void> {
@@ -114,9 +115,11 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
   const started = Date.now();
   const log = opts.log ?? (() => {});
   const ws = opts.workspace;
-  const paths = statePaths(ws);
+  const paths = { ...statePaths(opts.stateDir), tmp: workspaceScratch(ws) };
   const id = opts.snapshotId ?? (await opts.store.getHead());
   if (!id) {
+    // A project with no snapshot yet: the workspace starts as it is, and is now initialised.
+    await writeState(opts.stateDir, null);
     return {
       snapshotId: null,
       restored: false,
@@ -345,7 +348,7 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
   }
   cache.pruneUntouched();
   await cache.save().catch(() => {});
-  await rm(paths.tmp, { recursive: true, force: true });
+  await removeScratch(ws);
 
   if (failures.length > 0) {
     throw new RunnerError(
@@ -357,7 +360,7 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
       { details: { failed: failures.slice(0, 100), snapshotId: id } },
     );
   }
-  await writeState(ws, id);
+  await writeState(opts.stateDir, id);
   return {
     snapshotId: id,
     restored: true,

@@ -154,7 +154,15 @@ export const RUNNER_ENV = {
   projectId: "SANDBOX_PROJECT_ID",
   /** Workspace root inside the sandbox (default /workspace). */
   workspace: "SANDBOX_WORKSPACE",
+  /** The runner's state directory, outside the workspace (default /var/lib/sandbox-worker). */
+  stateDir: "SANDBOX_STATE_DIR",
 } as const;
+
+/** The runner's state directory inside a sandbox (the container's disk, or a per-project bind locally). */
+export const RUNNER_STATE_DIR = "/var/lib/sandbox-worker";
+
+/** RUNNER_STATE_DIR as a sandbox's shell sees it (unisolated local sandboxes set SANDBOX_STATE_DIR). */
+export const STATE_DIR_IN_SHELL = `"\${SANDBOX_STATE_DIR:-${RUNNER_STATE_DIR}}"`;
 
 export type RunnerResult =
   | {
@@ -175,6 +183,8 @@ export type RunnerResult =
       snapshotId: SnapshotId | null;
       /** False with `--if-fresh` when the workspace was already initialised. */
       restored: boolean;
+      /** True when this restore initialised a fresh workspace (exactly one call per container start). */
+      initialized: boolean;
       files: number;
       downloadedBytes: number;
       deleted: number;

@@ -23,6 +23,16 @@ export async function tempDir(prefix = "runner-"): Promise<string> {
   return dir;
 }
 
+/**
+ * The runner state directory that goes with workspace `ws` (what SANDBOX_STATE_DIR
+ * names in a sandbox): a sibling, so two test workspaces never share state.
+ */
+export function stateDirOf(ws: string): string {
+  const dir = `${ws}.runner-state`;
+  if (!made.includes(dir)) made.push(dir);
+  return dir;
+}
+
 /** Removes every directory tempDir made. */
 export async function cleanupTemp(): Promise<void> {
   for (const d of made.splice(0)) await rm(d, { recursive: true, force: true });
@@ -38,6 +48,7 @@ export async function snap(
   return takeSnapshot({
     store,
     workspace: ws,
+    stateDir: stateDirOf(ws),
     projectId: "demo",
     rules,
     ...(opts.packTargetBytes ? { packTargetBytes: opts.packTargetBytes } : {}),
@@ -47,7 +58,7 @@ export async function snap(
 /** Restore into `ws` with default rules. */
 export async function restore(store: SnapshotStore, ws: string, snapshotId?: string): Promise<RestoreResult> {
   const rules = await loadIgnoreRules(ws);
-  return restoreSnapshot({ store, workspace: ws, rules, snapshotId: snapshotId ?? null });
+  return restoreSnapshot({ store, workspace: ws, stateDir: stateDirOf(ws), rules, snapshotId: snapshotId ?? null });
 }
 
 /** path → "file 755 <sha> " | "dir 700" | "symlink -> target", for exact comparisons. */

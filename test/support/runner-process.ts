@@ -10,6 +10,7 @@ import { readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { RunnerResult } from "../../src/shared/snapshot-format.ts";
+import { stateDirOf } from "./runner-fixtures.ts";
 
 /** The runner's entry point in the sources. */
 export const RUNNER_MAIN = join(dirname(fileURLToPath(import.meta.url)), "../../container/runner/main.ts");
@@ -47,6 +48,7 @@ export function runnerEnv(
     SANDBOX_RUNNER_TOKEN: api.token,
     SANDBOX_PROJECT_ID: api.projectId,
     SANDBOX_WORKSPACE: workspace,
+    SANDBOX_STATE_DIR: stateDirOf(workspace),
     SANDBOX_RUNNER_RETRY_BASE_MS: "20",
     ...extra,
   };

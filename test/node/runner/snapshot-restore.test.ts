@@ -5,12 +5,12 @@
  * interrupted uploads and concurrent commits (CAS at the store, rebase in the runner).
  */
 import { randomBytes } from "node:crypto";
-import { chmod, mkdir, readFile, rm, stat, symlink, utimes, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readdir, readFile, rm, stat, symlink, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { MAX_REBASES } from "../../../container/runner/archiver.ts";
 import { parsePackIndex } from "../../../container/runner/pack.ts";
-import { cleanupTemp, describeTree, restore, snap, tempDir } from "../../support/runner-fixtures.ts";
+import { cleanupTemp, describeTree, restore, snap, stateDirOf, tempDir } from "../../support/runner-fixtures.ts";
 import { MemStore } from "../../support/runner-mem-store.ts";
 
 afterEach(cleanupTemp);
@@ -192,6 +192,7 @@ describe("snapshot + restore (MemStore)", () => {
     const b = await tempDir();
     await writeFile(join(a, "x.txt"), "base");
     const base = await snap(store, a);
+    await restore(store, b);
     await writeFile(join(a, "x.txt"), "from a");
     await writeFile(join(b, "x.txt"), "from b");
     // Hold both commits until both have read the same head.
@@ -227,6 +228,39 @@ describe("snapshot + restore (MemStore)", () => {
     expect(JSON.parse(store.manifests.get(loser.snapshotId) as string).parent).toBe(winner.snapshotId);
     // The rebase re-uploaded nothing: the loser's one pack was sent once.
     expect(store.stats.putPacks).toBe(3);
+  });
+
+  it("never snapshots a never-restored workspace over a head; state stays out of the tree", async () => {
+    const store = new MemStore();
+    const a = await tempDir();
+    await writeFile(join(a, "work.txt"), "precious");
+    // A new project: nothing to lose, the first snapshot is allowed.
+    const first = await snap(store, a);
+    expect(await readdir(a)).toEqual(["work.txt"]);
+    expect(JSON.parse(await readFile(join(stateDirOf(a), "state.json"), "utf8"))).toMatchObject({
+      head: first.snapshotId,
+    });
+    // A fresh workspace (a new container's disk) of the same project is refused, and nothing moves.
+    const fresh = await tempDir();
+    await writeFile(join(fresh, "partial.txt"), "half");
+    await expect(snap(store, fresh)).rejects.toMatchObject({ code: "WORKSPACE_NOT_RESTORED" });
+    expect(store.head).toBe(first.snapshotId);
+    expect(store.manifests.size).toBe(1);
+    // Once restored, it snapshots as usual.
+    await restore(store, fresh);
+    expect(await readdir(fresh)).toEqual(["work.txt"]);
+    await writeFile(join(fresh, "more.txt"), "more");
+    expect((await snap(store, fresh)).unchanged).toBe(false);
+  });
+
+  it("a snapshot right after a restore is unchanged, though mtimes come back only to the microsecond", async () => {
+    const store = new MemStore();
+    const a = await tempDir();
+    for (let i = 0; i < 20; i++) await writeFile(join(a, `f${i}.txt`), String(i));
+    const first = await snap(store, a);
+    const b = await tempDir();
+    await restore(store, b);
+    expect(await snap(store, b)).toMatchObject({ unchanged: true, snapshotId: first.snapshotId });
   });
 
   it("the store refuses a commit from a stale parent (CAS)", async () => {
