@@ -8,6 +8,7 @@
 import { spawnSync } from "node:child_process";
 import { accessSync, constants, existsSync, lstatSync, mkdirSync, readdirSync, readlinkSync } from "node:fs";
 import { delimiter, join } from "node:path";
+import { RUNNER_STATE_DIR } from "../../src/shared/snapshot-format.ts";
 
 /**
  * Where the opencode CLI appears in every sandbox. The image installs it globally
@@ -20,6 +21,14 @@ export const OPENCODE_BIN_DIR = "/opt/opencode/bin";
 export const SANDBOX_PATH = `/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:${OPENCODE_BIN_DIR}`;
 /** Where the workspace appears inside the sandbox. */
 export const WORKSPACE = "/workspace";
+/**
+ * Where the runner's state appears inside the sandbox: a per-project host
+ * directory, so the runner's files stay out of the user's tree and die with the
+ * workspace on destroy.
+ */
+export const STATE_DIR = RUNNER_STATE_DIR;
+/** HOME inside the sandbox, as in the container image: tool caches (.npm, .cache) land here, not in /workspace. */
+export const HOME_DIR = "/root";
 
 /** Where the runner bundle appears in every sandbox (as in the container image). */
 export const RUNNER_DIR = "/opt/sandbox-worker";
@@ -155,6 +164,10 @@ function commonArgs(sys: string[]): string[] {
 export interface SandboxSpawn {
   /** Host directory bound read-write at /workspace. */
   workspaceHostDir: string;
+  /** Host directory bound read-write at STATE_DIR. */
+  stateHostDir: string;
+  /** Host directory bound read-write at HOME_DIR. */
+  homeHostDir: string;
   /** Working directory inside the sandbox (a /workspace path, already confined). */
   cwd: string;
   /** The full environment of the command (sandbox defaults merged with the caller's). */
@@ -165,7 +178,12 @@ export interface SandboxSpawn {
 
 /** The bwrap arguments (without the bwrap path itself) that run `spec` isolated. */
 export function bwrapArgv(systemArgsOfHost: string[], spec: SandboxSpawn): string[] {
-  const args = [...commonArgs(systemArgsOfHost), "--bind", spec.workspaceHostDir, WORKSPACE];
+  const args = [
+    ...commonArgs(systemArgsOfHost),
+    ...["--bind", spec.workspaceHostDir, WORKSPACE],
+    ...["--bind", spec.stateHostDir, STATE_DIR],
+    ...["--bind", spec.homeHostDir, HOME_DIR],
+  ];
   // After every mount point exists: the rest of / (bwrap's tmpfs root) becomes read-only.
   args.push("--remount-ro", "/");
   for (const [key, value] of Object.entries(spec.env)) args.push("--setenv", key, value);

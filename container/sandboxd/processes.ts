@@ -159,9 +159,17 @@ export class ProcessTable {
     return { ...m.info };
   }
 
-  /** Marks every running process as killed by request (the caller kills the children). */
-  markAllKilled(): void {
-    for (const m of this.procs.values()) if (isRunning(m.child)) m.killRequested = true;
+  /**
+   * Marks every running process but those in `keep` as killed by request (the caller
+   * kills the children); returns the children of the kept ones, which must be spared.
+   */
+  markAllKilled(keep: ReadonlySet<string> = new Set()): Set<ChildProcess> {
+    const spared = new Set<ChildProcess>();
+    for (const [id, m] of this.procs) {
+      if (keep.has(id)) spared.add(m.child);
+      else if (isRunning(m.child)) m.killRequested = true;
+    }
+    return spared;
   }
 
   logs(id: string): { stdout: string; stderr: string; truncated: boolean } {

@@ -65,8 +65,8 @@ export function createSandboxd(cfg: SandboxdConfig, iso: Isolation): { server: S
     },
     project: {
       POST: async ({ res, projectId }) => {
-        await workspaces.ensure(projectId);
-        sendJson(res, 200, info(projectId));
+        const { initialized, started } = await workspaces.ensureReporting(projectId);
+        sendJson(res, 200, { ...info(projectId), initialized, started });
       },
       GET: async ({ res, projectId }) => {
         await workspaces.existing(projectId);
@@ -78,7 +78,11 @@ export function createSandboxd(cfg: SandboxdConfig, iso: Isolation): { server: S
       },
     },
     killAll: {
-      POST: async ({ res, projectId }) => sendJson(res, 200, { killed: await workspaces.killAllAndWait(projectId) }),
+      // ?keep=id,id spares those processes (the Worker's internal ones: sync, run-job).
+      POST: async (ctx) => {
+        const keep = (query(ctx, "keep") ?? "").split(",").filter(Boolean);
+        sendJson(ctx.res, 200, { killed: await workspaces.killAllAndWait(ctx.projectId, keep) });
+      },
     },
     exec: {
       POST: async ({ req, res, projectId }) => {

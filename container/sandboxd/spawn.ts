@@ -8,7 +8,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { constants } from "node:os";
 import { join } from "node:path";
-import { bwrapArgv, type Isolation, SANDBOX_PATH, WORKSPACE } from "./bwrap.ts";
+import { bwrapArgv, HOME_DIR, type Isolation, SANDBOX_PATH, WORKSPACE } from "./bwrap.ts";
 
 /** bash when the host has it (as in the container image), else POSIX sh. */
 export const SHELL = existsSync("/usr/bin/bash") || existsSync("/bin/bash") ? "/bin/bash" : "/bin/sh";
@@ -16,6 +16,10 @@ export const SHELL = existsSync("/usr/bin/bash") || existsSync("/bin/bash") ? "/
 /** The part of a workspace that spawning needs. */
 export interface SpawnTarget {
   hostDir: string;
+  /** The runner's state directory on the host (bound at STATE_DIR). */
+  stateDir: string;
+  /** The sandbox's HOME on the host (bound at HOME_DIR). */
+  homeDir: string;
   children: Set<ChildProcess>;
 }
 
@@ -31,19 +35,27 @@ export interface LaunchSpec {
 /** Starts `spec` in `target`'s sandbox; stdout and stderr are pipes, stdin is closed. */
 export function launch(iso: Isolation, target: SpawnTarget, spec: LaunchSpec): ChildProcess {
   const rel = spec.cwd === WORKSPACE ? "" : spec.cwd.slice(WORKSPACE.length);
-  const home = iso.kind === "bwrap" ? WORKSPACE : target.hostDir;
+  const home = iso.kind === "bwrap" ? HOME_DIR : target.homeDir;
   // The caller's env goes on top of sane defaults; sandboxd's own environment
   // (its token among it) never reaches a command.
   const env: Record<string, string> = { PATH: SANDBOX_PATH, HOME: home, LANG: "C.UTF-8", ...spec.env };
   if (iso.kind === "none") {
     // Unisolated, /workspace and /opt/sandbox-worker do not exist: tell the runner where they are.
     env.SANDBOX_WORKSPACE = target.hostDir;
+    env.SANDBOX_STATE_DIR = target.stateDir;
     env.SANDBOX_RUNNER = join(iso.runnerHostDir, "runner.mjs");
   }
   let child: ChildProcess;
   const options = { detached: true, stdio: ["ignore", "pipe", "pipe"] as ["ignore", "pipe", "pipe"] };
   if (iso.kind === "bwrap") {
-    const args = bwrapArgv(iso.systemArgs, { workspaceHostDir: target.hostDir, cwd: spec.cwd, env, argv: spec.argv });
+    const args = bwrapArgv(iso.systemArgs, {
+      workspaceHostDir: target.hostDir,
+      stateHostDir: target.stateDir,
+      homeHostDir: target.homeDir,
+      cwd: spec.cwd,
+      env,
+      argv: spec.argv,
+    });
     // fd 3: bwrap reports the host pid of the sandbox's init there (see killTree).
     child = spawn(iso.bwrapPath, ["--json-status-fd", "3", ...args], {
       detached: true,

@@ -1,7 +1,16 @@
 /**
  * @module sandboxd/workspaces
- * The projects sandboxd knows: one directory `<root>/projects/<projectId>/workspace`
- * each, plus the children running in it (execs, clones, background processes).
+ * The projects sandboxd knows: one directory `<root>/projects/<projectId>/` each,
+ * holding `workspace/` (bound at /workspace), `state/` (the runner's state, bound
+ * at /var/lib/sandbox-worker) and `home/` (HOME), plus the children running in it
+ * (execs, clones, background processes). Destroy removes all three at once, as a
+ * container's disk goes with its container.
+ *
+ * What the Worker's ensure step needs to know (see src/sandboxes/ready.ts):
+ * `initialized` — the runner's state.json exists, i.e. the workspace was restored
+ * since it was created; `started` — the first ensure since this sandboxd process
+ * began serving the project (its processes, the sync watcher among them, died with
+ * the previous sandboxd), answered once.
  */
 import type { ChildProcess } from "node:child_process";
 import { mkdir, rm, stat } from "node:fs/promises";
@@ -16,6 +25,10 @@ export interface Workspace {
   projectId: string;
   /** The directory bound at /workspace. */
   hostDir: string;
+  /** The runner's state directory (bound at /var/lib/sandbox-worker). */
+  stateDir: string;
+  /** HOME (bound at /root). */
+  homeDir: string;
   /** Every child running for this project (execs, clones, background processes). */
   children: Set<ChildProcess>;
   processes: ProcessTable;
@@ -26,6 +39,8 @@ export class Workspaces {
   private readonly root: string;
   private readonly logBytes: number;
   private readonly open = new Map<string, Workspace>();
+  /** Projects whose `started` was already answered by this process. */
+  private readonly announced = new Set<string>();
 
   constructor(root: string, processLogBytes: number) {
     this.root = root;
@@ -42,6 +57,8 @@ export class Workspaces {
       ws = {
         projectId: id,
         hostDir: join(this.projectDir(id), "workspace"),
+        stateDir: join(this.projectDir(id), "state"),
+        homeDir: join(this.projectDir(id), "home"),
         children: new Set(),
         processes: new ProcessTable(this.logBytes),
       };
@@ -50,11 +67,25 @@ export class Workspaces {
     return ws;
   }
 
-  /** Creates the workspace directory if needed (idempotent). */
+  /** Creates the project's directories if needed (idempotent). */
   async ensure(id: string): Promise<Workspace> {
     const ws = this.entry(checkProjectId(id));
     await mkdir(ws.hostDir, { recursive: true, mode: 0o755 });
+    await mkdir(ws.stateDir, { recursive: true, mode: 0o700 });
+    await mkdir(ws.homeDir, { recursive: true, mode: 0o700 });
     return ws;
+  }
+
+  /** ensure, plus what the Worker's ensure step needs: `initialized` and (once) `started`. */
+  async ensureReporting(id: string): Promise<{ ws: Workspace; initialized: boolean; started: boolean }> {
+    const ws = await this.ensure(id);
+    const started = !this.announced.has(id);
+    this.announced.add(id);
+    const initialized = await stat(join(ws.stateDir, "state.json")).then(
+      () => true,
+      () => false,
+    );
+    return { ws, initialized, started };
   }
 
   /** The workspace if it exists on disk; 404 SANDBOX_NOT_FOUND otherwise. */
@@ -68,13 +99,13 @@ export class Workspaces {
     throw notFound(`Sandbox ${id} does not exist`, "SANDBOX_NOT_FOUND");
   }
 
-  /** Kills every running child of the project; returns how many. */
-  killAll(id: string): number {
+  /** Kills every running child of the project but the processes in `keep`; returns how many. */
+  killAll(id: string, keep: readonly string[] = []): number {
     const ws = this.open.get(checkProjectId(id));
     if (!ws) return 0;
-    ws.processes.markAllKilled();
+    const spared = ws.processes.markAllKilled(new Set(keep));
     let n = 0;
-    for (const child of ws.children) if (killTree(child)) n++;
+    for (const child of ws.children) if (!spared.has(child) && killTree(child)) n++;
     return n;
   }
 
@@ -82,12 +113,13 @@ export class Workspaces {
    * killAll, then waits (at most 5 s) until the children have exited, so an answer
    * of "killed N" is already true when a client looks at the processes.
    */
-  async killAllAndWait(id: string): Promise<number> {
-    const n = this.killAll(id);
+  async killAllAndWait(id: string, keep: readonly string[] = []): Promise<number> {
+    const n = this.killAll(id, keep);
     const ws = this.open.get(id);
     if (ws) {
       const deadline = Date.now() + 5000;
-      while (ws.children.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      const spared = keep.length;
+      while (ws.children.size > spared && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     }
     return n;
   }
@@ -97,6 +129,7 @@ export class Workspaces {
     const dir = this.projectDir(id);
     await this.killAllAndWait(id);
     this.open.delete(id);
+    this.announced.delete(id);
     await rm(dir, { recursive: true, force: true, maxRetries: 3 });
   }
 

@@ -17,6 +17,7 @@
 import { getSandbox, type Sandbox } from "@cloudflare/sandbox";
 import { BackendError, ConflictError, NotFoundError, TimeoutError, ValidationError } from "../errors";
 import { cloneArgv, RepoUrlError, redactText, shellCommand, shellQuote } from "../shared/git";
+import { STATE_DIR_IN_SHELL } from "../shared/snapshot-format";
 import {
   CONTAINER_TIMEOUT_GRACE_MS,
   type SdkFileInfo,
@@ -109,10 +110,16 @@ export function createCloudflareBackend(
     capabilities: { confinesSymlinks: false },
 
     async ensure(projectId) {
-      // A trivial command starts the container, waits for its port and opens the session.
-      const result = await mapErrors(() => sandboxOf(projectId).exec("true"));
-      if (result.exitCode !== 0) throw new BackendError("Sandbox container did not answer", "transient");
-      return info(projectId, true);
+      // One trivial command starts the container, waits for its port, opens the session
+      // and says whether the runner's state survived (it does not when the container
+      // slept or was replaced: its disk is new). A new container has no processes
+      // either, so `started` adds nothing here.
+      const result = await mapErrors(() =>
+        sandboxOf(projectId).exec(`test -e ${STATE_DIR_IN_SHELL}/state.json; echo "initialized=$?"`),
+      );
+      const m = /initialized=(\d+)/.exec(result.stdout);
+      if (result.exitCode !== 0 || !m) throw new BackendError("Sandbox container did not answer", "transient");
+      return { ...info(projectId, true), initialized: m[1] === "0", started: false };
     },
 
     async status(projectId) {
@@ -122,11 +129,17 @@ export function createCloudflareBackend(
       return info(projectId, await mapErrors(() => isRunning(sandbox)));
     },
 
-    async killAllProcesses(projectId) {
+    async killAllProcesses(projectId, keep = []) {
       const sandbox = sandboxOf(projectId);
       // A sleeping container has no processes; do not wake it to say so.
       if (!(await mapErrors(() => isRunning(sandbox)))) return 0;
-      return await mapErrors(() => sandbox.killAllProcesses());
+      if (keep.length === 0) return await mapErrors(() => sandbox.killAllProcesses());
+      // Sparing some: kill the others one by one.
+      const running = (await mapErrors(() => sandbox.listProcesses())).filter(
+        (p) => p.status === "running" && !keep.includes(p.id),
+      );
+      for (const p of running) await mapErrors(() => sandbox.killProcess(p.id));
+      return running.length;
     },
 
     async destroy(projectId) {

@@ -221,9 +221,17 @@ export function createLocalBackend(opts: LocalBackendOptions): SandboxBackend {
     kind: "local",
     capabilities: { confinesSymlinks: true },
 
-    ensure: async (id) => info(await json("POST", id, "")),
+    ensure: async (id) => {
+      const r = await json<{ projectId: string; isolated: boolean; initialized: boolean; started: boolean }>(
+        "POST",
+        id,
+        "",
+      );
+      return { ...info(r), initialized: r.initialized === true, started: r.started === true };
+    },
     status: async (id) => info(await json("GET", id, "")),
-    killAllProcesses: async (id) => (await json<{ killed: number }>("POST", id, "/kill-all")).killed,
+    killAllProcesses: async (id, keep = []) =>
+      (await json<{ killed: number }>("POST", id, "/kill-all", { query: { keep: keep.join(",") } })).killed,
     destroy: async (id) => {
       await call("DELETE", id, "");
     },

@@ -27,6 +27,24 @@ export interface SandboxInfo {
   isolated: boolean;
 }
 
+/**
+ * What `ensure` knows beyond SandboxInfo, for the Worker's ensure step
+ * (src/sandboxes/ready.ts): whether the workspace must be restored first.
+ */
+export interface EnsuredSandbox extends SandboxInfo {
+  /**
+   * The runner's state exists in the sandbox: the workspace was restored (or, for a
+   * project without snapshots, initialised) since its container started. False for
+   * a new container, whose disk is empty whatever the project's head holds.
+   */
+  initialized: boolean;
+  /**
+   * The sandbox's processes (the sync watcher among them) died since the last
+   * ensure although its disk survived (locally: sandboxd restarted). Reported once.
+   */
+  started: boolean;
+}
+
 export interface ExecRequest {
   command: string;
   /** Absolute, inside the workspace. Default: the workspace root. */
@@ -124,11 +142,11 @@ export interface SandboxBackend {
   readonly capabilities: BackendCapabilities;
 
   /** Create the sandbox if needed and wait until it can run commands (idempotent). */
-  ensure(projectId: string): Promise<SandboxInfo>;
+  ensure(projectId: string): Promise<EnsuredSandbox>;
   /** Current state without starting anything; NotFoundError(SANDBOX_NOT_FOUND) if never created. */
   status(projectId: string): Promise<SandboxInfo>;
-  /** Kill every process in the sandbox; returns how many were killed. */
-  killAllProcesses(projectId: string): Promise<number>;
+  /** Kill every process in the sandbox but the background processes `keep` names; returns how many were killed. */
+  killAllProcesses(projectId: string, keep?: readonly string[]): Promise<number>;
   /** Tear the sandbox down (container stopped / workspace removed). */
   destroy(projectId: string): Promise<void>;
 

@@ -10,6 +10,7 @@ import type { Config } from "../config";
 import { type AppDeps, MAX_JSON_BODY_BYTES } from "../deps";
 import { PayloadTooLargeError, ValidationError } from "../errors";
 import { confinePath } from "../paths";
+import { ensureReady } from "../sandboxes/ready";
 import { CloneBodySchema, ExecBodySchema, ProjectParamSchema } from "../schemas";
 import { checkRepoUrl, isSafeRefName, RepoUrlError, redactUrl } from "../shared/git";
 import { respondWithEvents } from "../sse";
@@ -51,7 +52,8 @@ function defaultCloneDirectory(url: URL, root: string): string {
 /** Clones take longer than commands: 5 minutes by default. */
 const DEFAULT_CLONE_TIMEOUT_MS = 300_000;
 
-export function execRoutes({ backend, config }: AppDeps): Hono {
+export function execRoutes(deps: AppDeps): Hono {
+  const { backend, config } = deps;
   const root = config.WORKSPACE_ROOT;
   return new Hono()
     .post(
@@ -61,6 +63,7 @@ export function execRoutes({ backend, config }: AppDeps): Hono {
       zValidator("json", ExecBodySchema, onInvalid),
       async (c) => {
         const { projectId } = c.req.valid("param");
+        await ensureReady(deps, projectId);
         const body = c.req.valid("json");
         const req = {
           command: body.command,
@@ -84,6 +87,7 @@ export function execRoutes({ backend, config }: AppDeps): Hono {
         let url: URL;
         try {
           url = checkRepoUrl(body.repoUrl, config.CLONE_ALLOWED_SCHEMES);
+        await ensureReady(deps, projectId);
         } catch (err) {
           if (err instanceof RepoUrlError) throw new ValidationError(err.message, undefined, "INVALID_REPO_URL");
           throw err;

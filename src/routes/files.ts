@@ -10,6 +10,7 @@ import { bodyLimit } from "hono/body-limit";
 import type { AppDeps } from "../deps";
 import { AppError, PayloadTooLargeError, ValidationError } from "../errors";
 import { confinePath, pathFromUrlTail } from "../paths";
+import { ensureReady } from "../sandboxes/ready";
 import { ListQuerySchema, ProjectParamSchema, ReadFileQuerySchema, WriteFileBodySchema } from "../schemas";
 import { onInvalid, parseOrThrow, readJson } from "../validation";
 import { base64ToBytes, bytesToBase64, readAll } from "./bytes";
@@ -24,7 +25,8 @@ function filePath(c: Context, root: string): string {
   return pathFromUrlTail(tail, root);
 }
 
-export function fileRoutes({ backend, config }: AppDeps): Hono {
+export function fileRoutes(deps: AppDeps): Hono {
+  const { backend, config } = deps;
   const root = config.WORKSPACE_ROOT;
   const maxBytes = config.MAX_FILE_BYTES;
   // JSON uploads carry base64 (4/3 larger) plus a little framing.
@@ -43,6 +45,7 @@ export function fileRoutes({ backend, config }: AppDeps): Hono {
       async (c) => {
         const { projectId } = c.req.valid("param");
         const path = filePath(c, root);
+        await ensureReady(deps, projectId);
         const file = await backend.readFile(projectId, path, maxBytes);
         if ((c.req.header("accept") ?? "").includes("application/octet-stream")) {
           return c.body(file.body, 200, {
@@ -84,6 +87,7 @@ export function fileRoutes({ backend, config }: AppDeps): Hono {
           "UNSUPPORTED_MEDIA_TYPE",
           415,
         );
+      await ensureReady(deps, projectId);
       }
       if (bytes.byteLength > maxBytes) throw new PayloadTooLargeError("File", maxBytes);
       const { size } = await backend.writeFile(projectId, path, bytes);
@@ -91,6 +95,7 @@ export function fileRoutes({ backend, config }: AppDeps): Hono {
     })
     .delete("/:projectId/files/*", zValidator("param", ProjectParamSchema, onInvalid), async (c) => {
       const { projectId } = c.req.valid("param");
+      await ensureReady(deps, projectId);
       const path = filePath(c, root);
       if (path === root) throw new ValidationError("Refusing to delete the workspace root", undefined, "INVALID_PATH");
       await backend.deletePath(projectId, path);
@@ -103,6 +108,7 @@ export function fileRoutes({ backend, config }: AppDeps): Hono {
       async (c) => {
         const { projectId } = c.req.valid("param");
         const query = c.req.valid("query");
+        await ensureReady(deps, projectId);
         const path = confinePath(query.path ?? root, root);
         const recursive = query.recursive;
         const entries = await backend.list(projectId, path, { recursive });

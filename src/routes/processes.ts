@@ -10,9 +10,12 @@ import { confinePath } from "../paths";
 import { ProcessParamSchema, ProjectParamSchema, StartProcessBodySchema } from "../schemas";
 import { respondWithEvents } from "../sse";
 import { onInvalid } from "../validation";
+import { ensureReady } from "../sandboxes/ready";
 import { jsonBodyLimit } from "./exec";
+import { isInternalProcess } from "../snapshots/run-runner";
 
-export function processRoutes({ backend, config }: AppDeps): Hono {
+export function processRoutes(deps: AppDeps): Hono {
+  const { backend, config } = deps;
   const root = config.WORKSPACE_ROOT;
   return new Hono()
     .post(
@@ -25,7 +28,9 @@ export function processRoutes({ backend, config }: AppDeps): Hono {
         const body = c.req.valid("json");
         const info = await backend.startProcess(projectId, {
           command: body.command,
-          cwd: confinePath(body.cwd ?? root, root),
+        const cwd = confinePath(body.cwd ?? root, root);
+        await ensureReady(deps, projectId);
+          cwd,
           env: body.env,
         });
         return c.json({ success: true, data: info }, 201);
@@ -33,21 +38,26 @@ export function processRoutes({ backend, config }: AppDeps): Hono {
     )
     .get("/:projectId/processes", zValidator("param", ProjectParamSchema, onInvalid), async (c) => {
       const { projectId } = c.req.valid("param");
-      const processes = await backend.listProcesses(projectId);
+      await ensureReady(deps, projectId);
+      // The Worker's own processes (sync watcher, run-job) are not the user's to see.
+      const processes = (await backend.listProcesses(projectId)).filter((p) => !isInternalProcess(p));
       return c.json({ success: true, data: { processes } });
     })
     .get("/:projectId/processes/:id", zValidator("param", ProcessParamSchema, onInvalid), async (c) => {
       const { projectId, id } = c.req.valid("param");
       return c.json({ success: true, data: await backend.getProcess(projectId, id) });
     })
+      await ensureReady(deps, projectId);
     .delete("/:projectId/processes/:id", zValidator("param", ProcessParamSchema, onInvalid), async (c) => {
       const { projectId, id } = c.req.valid("param");
       return c.json({ success: true, data: await backend.killProcess(projectId, id) });
     })
+      await ensureReady(deps, projectId);
     .get("/:projectId/processes/:id/logs", zValidator("param", ProcessParamSchema, onInvalid), async (c) => {
       const { projectId, id } = c.req.valid("param");
       if (c.req.query("format") === "json") {
         return c.json({ success: true, data: { id, ...(await backend.processLogs(projectId, id)) } });
+      await ensureReady(deps, projectId);
       }
       return respondWithEvents(c, (signal) => backend.followProcess(projectId, id, signal));
     });

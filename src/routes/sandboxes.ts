@@ -1,37 +1,51 @@
 /**
  * @module routes/sandboxes
- * Sandbox lifecycle: create-or-get, status, cleanup (kill processes) and destroy.
+ * Sandbox lifecycle: create-or-get, status, cleanup (kill the user's processes)
+ * and destroy (snapshot, then tear down; a second destroy changes nothing).
  */
 import { zValidator } from "@hono/zod-validator";
 import { Hono } from "hono";
+import type { SandboxInfo } from "../backend/types";
 import type { AppDeps } from "../deps";
+import { AppError, NotFoundError } from "../errors";
+import { ensureReady } from "../sandboxes/ready";
 import { DeleteSandboxQuerySchema, ProjectParamSchema } from "../schemas";
-import { runForProject, runnerAvailable } from "../snapshots/runner-access";
-import { ensureSync } from "../snapshots/sync";
+import { isInternalProcess } from "../snapshots/run-runner";
+import { runForProject } from "../snapshots/runner-access";
 import { onInvalid } from "../validation";
+
+/** The sandbox's state, or null when it was never created (or is destroyed). */
+async function currentStatus(deps: AppDeps, projectId: string): Promise<SandboxInfo | null> {
+  try {
+    return await deps.backend.status(projectId);
+  } catch (err) {
+    if (err instanceof NotFoundError && err.code === "SANDBOX_NOT_FOUND") return null;
+    throw err;
+  }
+}
+
+/**
+ * Snapshot before a destroy. A fresh workspace (never restored since its container
+ * started) holds nothing of the project's: the runner refuses to snapshot it over
+ * the head (WORKSPACE_NOT_RESTORED), and there is nothing to save.
+ */
+async function snapshotBeforeDestroy(deps: AppDeps, projectId: string): Promise<string | null> {
+  try {
+    return (await runForProject(deps, projectId, "snapshot")).snapshotId;
+  } catch (err) {
+    if (err instanceof AppError && err.code === "WORKSPACE_NOT_RESTORED") return null;
+    throw err;
+  }
+}
 
 export function sandboxRoutes(deps: AppDeps): Hono {
   const { backend } = deps;
   return new Hono()
     .post("/:projectId", zValidator("param", ProjectParamSchema, onInvalid), async (c) => {
       const { projectId } = c.req.valid("param");
-      const info = await backend.ensure(projectId);
-      // A container's disk dies when it sleeps: a fresh workspace gets the head back
-      // before anyone can work in it (or snapshot its emptiness over the head).
-      // (Without a reachable runner API — a local sandboxd with no RUNNER_API_URL — there
-      // is nothing to restore from; npm run dev always sets it.)
-      let restoredSnapshot: string | null = null;
-      let syncProcessId: string | null = null;
-      if (runnerAvailable(deps)) {
-        const restore = await runForProject(deps, projectId, "restore", ["--if-fresh"]);
-        restoredSnapshot = restore.restored ? restore.snapshotId : null;
-        // After the restore, so the sync's first snapshot starts from the restored head.
-        if (deps.config.SYNC_ON_CREATE) syncProcessId = await ensureSync(deps, projectId);
-      }
-      return c.json({
-        success: true,
-        data: { ...info, restoredSnapshot, syncProcessId, message: "Sandbox ready" },
-      });
+      // The ensure step every route takes (sandboxes/ready.ts); create also makes sure sync runs.
+      const { initialized: _i, started: _s, ...ready } = await ensureReady(deps, projectId, { alwaysSync: true });
+      return c.json({ success: true, data: { ...ready, message: "Sandbox ready" } });
     })
     .get("/:projectId", zValidator("param", ProjectParamSchema, onInvalid), async (c) => {
       const { projectId } = c.req.valid("param");
@@ -45,19 +59,37 @@ export function sandboxRoutes(deps: AppDeps): Hono {
         const { projectId } = c.req.valid("param");
         const query = c.req.valid("query");
         if (query.destroy) {
-          // Work is never lost to a teardown: snapshot first (a failure aborts the destroy).
-          let snapshotId: string | null = null;
-          // Configured storage but an unreachable runner API fails here (503) rather than lose work.
-          if (deps.snapshots && query.snapshot !== false) {
-            snapshotId = (await runForProject(deps, projectId, "snapshot")).snapshotId;
+          const current = await currentStatus(deps, projectId);
+          if (current?.status !== "ready") {
+            // Destroyed already (a client's retry) or asleep: its disk is gone, there is
+            // nothing to snapshot, and the head must not move to an empty tree.
+            if (current) await backend.destroy(projectId);
+            return c.json({
+              success: true,
+              data: {
+                projectId,
+                status: "destroyed",
+                snapshotId: null,
+                alreadyStopped: true,
+                message: "Sandbox was not running; nothing to snapshot",
+              },
+            });
           }
+          // Work is never lost to a teardown: snapshot first (a failure aborts the destroy;
+          // configured storage but an unreachable runner API answers 503 rather than lose work).
+          const snapshotId =
+            deps.snapshots && query.snapshot !== false ? await snapshotBeforeDestroy(deps, projectId) : null;
           await backend.destroy(projectId);
           return c.json({
             success: true,
-            data: { projectId, status: "destroyed", snapshotId, message: "Sandbox destroyed" },
+            data: { projectId, status: "destroyed", snapshotId, alreadyStopped: false, message: "Sandbox destroyed" },
           });
         }
-        const killed = await backend.killAllProcesses(projectId);
+        // The Worker's own processes (sync watcher, run-job) survive a cleanup.
+        const internal = (await backend.listProcesses(projectId))
+          .filter((p) => p.status === "running" && isInternalProcess(p))
+          .map((p) => p.id);
+        const killed = await backend.killAllProcesses(projectId, internal);
         return c.json({
           success: true,
           data: { projectId, status: "cleaned", killed, message: "All processes terminated" },

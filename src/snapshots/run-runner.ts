@@ -8,7 +8,7 @@
 import type { SandboxBackend } from "../backend/types";
 import { AppError } from "../errors";
 import { shellQuote } from "../shared/git";
-import { RUNNER_ENV, RUNNER_PATH, type RunnerResult } from "../shared/snapshot-format";
+import { RUNNER_ENV, RUNNER_PATH, type RunnerResult, STATE_DIR_IN_SHELL } from "../shared/snapshot-format";
 
 /** What the runner needs to reach the Worker. */
 export interface RunnerAccess {
@@ -22,18 +22,35 @@ export interface RunnerAccess {
 const STATUS_BY_CODE: Record<string, 404 | 409 | 500 | 502> = {
   SNAPSHOT_NOT_FOUND: 404,
   HEAD_MOVED: 409,
+  WORKSPACE_NOT_RESTORED: 409,
   RESTORE_INCOMPLETE: 500,
 };
 
 type Ok<C extends string> = Extract<RunnerResult, { ok: true; command: C }>;
 
+/** How every runner command line starts; a process whose command starts so is the Worker's own. */
+const RUNNER_LINE_PREFIX = `exec node "\${SANDBOX_RUNNER:-${RUNNER_PATH}}" `;
+
 /**
  * The shell line that runs `runner <args> --json`. Unisolated local sandboxes set
  * SANDBOX_RUNNER to where the bundle really is; everywhere else it is RUNNER_PATH.
- * Shared with src/jobs/start.ts (background `run-job`).
+ * Shared with src/jobs/start.ts (background `run-job`). With `lock`, the runner
+ * runs under `flock` on that lock file in its state directory: concurrent callers
+ * wait for the one holding it (and the lock dies with its holder, unlike a
+ * lock file a killed runner would leave behind).
  */
-export function runnerCommandLine(args: string[]): string {
-  return `exec node "\${SANDBOX_RUNNER:-${RUNNER_PATH}}" ${[...args, "--json"].map(shellQuote).join(" ")}`;
+export function runnerCommandLine(args: string[], opts: { lock?: string } = {}): string {
+  const line = `${RUNNER_LINE_PREFIX}${[...args, "--json"].map(shellQuote).join(" ")}`;
+  if (!opts.lock) return line;
+  return `mkdir -p ${STATE_DIR_IN_SHELL} && ${line.replace(/^exec /, `exec flock ${STATE_DIR_IN_SHELL}/${shellQuote(opts.lock)} `)}`;
+}
+
+/**
+ * Whether a process is one the Worker started (sync watcher, run-job): such
+ * processes are not listed to users, and a cleanup spares them.
+ */
+export function isInternalProcess(p: { command: string }): boolean {
+  return p.command.startsWith(RUNNER_LINE_PREFIX);
 }
 
 /** The runner's environment: the runner API, its scoped token, the project. */
@@ -52,9 +69,10 @@ export async function runRunner<C extends "snapshot" | "restore">(
   args: string[],
   access: RunnerAccess,
   timeoutMs: number,
+  opts: { lock?: string } = {},
 ): Promise<Ok<C>> {
   const result = await backend.exec(projectId, {
-    command: runnerCommandLine([command, ...args]),
+    command: runnerCommandLine([command, ...args], opts),
     env: runnerEnv(access, projectId),
     timeoutMs,
   });

@@ -90,7 +90,7 @@ describe("snapshots end to end", () => {
       "755\nrun\nsrc/a.txt\ndir\n",
     );
     expect((await sh("test -s empty.txt; echo $?; ls -A")).stdout).toBe(
-      "1\n.sandbox-worker\nblob.bin\nempty\nempty.txt\nlater.txt\nlink\nrun.sh\nsrc\n",
+      "1\nblob.bin\nempty\nempty.txt\nlater.txt\nlink\nrun.sh\nsrc\n",
     );
   });
 

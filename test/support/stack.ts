@@ -10,12 +10,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort, randomToken } from "../../scripts/lib/net.ts";
 import { Supervisor } from "../../scripts/lib/proc.ts";
-import { applyLocalD1Migrations, type Sandboxd, startSandboxd, startWorkerDev } from "../../scripts/lib/services.ts";
+import { type Sandboxd, startSandboxd, startWorkerDev } from "../../scripts/lib/services.ts";
+import { seedMigratedD1 } from "./d1-template.ts";
+import { mintRunnerToken } from "./runner-token.ts";
 
 export interface Stack {
   /** The Worker's URL. */
   url: string;
   apiToken: string;
+  /** A project-scoped runner token, as the Worker mints them (RUNNER_TOKEN_SECRET is the stack's). */
+  mintRunnerToken(projectId: string, ttlSeconds?: number): string;
   sandboxd: Sandboxd;
   /** sandboxd's workspaces live under `${root}/projects`. */
   root: string;
@@ -46,13 +50,14 @@ export async function startStack(vars: Record<string, string> = {}, wranglerArgs
   const persistTo = join(root, "wrangler-state");
   const env = { ...process.env, WRANGLER_REGISTRY_PATH: registry };
   const apiToken = randomToken();
+  const runnerTokenSecret = randomToken();
   const stop = async () => {
     await supervisor.stopAll();
     rmSync(root, { recursive: true, force: true });
   };
   try {
     const sandboxd = await startSandboxd(supervisor, { root: join(root, "sandboxd"), output: "quiet" });
-    await applyLocalD1Migrations({ persistTo, env });
+    await seedMigratedD1(persistTo, env);
     const port = await freePort();
     const worker = await startWorkerDev(supervisor, {
       port,
@@ -62,6 +67,7 @@ export async function startStack(vars: Record<string, string> = {}, wranglerArgs
         SANDBOXD_URL: sandboxd.url,
         SANDBOXD_TOKEN: sandboxd.token,
         API_TOKEN: apiToken,
+        RUNNER_TOKEN_SECRET: runnerTokenSecret,
         RUNNER_API_URL: `http://127.0.0.1:${port}`,
         CLONE_ALLOWED_SCHEMES: "https,http",
         // Tests that count snapshots need them to come only from their own calls.
@@ -93,6 +99,7 @@ export async function startStack(vars: Record<string, string> = {}, wranglerArgs
     return {
       url: worker.url,
       apiToken,
+      mintRunnerToken: (projectId, ttlSeconds = 600) => mintRunnerToken(runnerTokenSecret, projectId, ttlSeconds),
       sandboxd,
       root: join(root, "sandboxd"),
       env,

@@ -64,6 +64,12 @@ export interface StandInContainer {
   url: string;
   /** Where the containers' workspaces live on the host. */
   root: string;
+  /**
+   * Stops every container behind its Durable Object's back, as Cloudflare does when a
+   * container sleeps or is replaced: processes killed, disks gone. The next request
+   * finds a new, empty container. Returns how many there were.
+   */
+  stopAllBehindTheirBacks(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -106,8 +112,10 @@ export async function startStandInContainer(opts: StandInContainerOptions): Prom
   async function containerFor(id: string): Promise<StandInContainerState> {
     let state = containers.get(id);
     if (!state) {
-      const dir = join(root, id.replace(/[^A-Za-z0-9_-]/g, "_"), "workspace");
-      await mkdir(dir, { recursive: true });
+      // The container's disk: /workspace, the runner's state dir and HOME, gone together on destroy.
+      const disk = join(root, id.replace(/[^A-Za-z0-9_-]/g, "_"));
+      const dir = join(disk, "workspace");
+      for (const d of [dir, join(disk, "state"), join(disk, "home")]) await mkdir(d, { recursive: true });
       state = containers.get(id) ?? { dir, sessions: new Map(), processes: new Map() };
       containers.set(id, state);
     }
@@ -132,6 +140,8 @@ export async function startStandInContainer(opts: StandInContainerOptions): Prom
     const proc = spawnProcess({
       id,
       workspaceHostDir: state.dir,
+      stateHostDir: join(state.dir, "..", "state"),
+      homeHostDir: join(state.dir, "..", "home"),
       command: body.command,
       cwd: typeof body.cwd === "string" ? body.cwd : session.cwd,
       env: { ...session.env, ...(isEnv(body.env) ? body.env : {}) },
@@ -301,6 +311,11 @@ export async function startStandInContainer(opts: StandInContainerOptions): Prom
   return {
     url: `http://127.0.0.1:${opts.port}`,
     root,
+    async stopAllBehindTheirBacks() {
+      const ids = [...containers.keys()];
+      await Promise.all(ids.map(destroy));
+      return ids.length;
+    },
     async close() {
       await Promise.all([...containers.keys()].map(destroy));
       server.closeAllConnections();

@@ -7,7 +7,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { StringDecoder } from "node:string_decoder";
-import { bwrapArgv, detectIsolation, SANDBOX_PATH, WORKSPACE } from "../../container/sandboxd/bwrap.ts";
+import { bwrapArgv, detectIsolation, HOME_DIR, SANDBOX_PATH, WORKSPACE } from "../../container/sandboxd/bwrap.ts";
 // bwrap reports its sandbox init's pid on fd 3; killing that PID 1 takes the whole sandbox along.
 import { sandboxInitPid } from "../../container/sandboxd/spawn.ts";
 
@@ -44,6 +44,9 @@ export interface StandInProcess {
 export interface SpawnSpec {
   /** Host directory standing in for the container's /workspace. */
   workspaceHostDir: string;
+  /** Host directories standing in for the container's /var/lib/sandbox-worker and /root. */
+  stateHostDir: string;
+  homeHostDir: string;
   command: string;
   /** A /workspace path. */
   cwd: string;
@@ -60,17 +63,20 @@ function hostCwd(workspaceHostDir: string, cwd: string): string {
 
 /** Starts `spec.command` under bash inside bubblewrap and tracks it. */
 export function spawnProcess(spec: SpawnSpec): StandInProcess {
-  const env = { PATH: SANDBOX_PATH, HOME: "/tmp", LANG: "C.UTF-8", ...spec.env };
+  const isolated = isolation.kind === "bwrap";
+  const env: Record<string, string> = {
+    PATH: SANDBOX_PATH,
+    HOME: isolated ? HOME_DIR : spec.homeHostDir,
+    LANG: "C.UTF-8",
+    ...(isolated ? {} : { SANDBOX_STATE_DIR: spec.stateHostDir }),
+    ...spec.env,
+  };
   const argv = ["/bin/bash", "-c", spec.command];
   const child =
     isolation.kind === "bwrap"
       ? spawn(
           isolation.bwrapPath,
-          [
-            "--json-status-fd",
-            "3",
-            ...bwrapArgv(isolation.systemArgs, { workspaceHostDir: spec.workspaceHostDir, cwd: spec.cwd, env, argv }),
-          ],
+          ["--json-status-fd", "3", ...bwrapArgv(isolation.systemArgs, { ...spec, env, argv })],
           { stdio: ["ignore", "pipe", "pipe", "pipe"], env: {} },
         )
       : spawn(argv[0] as string, argv.slice(1), {

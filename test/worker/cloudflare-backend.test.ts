@@ -4,11 +4,13 @@
  * Durable Object, over the stand-in container (test/support/standin-container.ts),
  * which runs real commands in bubblewrap on real files.
  */
+
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { createCloudflareBackend } from "../../src/backend/cloudflare";
 import type { ExecEvent } from "../../src/backend/types";
 import { AppError } from "../../src/errors";
+import { STATE_DIR_IN_SHELL } from "../../src/shared/snapshot-format";
 
 const backend = createCloudflareBackend(env.Sandbox, { workspaceRoot: "/workspace" });
 let seq = 0;
@@ -39,10 +41,22 @@ describe("cloudflare backend over the stand-in container", () => {
   it("reports a never-created sandbox as SANDBOX_NOT_FOUND, then ready after ensure", async () => {
     const id = project();
     expect(await codeOf(backend.status(id))).toBe("SANDBOX_NOT_FOUND");
-    expect(await backend.ensure(id)).toEqual({ projectId: id, status: "ready", backend: "cloudflare", isolated: true });
+    // A new container: its workspace was never restored (no runner state on its disk).
+    expect(await backend.ensure(id)).toEqual({
+      projectId: id,
+      status: "ready",
+      backend: "cloudflare",
+      isolated: true,
+      initialized: false,
+      started: false,
+    });
     expect((await backend.status(id)).status).toBe("ready");
+    // Once the runner's state exists, ensure says so; a destroyed container's disk starts over.
+    await backend.exec(id, { command: `echo '{}' > ${STATE_DIR_IN_SHELL}/state.json`, timeoutMs: 10_000 });
+    expect((await backend.ensure(id)).initialized).toBe(true);
     await backend.destroy(id);
     expect((await backend.status(id)).status).toBe("stopped");
+    expect((await backend.ensure(id)).initialized).toBe(false);
   });
 
   it("execs with cwd, env and exit codes, inside the sandbox", async () => {

@@ -26,10 +26,20 @@ describe("sandboxd isolation (bubblewrap)", () => {
     expect((await call(sd, "GET", "/projects/iso-a")).json).toMatchObject({ isolated: true, status: "ready" });
   });
 
-  it("shows only the system directories, /workspace, /tmp, /proc and /dev at /", async () => {
-    const r = await exec(sd, "iso-a", "ls -A /");
+  it("shows only the system directories, /workspace, the project's HOME and runner state, /tmp, /proc and /dev at /", async () => {
+    const r = await exec(sd, "iso-a", "ls -A / /var /var/lib");
     expect(r.json?.stdout).toBe(
-      ["bin", "dev", "etc", "lib", "lib64", "opt", "proc", "sbin", "tmp", "usr", "workspace", ""].join("\n"),
+      [
+        "/:",
+        ...["bin", "dev", "etc", "lib", "lib64", "opt", "proc", "root", "sbin", "tmp", "usr", "var", "workspace"],
+        "",
+        "/var:",
+        "lib",
+        "",
+        "/var/lib:",
+        "sandbox-worker",
+        "",
+      ].join("\n"),
     );
   });
 
@@ -37,9 +47,13 @@ describe("sandboxd isolation (bubblewrap)", () => {
     const r = await exec(
       sd,
       "iso-a",
-      `for p in /work /work/main /root /home /mnt ${JSON.stringify(sd.root)}; do if [ -e "$p" ]; then echo "VISIBLE $p"; fi; done; echo checked`,
+      `for p in /work /work/main /home /mnt ${JSON.stringify(sd.root)}; do if [ -e "$p" ]; then echo "VISIBLE $p"; fi; done; echo checked`,
     );
     expect(r.json).toMatchObject({ stdout: "checked\n", exitCode: 0 });
+    // /root is the project's own HOME (empty at first), not the host's.
+    writeFileSync(`${hostWorkspace(sd, "iso-a")}/../home/mine`, "");
+    const home = await exec(sd, "iso-a", "ls -A /root");
+    expect(home.json?.stdout).toBe("mine\n");
   });
 
   it("shows only the runner bundle's directory and the opencode binary under /opt, read-only", async () => {
@@ -77,9 +91,9 @@ describe("sandboxd isolation (bubblewrap)", () => {
     );
   });
 
-  it("resolves node, python3 and git from /usr, with HOME=/workspace", async () => {
+  it("resolves node, python3 and git from /usr, with HOME=/root (tool caches stay out of /workspace)", async () => {
     const r = await exec(sd, "iso-a", 'which node python3 git; echo "$HOME"; git --version >/dev/null && echo git-ok');
-    expect(r.json?.stdout).toBe("/usr/bin/node\n/usr/bin/python3\n/usr/bin/git\n/workspace\ngit-ok\n");
+    expect(r.json?.stdout).toBe("/usr/bin/node\n/usr/bin/python3\n/usr/bin/git\n/root\ngit-ok\n");
   });
 
   it("never leaks sandboxd's environment (its token) and masks /etc/shadow", async () => {

@@ -6,6 +6,7 @@
  * environment, and timeouts still kill the process group. Also: no token, no start.
  */
 import { realpathSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningSandboxd, startSandboxd } from "../../support/sandboxd-process.ts";
 import { call, eventually, exec, hostWorkspace, processesMatching } from "./helpers.ts";
@@ -29,10 +30,11 @@ describe("sandboxd without bubblewrap", () => {
     expect((await call(sd, "GET", "/projects/plain")).json).toMatchObject({ isolated: false });
   });
 
-  it("runs commands in the workspace directory with HOME there and a clean environment", async () => {
+  it("runs commands in the workspace directory with the project's HOME and a clean environment", async () => {
     const ws = realpathSync(hostWorkspace(sd, "plain"));
     const r = await exec(sd, "plain", 'pwd -P; echo "$HOME"; env | grep -c unisolated-secret');
-    expect(String(r.json?.stdout).split("\n").slice(0, 3)).toEqual([ws, hostWorkspace(sd, "plain"), "0"]);
+    const home = join(hostWorkspace(sd, "plain"), "..", "home");
+    expect(String(r.json?.stdout).split("\n").slice(0, 3)).toEqual([ws, home, "0"]);
     await call(sd, "POST", "/projects/plain/exec", { json: { command: "mkdir -p sub" } });
     const sub = await exec(sd, "plain", "pwd -P", { cwd: "/workspace/sub" });
     expect(sub.json?.stdout).toBe(`${ws}/sub\n`);
