@@ -76,8 +76,9 @@ export function createApp(deps: AppDeps): Hono {
       app.use(path, requireBearer(deps.config.API_TOKEN));
     app.route("/", jobRoutes(deps));
   }
-  // Runner tokens, not the API_TOKEN, guard these (see routes/runner.ts, routes/runner-jobs.ts).
-  if (deps.snapshots) app.route(`${RUNNER_API_PREFIX}/:projectId`, runnerRoutes(deps.snapshots));
+  // Runner tokens, not the API_TOKEN, guard these; a job token only while its lease lives
+  // (routes/runner-auth.ts, so the gate needs the queue).
+  if (deps.snapshots) app.route(`${RUNNER_API_PREFIX}/:projectId`, runnerRoutes(deps.snapshots, deps.jobs ?? null));
   if (deps.snapshots && deps.jobs) {
     app.route(`${RUNNER_JOBS_PREFIX}/:jobId`, runnerJobRoutes(deps.jobs, deps.snapshots.tokens));
   }

@@ -41,7 +41,8 @@ export class JobClient {
 
   /**
    * Extends the lease. `attempt` lets the Worker check this runner still owns the
-   * job; a 409 LEASE_LOST comes back as a RunnerError with that code.
+   * job; a 409 LEASE_LOST comes back as a RunnerError with that code, the Worker's 401
+   * once the job's token died with its lease as one with details.status 401.
    */
   async heartbeat(attempt: number): Promise<HeartbeatAnswer> {
     const a = await this.api.json<Partial<HeartbeatAnswer>>("POST", "/heartbeat", [200], { attempt });
@@ -53,7 +54,7 @@ export class JobClient {
     return this.api.json<{ lastSeq: number }>("POST", "/events", [200, 201], { events });
   }
 
-  /** Reports the terminal result (409 if the job is already terminal or the lease is gone). */
+  /** Reports the terminal result (401 once the job ended or the lease is gone; 409 if a race ended it first). */
   postResult(result: JobResult): Promise<Job> {
     return this.api.json<Job>("POST", "/result", [200, 201], result);
   }

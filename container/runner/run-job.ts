@@ -4,11 +4,17 @@
  * running, i.e. leased to this attempt) → clone its repo on the project's first
  * job, else restore the head (with install) → remember the "before" tree → run
  * the agent under the job's timeout → snapshot → changed files and diff → post
- * the result. Heartbeats run the whole time; a heartbeat answering
- * cancelRequested aborts the agent (the job then ends `cancelled`, snapshotted),
- * one answering 409 LEASE_LOST stops everything and exits WITHOUT a result (a
- * newer attempt owns the job and the head). Phase changes and the agent's output
- * go out as batched job events, flushed before the result is posted.
+ * the result. Every attempt starts from the head: first whatever a dead attempt
+ * left running is killed (leftovers.ts), then the restore makes the tree equal the
+ * head; on a project's first job the starting tree (the clone, or the workspace as
+ * it is) is committed as the head before the agent runs ("baseline"), so a retry
+ * restores that start instead of building on a dead agent's leftovers.
+ * Heartbeats run the whole time; a heartbeat answering cancelRequested aborts the
+ * agent (the job then ends `cancelled`, snapshotted), one answering 409 LEASE_LOST
+ * or 401 (the job's token died with its lease: the job ended or another attempt
+ * owns it) stops everything and exits WITHOUT a result. Phase changes (their `ok`
+ * says whether the phase, for the agent whether the agent, succeeded) and the
+ * agent's output go out as batched job events, flushed before the result is posted.
  *
  * Exit 0 whenever a result was reported (also for failed/cancelled jobs); 1 when
  * something unexpected failed (reported as failed with its code when the API is
@@ -44,6 +50,7 @@ import { loadIgnoreRules } from "./ignore.ts";
 import { installAfterRestore } from "./install.ts";
 import { EventBatcher, JobClient } from "./job-client.ts";
 import { cloneRepo, gitReader, storeReader } from "./job-workspace.ts";
+import { agentMark, killLeftoverAgents } from "./leftovers.ts";
 import { restoreSnapshot } from "./restorer.ts";
 import { loadManifest, type SnapshotStore } from "./store.ts";
 
@@ -83,6 +90,49 @@ export interface RunJobOptions {
 function positiveIntEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   const n = Number(env[name]);
   return env[name] && Number.isInteger(n) && n > 0 ? n : fallback;
+}
+
+/**
+ * Whether `err` says this runner no longer owns its job: LEASE_LOST (a newer attempt
+ * runs it), or a 401 once the job's token has died with its lease (the job ended, was
+ * requeued or moved on; the token itself was good when the job was fetched).
+ */
+function tokenDead(err: unknown): boolean {
+  return toRunnerError(err).code === JOB_CODES.leaseLost || errorStatus(err) === 401;
+}
+
+/**
+ * How the job ends after its agent: timeout and cancel (the abort's reason) first,
+ * then the agent's own error, then its exit code. Also the agent phase's `ok`.
+ */
+export function judgeAgent(
+  outcome: AgentOutcome,
+  abortReason: AbortReason | null,
+  job: Pick<Job, "timeoutSeconds">,
+): { status: JobResult["status"]; error: JobResult["error"] } {
+  if (abortReason === "timeout") {
+    return {
+      status: "failed",
+      error: { code: JOB_CODES.timeout, message: `Job exceeded its timeout of ${job.timeoutSeconds} s` },
+    };
+  }
+  if (abortReason === "cancel") {
+    return { status: "cancelled", error: { code: JOB_CODES.cancelled, message: "Job was cancelled" } };
+  }
+  if (abortReason === "lease-lost") {
+    return {
+      status: "failed",
+      error: { code: JOB_CODES.leaseLost, message: "Lease lost: another attempt owns the job" },
+    };
+  }
+  if (outcome.error) return { status: "failed", error: outcome.error };
+  if (outcome.exitCode !== 0) {
+    return {
+      status: "failed",
+      error: { code: JOB_CODES.agentFailed, message: `Agent exited with ${outcome.exitCode}` },
+    };
+  }
+  return { status: "succeeded", error: null };
 }
 
 /** Runs the job named by SANDBOX_JOB_ID; resolves with the exit code and the output object. */
@@ -130,7 +180,8 @@ export async function runJob(opts: RunJobOptions): Promise<{ exitCode: number; o
       }
     } catch (err) {
       const e = toRunnerError(err);
-      if (e.code === JOB_CODES.leaseLost || errorStatus(err) === 409) {
+      // A heartbeat's 409 is always LEASE_LOST or JOB_FINISHED: this attempt is over.
+      if (tokenDead(err) || errorStatus(err) === 409) {
         leaseLost = true;
         log(`lease lost (${e.message}): stopping without a result`);
         stop.abort("lease-lost" satisfies AbortReason);
@@ -149,13 +200,18 @@ export async function runJob(opts: RunJobOptions): Promise<{ exitCode: number; o
     await inFlight;
   };
 
-  const phase = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
+  /** Runs `fn` as phase `name`; `verdict` judges a result that is not a plain success (the agent's). */
+  const phase = async <T>(
+    name: string,
+    fn: () => Promise<T>,
+    verdict: (r: T) => { ok: boolean; code?: string } = () => ({ ok: true }),
+  ): Promise<T> => {
     emit({ type: "phase", data: { name, state: "start" } });
     const t0 = Date.now();
     try {
       const r = await fn();
       timings[name] = Date.now() - t0;
-      emit({ type: "phase", data: { name, state: "end", ok: true, durationMs: timings[name] } });
+      emit({ type: "phase", data: { name, state: "end", ...verdict(r), durationMs: timings[name] } });
       return r;
     } catch (err) {
       timings[name] = Date.now() - t0;
@@ -184,7 +240,9 @@ export async function runJob(opts: RunJobOptions): Promise<{ exitCode: number; o
     await mkdir(workspace, { recursive: true });
     const rulesOpts = { ignoreGit: config.ignoreGit, extra: [] };
 
-    // 1. Workspace: clone on the project's first job, else restore the head.
+    // 1. Workspace: nothing of a dead attempt keeps running; clone on the project's
+    // first job, else restore the head.
+    await killLeftoverAgents(workspace, log);
     const head = await store.getHead();
     let before: Tree;
     let readBefore: ReadBefore;
@@ -196,7 +254,7 @@ export async function runJob(opts: RunJobOptions): Promise<{ exitCode: number; o
     } else {
       await phase("restore", async () => {
         const rules = await loadIgnoreRules(workspace, rulesOpts);
-        const r = await restoreSnapshot({ store, workspace, rules, snapshotId: head, log });
+        const r = await restoreSnapshot({ store, workspace, stateDir: config.stateDir, rules, snapshotId: head, log });
         const install = config.install ? await installAfterRestore(workspace, r.changedPaths, log) : null;
         if (install && install.exitCode !== 0) {
           emit({ type: "log", data: { stream: "runner", line: `${install.command} exited with ${install.exitCode}` } });
@@ -211,6 +269,13 @@ export async function runJob(opts: RunJobOptions): Promise<{ exitCode: number; o
         readBefore = async () => null;
       }
     }
+    if (!head && !leaseLost) {
+      // The project's first job: its start becomes the head, so a retry restores it.
+      const rules = await loadIgnoreRules(workspace, rulesOpts);
+      await phase("baseline", () =>
+        takeSnapshot({ store, workspace, stateDir: config.stateDir, projectId: job.projectId, rules, log }),
+      );
+    }
     if (leaseLost) return await leaseLostExit();
 
     // 2. The agent, under the job's timeout and the cancel/lease signal.
@@ -223,16 +288,29 @@ export async function runJob(opts: RunJobOptions): Promise<{ exitCode: number; o
       const onStop = () => agentAbort.abort(stop.signal.reason);
       stop.signal.addEventListener("abort", onStop, { once: true });
       const timer = setTimeout(() => agentAbort.abort("timeout" satisfies AbortReason), job.timeoutSeconds * 1000);
-      const agentEnv: NodeJS.ProcessEnv = { ...env, [JOB_ENV.jobId]: job.id, [RUNNER_ENV.projectId]: job.projectId };
+      const agentEnv: NodeJS.ProcessEnv = {
+        ...env,
+        [JOB_ENV.jobId]: job.id,
+        [RUNNER_ENV.projectId]: job.projectId,
+        ...agentMark(workspace),
+      };
       delete agentEnv[RUNNER_ENV.token];
       try {
-        outcome = await phase("agent", () =>
-          agent.run({ job, workspace, env: agentEnv, signal: agentAbort.signal, emit, log }).catch((err: unknown) => ({
-            exitCode: null,
-            summary: "",
-            usage: zeroUsage(),
-            error: { code: JOB_CODES.agentFailed, message: `agent crashed: ${toRunnerError(err).message}` },
-          })),
+        outcome = await phase(
+          "agent",
+          () =>
+            agent
+              .run({ job, workspace, env: agentEnv, signal: agentAbort.signal, emit, log })
+              .catch((err: unknown) => ({
+                exitCode: null,
+                summary: "",
+                usage: zeroUsage(),
+                error: { code: JOB_CODES.agentFailed, message: `agent crashed: ${toRunnerError(err).message}` },
+              })),
+          (o) => {
+            const v = judgeAgent(o, agentAbort.signal.aborted ? (agentAbort.signal.reason as AbortReason) : null, job);
+            return v.error ? { ok: false, code: v.error.code } : { ok: true };
+          },
         );
       } finally {
         clearTimeout(timer);
@@ -247,6 +325,7 @@ export async function runJob(opts: RunJobOptions): Promise<{ exitCode: number; o
       takeSnapshot({
         store,
         workspace,
+        stateDir: config.stateDir,
         projectId: job.projectId,
         rules: await loadIgnoreRules(workspace, rulesOpts),
         log,
@@ -264,21 +343,7 @@ export async function runJob(opts: RunJobOptions): Promise<{ exitCode: number; o
       return { diff: "", truncated: false };
     });
 
-    let status: JobResult["status"] = "succeeded";
-    let error: JobResult["error"] = null;
-    if (abortReason === "timeout") {
-      status = "failed";
-      error = { code: JOB_CODES.timeout, message: `Job exceeded its timeout of ${job.timeoutSeconds} s` };
-    } else if (abortReason === "cancel") {
-      status = "cancelled";
-      error = { code: JOB_CODES.cancelled, message: "Job was cancelled" };
-    } else if (outcome.error) {
-      status = "failed";
-      error = outcome.error;
-    } else if (outcome.exitCode !== 0) {
-      status = "failed";
-      error = { code: JOB_CODES.agentFailed, message: `Agent exited with ${outcome.exitCode}` };
-    }
+    const { status, error } = judgeAgent(outcome, abortReason, job);
     timings.total = Date.now() - started;
     const result: JobResult = {
       status,
@@ -313,7 +378,7 @@ export async function runJob(opts: RunJobOptions): Promise<{ exitCode: number; o
     const e = toRunnerError(err);
     await stopBeating();
     await batcher.close();
-    if (leaseLost || e.code === JOB_CODES.leaseLost) return fail(JOB_CODES.leaseLost, e.message, false);
+    if (leaseLost || tokenDead(err)) return fail(JOB_CODES.leaseLost, e.message, false);
     log(`job ${job.id} failed: ${e.code}: ${e.message}`);
     timings.total = Date.now() - started;
     const reported = await client

@@ -116,6 +116,25 @@ export function ownsLease(job: { status: JobStatus; attempt: number }, attempt: 
   return job.status === "running" && job.attempt === attempt;
 }
 
+/**
+ * Why a job token minted for `attempt` may no longer act at `now`, or null while it
+ * may. A job token lives exactly as long as its lease: the job must be running that
+ * same attempt (a token without an attempt takes the current one) and be one the
+ * sweep would leave alone (lease unexpired, deadline not passed). After that, every
+ * runner route refuses it, so a runner presumed dead can neither report, heartbeat
+ * nor move the head under the next attempt. The reason reads after "job <id> ".
+ */
+export function jobTokenRefusal(job: LeaseState, attempt: number | undefined, now: number): string | null {
+  if (job.status !== "running") return `is ${job.status}`;
+  if (attempt !== undefined && attempt !== job.attempt) {
+    return `runs attempt ${job.attempt}, not attempt ${attempt}`;
+  }
+  if (leaseExpiryAction(job, now).kind === "none") return null;
+  if (job.deadlineAt !== null && now >= job.deadlineAt) return "ran past its deadline";
+  const at = job.leaseUntil === null ? "is missing" : `expired at ${new Date(job.leaseUntil).toISOString()}`;
+  return `lost its lease (the lease ${at})`;
+}
+
 /** How many more jobs the cron may start with `running` jobs under a limit of `max`. */
 export function freeSlots(running: number, max: number): number {
   return Math.max(0, max - running);

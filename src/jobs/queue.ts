@@ -5,9 +5,9 @@
  * runner's result, and events live here; leasing lives in leases.ts. Every method
  * takes `now` (epoch ms, default Date.now()) so tests control time.
  */
-import { ConflictError } from "../errors";
+import { ConflictError, UnauthorizedError } from "../errors";
 import type { AgentName, Job, JobEvent, JobResult, NewJobEvent } from "../shared/job-format";
-import { cancelAction } from "./decisions";
+import { cancelAction, jobTokenRefusal } from "./decisions";
 import { appendEvents, appendStatusEvent, readEvents } from "./events";
 import { countRunning, heartbeat, leaseJob, leaseNext, releaseAfterStartFailure, sweepExpired } from "./leases";
 import {
@@ -16,6 +16,7 @@ import {
   iso,
   type JobRow,
   jobNotFound,
+  leaseState,
   newJobId,
   notOwnedError,
   readJobRow,
@@ -45,6 +46,12 @@ export interface JobQueue {
   /** Create a job; with a key, the same key and body give the same job (`created: false`). */
   create(input: NewJob, idempotencyKey?: string, now?: number): Promise<{ job: Job; created: boolean }>;
   get(id: string): Promise<Job>;
+  /**
+   * The job, if a job token minted for `attempt` may act on it at `now` (see
+   * decisions.ts jobTokenRefusal); otherwise 401 UNAUTHORIZED saying why. One read:
+   * the runner API's gate calls it once per request.
+   */
+  authorizeToken(id: string, attempt: number | undefined, now?: number): Promise<Job>;
   /** Newest first; `nextCursor` is null on the last page. */
   list(query: ListJobsQuery): Promise<{ jobs: Job[]; nextCursor: string | null }>;
   cancel(id: string, now?: number): Promise<Job>;
@@ -125,6 +132,13 @@ export function createJobQueue(db: D1Database): JobQueue {
 
     async get(id) {
       return rowToJob(await mustRead(id));
+    },
+
+    async authorizeToken(id, attempt, now = Date.now()) {
+      const row = await readJobRow(db, id);
+      const refusal = row ? jobTokenRefusal(leaseState(row), attempt, now) : "does not exist";
+      if (!row || refusal !== null) throw new UnauthorizedError(`Job token is no longer valid: job ${id} ${refusal}`);
+      return rowToJob(row);
     },
 
     async list({ projectId, status, limit, cursor }) {

@@ -2,8 +2,10 @@
  * @module routes/runner-jobs
  * The runner API for jobs (contract in src/shared/job-format.ts), mounted by app.ts at
  * RUNNER_JOBS_PREFIX/:jobId. Only a runner token scoped to THIS job opens it (never the
- * API_TOKEN, never a project token or another job's token); the token's attempt decides
- * which lease it may extend, so a runner presumed dead cannot touch a later attempt.
+ * API_TOKEN, never a project token or another job's token), and only while the job runs
+ * the token's attempt under a live lease (routes/runner-auth.ts): a runner presumed dead
+ * gets 401 and cannot touch a later attempt. The result route is gated the same way
+ * before its handler ends the job.
  *   GET  /            → Job
  *   POST /heartbeat   → { leaseUntil, cancelRequested }
  *   POST /events      → { lastSeq }
@@ -15,9 +17,10 @@ import { bodyLimit } from "hono/body-limit";
 import { PayloadTooLargeError, UnauthorizedError } from "../errors";
 import type { JobQueue } from "../jobs/queue";
 import { JobResultSchema, NewJobEventsBodySchema, RunnerJobParamSchema } from "../jobs/schemas";
-import type { JobResult } from "../shared/job-format";
+import type { Job, JobResult } from "../shared/job-format";
 import type { RunnerTokens } from "../snapshots/tokens";
 import { onInvalid } from "../validation";
+import { type RunnerAuthVars, requireRunnerToken } from "./runner-auth";
 
 /** Event batches carry log lines: up to 500 of them, so more room than other JSON bodies. */
 export const MAX_EVENTS_BODY_BYTES = 4 * 1024 * 1024;
@@ -33,24 +36,24 @@ function limit(maxSize: number, what: string) {
   });
 }
 
-type Vars = { Variables: { attempt: number } };
+type Vars = { Variables: RunnerAuthVars["Variables"] & { attempt: number } };
 
 /** The runner job routes, relative to RUNNER_JOBS_PREFIX/:jobId. */
 export function runnerJobRoutes(jobs: JobQueue, tokens: RunnerTokens): Hono<Vars> {
   const param = zValidator("param", RunnerJobParamSchema, onInvalid);
+  /** The job the gate read (a job token always has one). */
+  const gated = (c: { get(key: "runnerJob"): Job | null }): Job => {
+    const job = c.get("runnerJob");
+    if (!job) throw new UnauthorizedError("Not a job token");
+    return job;
+  };
   return new Hono<Vars>()
+    .use("*", requireRunnerToken(tokens, jobs, "job"))
     .use("*", async (c, next) => {
-      const jobId = c.req.param("jobId") ?? "";
-      const match = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header("authorization") ?? "");
-      if (!match?.[1]) throw new UnauthorizedError("Missing runner token");
-      const claims = await tokens.verifyJob(match[1], jobId);
-      const job = await jobs.get(jobId);
-      // The token names the job and its project; both must agree with the row.
-      if (job.projectId !== claims.projectId) throw new UnauthorizedError("Runner token is for another project");
-      c.set("attempt", claims.attempt ?? job.attempt);
+      c.set("attempt", c.get("runnerClaims").attempt ?? gated(c).attempt);
       await next();
     })
-    .get("/", param, async (c) => c.json(await jobs.get(c.req.valid("param").jobId)))
+    .get("/", param, async (c) => c.json(gated(c)))
     .post("/heartbeat", param, async (c) => {
       return c.json(await jobs.heartbeat(c.req.valid("param").jobId, c.get("attempt")));
     })

@@ -2,47 +2,42 @@
  * @module routes/runner
  * The runner API v1 (contract in src/shared/snapshot-format.ts), mounted by app.ts
  * at /runner/v1/projects/:projectId. Authenticated by runner tokens scoped to the
- * project in the path, never by the API_TOKEN:
+ * project in the path, never by the API_TOKEN; a job token only while its job runs
+ * its attempt under a live lease (routes/runner-auth.ts):
  *   GET  /head             GET/HEAD /packs/:packId   PUT /packs/:packId
  *   GET  /snapshots        GET /snapshots/:id        POST /snapshots
  */
 import { zValidator } from "@hono/zod-validator";
-import { Hono, type MiddlewareHandler } from "hono";
+import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import { NotFoundError, PayloadTooLargeError, UnauthorizedError, ValidationError } from "../errors";
+import { NotFoundError, PayloadTooLargeError, ValidationError } from "../errors";
+import type { JobQueue } from "../jobs/queue";
 import { ProjectParamSchema } from "../schemas";
 import { CommitRequestSchema, PackParamSchema, SnapshotParamSchema } from "../snapshots/manifest-schema";
 import { MAX_PACK_BYTES, parseRange } from "../snapshots/packs";
 import type { SnapshotService } from "../snapshots/service";
 import { onInvalid, parseOrThrow, readJson } from "../validation";
+import { type RunnerAuthVars, requireRunnerToken } from "./runner-auth";
 
 /** Manifests of large trees are big (~200 bytes per entry): 64 MiB is ~300k files. */
 export const MAX_MANIFEST_BODY_BYTES = 64 * 1024 * 1024;
-
-/** Runner-token auth for the project in the path. */
-function requireRunnerToken(snapshots: SnapshotService): MiddlewareHandler {
-  return async (c, next) => {
-    const projectId = c.req.param("projectId") ?? "";
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header("authorization") ?? "");
-    if (!match?.[1]) throw new UnauthorizedError("Missing runner token");
-    await snapshots.tokens.verify(match[1], projectId);
-    await next();
-  };
-}
 
 function packNotFound(packId: string): NotFoundError {
   return new NotFoundError(`Pack ${packId} is not stored`, "PACK_NOT_FOUND");
 }
 
-/** The runner API routes, relative to /runner/v1/projects/:projectId. */
-export function runnerRoutes(snapshots: SnapshotService): Hono {
+/**
+ * The runner API routes, relative to /runner/v1/projects/:projectId. `jobs` decides
+ * whether a job token's lease still lives (null: no queue, job tokens refused).
+ */
+export function runnerRoutes(snapshots: SnapshotService, jobs: JobQueue | null): Hono<RunnerAuthVars> {
   const projectParam = zValidator("param", ProjectParamSchema, onInvalid);
   const packParam = zValidator("param", ProjectParamSchema.extend(PackParamSchema.shape), onInvalid);
   const snapshotParam = zValidator("param", ProjectParamSchema.extend(SnapshotParamSchema.shape), onInvalid);
 
   return (
-    new Hono()
-      .use("*", requireRunnerToken(snapshots))
+    new Hono<RunnerAuthVars>()
+      .use("*", requireRunnerToken(snapshots.tokens, jobs, "project"))
       .get("/head", projectParam, async (c) => {
         const { projectId } = c.req.valid("param");
         return c.json({ snapshotId: await snapshots.getHead(projectId) });

@@ -104,13 +104,16 @@ export interface NewJobEvent {
 // ---- Runner API for jobs (v1) ----------------------------------------------------
 // Base: `${SANDBOX_RUNNER_API}/runner/v1/jobs/:jobId`, with `Authorization: Bearer`
 // a runner token scoped to THIS job (and its project). The snapshot routes under
-// /runner/v1/projects/:projectId accept the same token for the job's project.
+// /runner/v1/projects/:projectId accept the same token for the job's project. Every
+// route, both groups, answers a job token 401 once its job no longer runs the token's
+// attempt under a live lease (ended, cancelled, requeued, another attempt, lease or
+// deadline passed): the runner then stops without a result.
 //
 //   GET  /                 → Job
 //   POST /heartbeat        → { leaseUntil, cancelRequested }   (extends the lease; 409
-//                            LEASE_LOST if the job is no longer running this attempt)
+//                            LEASE_LOST if a race moved the job on meanwhile)
 //   POST /events           → body { events: NewJobEvent[] } (≤ 500 per call) → { lastSeq }
-//   POST /result           → body JobResult → Job (terminal; 409 if already terminal)
+//   POST /result           → body JobResult → Job (terminal; 409 if a race ended it first)
 
 export const RUNNER_JOBS_PREFIX = "/runner/v1/jobs";
 

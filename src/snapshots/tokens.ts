@@ -6,7 +6,9 @@
  * The MAC covers "rt1.<payload>". A token names exactly one project, so a token for
  * project A can never read or write project B. A job token (with `j`) also opens the
  * job routes of that one job (`verifyJob`); `a` pins the lease attempt it was minted
- * for, so a runner presumed dead cannot act on the job's next attempt. The key is RUNNER_TOKEN_SECRET, or
+ * for, so a runner presumed dead cannot act on the job's next attempt; the runner API's
+ * gate (routes/runner-auth.ts) also refuses a job token once its job's lease is gone,
+ * whatever its expiry says. The key is RUNNER_TOKEN_SECRET, or
  * HMAC(API_TOKEN, "runner-token-v1") when that is unset; with neither, every token
  * is refused (fail closed), as with the API itself.
  */

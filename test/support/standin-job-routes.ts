@@ -3,8 +3,9 @@
  * The job routes of the STAND-IN runner API (standin-runner-api.ts), backed by
  * in-memory job records: GET the job, POST heartbeat / events / result, per
  * shared/job-format.ts. Not the Worker's D1 queue: only the wire contract and the
- * lease answers a runner sees (409 LEASE_LOST, 409 on a terminal job) are
- * reproduced, plus knobs for tests (cancelRequested, leaseLost) and counters.
+ * lease answers a runner sees (409 LEASE_LOST, 409 on a terminal job, 401 once
+ * the job's token died with its lease) are reproduced, plus knobs for tests
+ * (cancelRequested, leaseLost, tokenDead) and counters.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import {
@@ -28,6 +29,11 @@ export interface StandinJobRecord {
   results: JobResult[];
   /** When true, heartbeats and results answer 409 LEASE_LOST. */
   leaseLost: boolean;
+  /**
+   * When true, every job route answers 401, as the Worker's does once the job's
+   * token died with its lease (job ended, requeued, another attempt).
+   */
+  tokenDead: boolean;
 }
 
 /** A running job for `projectId` with defaults for every field not given. */
@@ -85,6 +91,7 @@ export async function handleJobRoute(
     return status;
   };
   if (!m || !rec) return fail(404, "JOB_NOT_FOUND", "no such job");
+  if (rec.tokenDead) return fail(401, "UNAUTHORIZED", `Job token is no longer valid: job ${rec.job.id} is requeued`);
   const route = `${req.method} ${m[2] ?? ""}`;
   const { job } = rec;
   if (route === "GET ") {

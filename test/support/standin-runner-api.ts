@@ -93,6 +93,7 @@ export async function startStandinRunnerApi(
         eventPosts: 0,
         results: [],
         leaseLost: false,
+        tokenDead: false,
       };
       api.jobs.set(rec.job.id, rec);
       return rec;

@@ -1,6 +1,7 @@
 /**
  * The job queue's pure rules (src/jobs/decisions.ts), table-driven: lease expiry,
- * deadlines, retries after a failed start, cancel, transitions. No I/O.
+ * deadlines, retries after a failed start, cancel, transitions, whether a job token
+ * still lives. No I/O.
  */
 import { describe, expect, it } from "vitest";
 import {
@@ -9,6 +10,7 @@ import {
   deadlineFrom,
   freeSlots,
   isTerminal,
+  jobTokenRefusal,
   type LeaseState,
   leaseExpiryAction,
   leaseUntilFrom,
@@ -135,5 +137,29 @@ describe("leases, deadlines, slots, ownership", () => {
     ["succeeded", 2, 2, false],
   ] as const)("%s attempt %i, runner of attempt %i owns it: %s", (status, attempt, mine, owns) => {
     expect(ownsLease({ status, attempt }, mine)).toBe(owns);
+  });
+});
+
+describe("jobTokenRefusal", () => {
+  const expired = new Date(T + LEASE_MS).toISOString();
+  it.each([
+    ["running its attempt, lease live", running(), 1, T + 1, null],
+    ["a token without an attempt takes the current one", running({ attempt: 2 }), undefined, T + 1, null],
+    ["a cancel was asked: still live until it ends", running({ cancelRequested: true }), 1, T + 1, null],
+    ["succeeded", running({ status: "succeeded" }), 1, T + 1, "is succeeded"],
+    ["failed", running({ status: "failed" }), 1, T + 1, "is failed"],
+    ["cancelled", running({ status: "cancelled" }), 1, T + 1, "is cancelled"],
+    ["requeued", running({ status: "queued" }), 1, T + 1, "is queued"],
+    ["a later attempt runs", running({ attempt: 2 }), 1, T + 1, "runs attempt 2, not attempt 1"],
+    ["lease ran out (not yet swept)", running(), 1, T + LEASE_MS, `lost its lease (the lease expired at ${expired})`],
+    [
+      "past the deadline, lease fresh",
+      running({ leaseUntil: T + 10 * LEASE_MS }),
+      1,
+      deadlineFrom(T, 60),
+      "ran past its deadline",
+    ],
+  ] as const)("%s", (_name, job, attempt, now, refusal) => {
+    expect(jobTokenRefusal(job, attempt, now)).toBe(refusal);
   });
 });

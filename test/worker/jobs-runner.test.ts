@@ -1,20 +1,85 @@
 /**
  * The runner job API through the real entry, with the test playing the runner: a
- * token scoped to one job (and attempt) opens that job and its project only; events
- * are numbered in order; SSE replays from Last-Event-ID and closes with `end`; JSON
- * pages with after/limit; the result ends the job.
+ * token scoped to one job (and attempt) opens that job and its project only, and
+ * only while that attempt's lease lives (after the job ends, is cancelled, or its
+ * lease expires or moves on, every runner route answers 401); events are numbered in
+ * order; SSE replays from Last-Event-ID and closes with `end`; JSON pages with
+ * after/limit; the result ends the job.
  */
 import { describe, expect, it } from "vitest";
+import { TIMEOUT_GRACE_MS } from "../../src/jobs/decisions";
 import { CHANGED_FILES_MAX_PATHS, type Job, type JobEvent, LEASE_MS } from "../../src/shared/job-format";
 import { api, apiJson, readSse, TOKEN, uniqueProject } from "./support/http";
 import { createJobViaApi, jobToken, queue, result, runnerJob } from "./support/jobs";
-import { runner, testTokens } from "./support/snapshots";
+import { buildManifest, buildPack, runner, testTokens } from "./support/snapshots";
 
 /** A job created through the API and leased (as /run-job would), with its runner token. */
 async function runningJob(extra: Record<string, unknown> = {}): Promise<{ job: Job; token: string }> {
   const created = await createJobViaApi(extra);
   const job = await queue.leaseJob(created.id);
   return { job, token: await jobToken(job) };
+}
+
+/**
+ * Every runner route a job token can reach, each with a fresh body: its project's
+ * snapshots (head, list, a pack upload, a commit) and its job (read, heartbeat,
+ * events, result). The pack and the commit are new each call, so a 201 means the
+ * write really happened.
+ */
+async function everyRunnerRoute(job: Job, token: string): Promise<Array<[string, number]>> {
+  const p = job.projectId;
+  const pack = await buildPack({ [`f-${crypto.randomUUID()}.txt`]: crypto.randomUUID() });
+  const headNow = ((await (await runner(p, "/head")).json()) as { snapshotId: string | null }).snapshotId;
+  const manifest = buildManifest(p, headNow, [pack]);
+  const requests: Array<[string, () => Promise<Response>]> = [
+    ["GET head", () => runner(p, "/head", { token })],
+    ["GET snapshots", () => runner(p, "/snapshots", { token })],
+    [
+      "PUT pack",
+      () =>
+        runner(p, `/packs/${pack.id}`, {
+          token,
+          method: "PUT",
+          body: pack.bytes,
+          headers: { "content-length": String(pack.bytes.byteLength) },
+        }),
+    ],
+    ["POST snapshots", () => runner(p, "/snapshots", { token, method: "POST", json: { manifest } })],
+    ["GET job", () => runnerJob(job.id, "", token)],
+    ["POST heartbeat", () => runnerJob(job.id, "/heartbeat", token, { method: "POST" })],
+    [
+      "POST events",
+      () => runnerJob(job.id, "/events", token, { method: "POST", json: { events: [{ type: "log", data: {} }] } }),
+    ],
+  ];
+  const answers: Array<[string, number]> = [];
+  for (const [name, send] of requests) answers.push([name, (await send()).status]);
+  return answers;
+}
+
+/** The statuses everyRunnerRoute sees from a live job token. */
+const LIVE = [
+  ["GET head", 200],
+  ["GET snapshots", 200],
+  ["PUT pack", 201],
+  ["POST snapshots", 201],
+  ["GET job", 200],
+  ["POST heartbeat", 200],
+  ["POST events", 200],
+];
+
+/** How many of everyRunnerRoute's requests go to the project's routes (the first ones). */
+const PROJECT_ROUTES = 4;
+
+/** Every route refuses `token` with 401 saying the job token is no longer valid, and why. */
+async function expectDead(job: Job, token: string, why: string | RegExp): Promise<void> {
+  expect(await everyRunnerRoute(job, token)).toEqual(LIVE.map(([name]) => [name, 401]));
+  const res = await runnerJob(job.id, "/result", token, { method: "POST", json: result("succeeded") });
+  expect(res.status).toBe(401);
+  const body = (await res.json()) as { code: string; error: string };
+  expect(body.code).toBe("UNAUTHORIZED");
+  expect(body.error).toMatch(`Job token is no longer valid: job ${job.id} `);
+  expect(body.error).toMatch(why);
 }
 
 async function postEvents(job: Job, token: string, events: Array<{ type: string; data: Record<string, unknown> }>) {
@@ -53,7 +118,7 @@ describe("job tokens", () => {
     expect(await queue.readEvents(other.job.id, 0, 100)).toHaveLength(2);
   });
 
-  it("a token of an earlier attempt cannot heartbeat, post events or report (409 LEASE_LOST)", async () => {
+  it("a token of an earlier attempt cannot heartbeat, post events or report (401)", async () => {
     const { job, token } = await runningJob();
     // Lease lost: pretend the sweep requeued it, then it was leased again (attempt 2).
     await queue.sweepExpired(Date.now() + LEASE_MS + 1000);
@@ -65,13 +130,94 @@ describe("job tokens", () => {
       ["/result", result("succeeded")],
     ] as const) {
       const res = await runnerJob(job.id, path, token, { method: "POST", json });
-      expect(res.status, path).toBe(409);
-      expect(((await res.json()) as { code: string }).code, path).toBe("LEASE_LOST");
+      expect(res.status, path).toBe(401);
+      expect(await res.json(), path).toMatchObject({
+        code: "UNAUTHORIZED",
+        error: `Job token is no longer valid: job ${job.id} runs attempt 2, not attempt 1`,
+      });
     }
     const fresh = await jobToken(again);
     const beat = await runnerJob(job.id, "/heartbeat", fresh, { method: "POST" });
     expect(beat.status).toBe(200);
     expect(await beat.json()).toMatchObject({ cancelRequested: false });
+  });
+});
+
+describe("job tokens die with their lease", () => {
+  it("open every runner route while the job runs; after the result, none (401), while project tokens still work", async () => {
+    const { job, token } = await runningJob();
+    expect(await everyRunnerRoute(job, token)).toEqual(LIVE);
+    const done = await runnerJob(job.id, "/result", token, { method: "POST", json: result("succeeded") });
+    expect(done.status).toBe(200);
+    await expectDead(job, token, "is succeeded");
+    // A project token (sync, user-facing snapshot/restore) is not tied to the job.
+    const projectToken = await testTokens.mint(job.projectId, 60);
+    expect((await everyRunnerRoute(job, projectToken)).slice(0, PROJECT_ROUTES)).toEqual(LIVE.slice(0, PROJECT_ROUTES));
+  });
+
+  it("a failed job's token is refused too", async () => {
+    const { job, token } = await runningJob();
+    await runnerJob(job.id, "/result", token, {
+      method: "POST",
+      json: result("failed", { error: { code: "AGENT_FAILED", message: "exit 1" } }),
+    });
+    await expectDead(job, token, "is failed");
+  });
+
+  it("cancel: the runner keeps its token until it reports `cancelled` (or the sweep cancels), then 401", async () => {
+    const { job, token } = await runningJob();
+    expect((await apiJson(`/jobs/${job.id}/cancel`, { method: "POST" })).status).toBe(200);
+    // Asked to stop: the runner must still learn of it, snapshot and report.
+    const beat = await runnerJob(job.id, "/heartbeat", token, { method: "POST" });
+    expect(await beat.json()).toMatchObject({ cancelRequested: true });
+    expect(await everyRunnerRoute(job, token)).toEqual(LIVE);
+    const reported = await runnerJob(job.id, "/result", token, { method: "POST", json: result("cancelled") });
+    expect(reported.status).toBe(200);
+    await expectDead(job, token, "is cancelled");
+
+    // A runner that never reports: the sweep cancels the job once the lease runs out.
+    const created = await createJobViaApi();
+    const stale = await queue.leaseJob(created.id, Date.now() - LEASE_MS - 5000);
+    const staleToken = await jobToken(stale);
+    await apiJson(`/jobs/${stale.id}/cancel`, { method: "POST" });
+    expect(await queue.sweepExpired()).toBeGreaterThanOrEqual(1);
+    expect(await queue.get(stale.id)).toMatchObject({ status: "cancelled" });
+    await expectDead(stale, staleToken, "is cancelled");
+  });
+
+  it("lease expiry: refused as soon as the lease ran out, and after the sweep requeued it; the next attempt's token works", async () => {
+    const created = await createJobViaApi();
+    // Leased long enough ago that its lease (not its deadline) has run out.
+    const job = await queue.leaseJob(created.id, Date.now() - LEASE_MS - 5000);
+    const token = await jobToken(job);
+    await expectDead(job, token, /lost its lease \(the lease expired at .*\)/);
+    // Nothing the dead runner tried changed the job.
+    expect(await queue.get(job.id)).toMatchObject({ status: "running", attempt: 1 });
+
+    expect(await queue.sweepExpired()).toBeGreaterThanOrEqual(1);
+    expect(await queue.get(job.id)).toMatchObject({ status: "queued", attempt: 1 });
+    await expectDead(job, token, "is queued");
+
+    const again = await queue.leaseJob(job.id);
+    expect(again.attempt).toBe(2);
+    await expectDead(job, token, "runs attempt 2, not attempt 1");
+    const fresh = await jobToken(again);
+    expect(await everyRunnerRoute(again, fresh)).toEqual(LIVE);
+  });
+
+  it("past its deadline (timeout + grace) the token is refused even with a fresh lease", async () => {
+    const created = await createJobViaApi({ timeoutSeconds: 1 });
+    const job = await queue.leaseJob(created.id, Date.now() - 1000 - TIMEOUT_GRACE_MS - 5000);
+    await queue.heartbeat(job.id, job.attempt);
+    await expectDead(job, await jobToken(job), "ran past its deadline");
+  });
+
+  it("a job token whose job does not exist is refused", async () => {
+    const projectId = uniqueProject("gone");
+    const token = await testTokens.mint(projectId, 60, "job_missing", 1);
+    const res = await runner(projectId, "/head", { token });
+    expect(res.status).toBe(401);
+    expect(await res.json()).toMatchObject({ error: "Job token is no longer valid: job job_missing does not exist" });
   });
 });
 
@@ -128,9 +274,10 @@ describe("runner job routes", () => {
     const res = await runnerJob(job.id, "/result", token, { method: "POST", json: result("succeeded") });
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ status: "succeeded", result: { status: "succeeded" } });
+    // The job ended, and its token with it.
     const again = await runnerJob(job.id, "/result", token, { method: "POST", json: result("failed") });
-    expect(again.status).toBe(409);
-    expect((await runnerJob(job.id, "/events", token, { method: "POST", json: { events: [] } })).status).toBe(409);
+    expect(again.status).toBe(401);
+    expect((await runnerJob(job.id, "/events", token, { method: "POST", json: { events: [] } })).status).toBe(401);
 
     // JSON paging: 1 queued, 2 running, 3-5 runner events, 6 succeeded.
     const page1 = await apiJson<{ events: JobEvent[]; lastSeq: number; hasMore: boolean; status: string }>(

@@ -3,25 +3,35 @@
  * in src/index.ts). The runner starts for real in a real sandboxd sandbox (local
  * backend); its runner API URL points nowhere, because in the workers project no
  * sandbox can reach the Worker (the lead's end-to-end test runs a real runner). A
- * failed start uses a stand-in backend whose startProcess throws.
+ * failed start uses a stand-in backend whose startProcess throws; stopping a dead
+ * attempt's runner first uses one that records the process calls.
  */
 import { createScheduledController } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createLocalBackend } from "../../src/backend/local";
-import type { SandboxBackend } from "../../src/backend/types";
+import type { ProcessInfo, SandboxBackend } from "../../src/backend/types";
 import { loadConfig } from "../../src/config";
 import type { AppDeps } from "../../src/deps";
-import { BackendError } from "../../src/errors";
+import { BackendError, NotFoundError } from "../../src/errors";
 import worker from "../../src/index";
 import { fillSlots, runScheduledJobs } from "../../src/jobs/cron";
 import { startJob } from "../../src/jobs/start";
 import type { Job } from "../../src/shared/job-format";
+import { runnerCommandLine } from "../../src/snapshots/run-runner";
 import { createSnapshotService } from "../../src/snapshots/service";
 import { TOKEN, uniqueProject } from "./support/http";
 import { queue, resetJobs, result, shellJob } from "./support/jobs";
 
-const backend = createLocalBackend({ url: env.SANDBOXD_URL, token: env.SANDBOXD_TOKEN });
+const local = createLocalBackend({ url: env.SANDBOXD_URL, token: env.SANDBOXD_TOKEN });
+/**
+ * The real local backend, except that its workspaces count as restored already: with
+ * no reachable runner API the ensure step could not restore them, and these tests are
+ * about starting runners (the ensure step has its own, test/node/no-lost-work-e2e.test.ts).
+ */
+const backend: SandboxBackend = Object.assign(Object.create(local) as SandboxBackend, {
+  ensure: async (projectId: string) => ({ ...(await local.ensure(projectId)), initialized: true, started: false }),
+});
 
 function depsWith(over: Partial<AppDeps> = {}, vars: Record<string, string> = {}): AppDeps {
   return {
@@ -48,6 +58,30 @@ function standInFailingStarts(): SandboxBackend {
       throw new BackendError("stand-in: the sandbox refused to start the process");
     },
   });
+}
+
+/**
+ * Stand-in: the real local backend, except that the process calls are recorded and
+ * answered from `processes` (a dead attempt's runner still listed as running, …).
+ */
+function standInProcesses(processes: ProcessInfo[], gone: string[] = []): { backend: SandboxBackend; calls: string[] } {
+  const calls: string[] = [];
+  const stand = Object.assign(Object.create(backend) as SandboxBackend, {
+    listProcesses: async () => {
+      calls.push("list");
+      return processes;
+    },
+    killProcess: async (_projectId: string, id: string) => {
+      calls.push(`kill ${id}`);
+      if (gone.includes(id)) throw new NotFoundError(`Process ${id} not found`, "PROCESS_NOT_FOUND");
+      return { ...(processes.find((p) => p.id === id) as ProcessInfo), status: "killed" };
+    },
+    startProcess: async (_projectId: string, req: { command: string }) => {
+      calls.push(`start ${req.command}`);
+      return { id: "new", command: req.command, status: "running", exitCode: null, startedAt: "", endedAt: null };
+    },
+  });
+  return { backend: stand, calls };
 }
 
 const started: Array<{ projectId: string; processId: string }> = [];
@@ -79,6 +113,33 @@ describe("startJob", () => {
     );
     // The token is in the environment, never on the command line.
     expect(processes[0]?.command).not.toContain("rt1.");
+    expect(await queue.get(job.id)).toMatchObject({ status: "running", attempt: 1 });
+  });
+
+  it("first kills a run-job still running in the sandbox (a dead attempt's), and nothing else", async () => {
+    const runJob = runnerCommandLine(["run-job"]);
+    const info = (id: string, command: string, status: ProcessInfo["status"]): ProcessInfo => ({
+      id,
+      command,
+      status,
+      exitCode: null,
+      startedAt: "",
+      endedAt: null,
+    });
+    const { backend: stand, calls } = standInProcesses(
+      [
+        info("stale", runJob, "running"),
+        info("exited-meanwhile", runJob, "running"),
+        info("old", runJob, "completed"),
+        info("sync", runnerCommandLine(["sync", "--watch"]), "running"),
+        info("user", "npm run dev", "running"),
+      ],
+      ["exited-meanwhile"],
+    );
+    const { job } = await queue.create(shellJob(uniqueProject("stale")));
+    const leased = (await queue.leaseNext()) as Job;
+    await startJob(depsWith({ backend: stand }), leased);
+    expect(calls).toEqual(["list", "kill stale", "kill exited-meanwhile", `start ${runJob}`]);
     expect(await queue.get(job.id)).toMatchObject({ status: "running", attempt: 1 });
   });
 

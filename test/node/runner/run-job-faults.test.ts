@@ -2,17 +2,21 @@
  * `runner run-job` faults and first jobs, real processes throughout: a job past
  * its timeout has its command AND the command's child killed, is snapshotted and
  * fails with TIMEOUT; a cancel seen on a heartbeat stops the agent, snapshots and
- * ends `cancelled`; a heartbeat answering 409 LEASE_LOST stops the runner without
- * a result or snapshot; a project's first job with a repo clones it (a real bare
- * repository over dumb HTTP on 127.0.0.1) and the next job restores instead.
+ * ends `cancelled`; a heartbeat answering 409 LEASE_LOST, or 401 once the job's
+ * token died with its lease, stops the runner without a result or snapshot; a
+ * project's first job with a repo clones it (a real bare repository over dumb HTTP
+ * on 127.0.0.1) and the next job restores instead. Retries after a dead attempt
+ * (its runner SIGKILLed, its agent left running) start from the head: the dead
+ * agent is killed, its files are gone and its edits undone, also on a first job
+ * (whose clone became the head before its agent ran).
  */
-import { readFile, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import type { JobResult } from "../../../src/shared/job-format.ts";
+import type { JobEvent, JobResult } from "../../../src/shared/job-format.ts";
 import { serveGitRoot } from "../../support/git-http.ts";
 import { restore, snap, tempDir } from "../../support/runner-fixtures.ts";
-import { runnerEnv, runRunner } from "../../support/runner-process.ts";
+import { runnerEnv, runRunner, startRunner } from "../../support/runner-process.ts";
 import { createTestGitRepos } from "../../support/standin-git.ts";
 import { useStandinRunnerApi } from "../../support/use-standin-runner-api.ts";
 
@@ -41,6 +45,39 @@ async function until(check: () => boolean, ms = 10_000): Promise<void> {
   }
 }
 
+/** The data of the last `agent` phase's end event. */
+function agentEnd(events: JobEvent[]): Record<string, unknown> | undefined {
+  return events.findLast((e) => e.type === "phase" && e.data.name === "agent" && e.data.state === "end")?.data;
+}
+
+/** The agent's stdout lines of the last attempt in `events` (after the last agent start). */
+function lastAgentLines(events: JobEvent[]): unknown[] {
+  const start = events.findLastIndex((e) => e.type === "phase" && e.data.name === "agent" && e.data.state === "start");
+  return events
+    .slice(start)
+    .filter((e) => e.type === "log" && e.data.stream === "stdout")
+    .map((e) => e.data.line);
+}
+
+/**
+ * Attempt 1 of `rec` in `ws` until its agent printed "ready", then its runner is
+ * SIGKILLed (no heartbeat, no result: what the Worker later sees as an expired
+ * lease). The agent, in its own process group, is left running.
+ */
+async function killedAttempt(ws: string, rec: ReturnType<typeof api.addJob>): Promise<void> {
+  const dead = startRunner(["run-job", "--json"], jobEnv(ws, rec.job.id, { SANDBOX_HEARTBEAT_MS: "50" }));
+  await until(() => rec.events.some((e) => e.type === "log" && e.data.line === "ready"));
+  dead.child.kill("SIGKILL");
+  await dead.done;
+  expect(rec.results).toHaveLength(0);
+}
+
+/** The same job leased again (attempt 2) running `command`, as the stand-in's Worker would after the sweep. */
+function requeued(rec: ReturnType<typeof api.addJob>, command: string): void {
+  rec.job.attempt = 2;
+  rec.job.command = command;
+}
+
 describe("runner run-job faults", () => {
   it("timeout: the command and its child are killed, the workspace snapshotted, failed TIMEOUT", async () => {
     const rec = api.addJob({
@@ -57,6 +94,7 @@ describe("runner run-job faults", () => {
     const result = rec.results[0] as JobResult;
     expect(result).toMatchObject({ status: "failed", error: { code: "TIMEOUT" } });
     expect(result.timings.agent).toBeGreaterThanOrEqual(1000);
+    expect(agentEnd(rec.events)).toMatchObject({ ok: false, code: "TIMEOUT" });
     const childPid = Number(await readFile(join(ws, "child.pid"), "utf8"));
     expect(childPid).toBeGreaterThan(0);
     expect(await alive(childPid)).toBe(false);
@@ -100,6 +138,128 @@ describe("runner run-job faults", () => {
     expect(rec.results).toHaveLength(0);
     expect(api.store.head).toBe(first.snapshotId);
     expect(api.store.stats.commits).toBe(1);
+  });
+
+  it("401 on a heartbeat (the job's token died with its lease): agent stopped, no snapshot, no result", async () => {
+    const seed = await tempDir();
+    await writeFile(join(seed, "a.txt"), "alpha");
+    const first = await snap(api.store, seed);
+    const rec = api.addJob({ command: "echo x > l.txt; echo ready; sleep 300" });
+    const ws = await tempDir();
+    const t0 = Date.now();
+    const done = runRunner(["run-job", "--json"], jobEnv(ws, rec.job.id, { SANDBOX_HEARTBEAT_MS: "50" }));
+    await until(() => rec.events.some((e) => e.type === "log" && e.data.line === "ready"));
+    rec.tokenDead = true;
+    const run = await done;
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(run.code).toBe(1);
+    expect(run.result).toMatchObject({ ok: false, command: "run-job", code: "LEASE_LOST", reported: false });
+    expect(run.stderr).toContain("Job token is no longer valid");
+    expect(rec.results).toHaveLength(0);
+    expect(api.store.head).toBe(first.snapshotId);
+    expect(api.store.stats.commits).toBe(1);
+  });
+
+  it("a retry after a dead attempt starts from the head: the dead agent is killed, its files gone, its edits undone", async () => {
+    const seed = await tempDir();
+    await writeFile(join(seed, "a.txt"), "alpha\n");
+    await writeFile(join(seed, "keep.txt"), "keep\n");
+    const first = await snap(api.store, seed);
+    // The dead attempt's agent edits a tracked file, creates one, and leaves a writer behind.
+    const rec = api.addJob({
+      command: [
+        "echo changed > a.txt",
+        "mkdir -p new/dir && echo partial > new/dir/partial.txt",
+        "(while true; do echo more >> partial.txt; sleep 0.02; done) &",
+        "echo writer=$!",
+        "echo ready",
+        "sleep 300",
+      ].join("\n"),
+    });
+    const ws = await tempDir();
+    await killedAttempt(ws, rec);
+    const writerLine = rec.events.find((e) => String(e.data.line).startsWith("writer="));
+    const writer = Number(String(writerLine?.data.line).slice("writer=".length));
+    // The runner is gone, its agent is not: still writing into the workspace.
+    expect(await alive(writer)).toBe(true);
+    expect(api.store.head).toBe(first.snapshotId);
+
+    // Attempt 2 looks after a pause in which a surviving writer would have recreated partial.txt.
+    requeued(rec, "sleep 0.5; ls; cat a.txt");
+    const run = await runRunner(["run-job", "--json"], jobEnv(ws, rec.job.id));
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toMatch(/killed \d+ process\(es\) a dead attempt left running/);
+    expect(await alive(writer)).toBe(false);
+    const result = rec.results[0] as JobResult;
+    expect(result.status, result.summary).toBe("succeeded");
+    expect(lastAgentLines(rec.events)).toEqual(["a.txt", "keep.txt", "alpha"]);
+    expect(result.changedFiles).toMatchObject({ added: [], modified: [], deleted: [] });
+    expect(result.timings.restore).toBeGreaterThanOrEqual(0);
+    const check = await tempDir();
+    await restore(api.store, check);
+    expect((await readdir(check)).sort()).toEqual(["a.txt", "keep.txt"]);
+  });
+
+  it("first job with a repo: the clone is the head before the agent runs; a retry restores it clean", async () => {
+    const repos = await createTestGitRepos();
+    const server = await serveGitRoot(repos.root);
+    try {
+      const rec = api.addJob({
+        repo: { url: `${server.url}/${repos.repo}`, branch: "feature" },
+        command: "echo junk > partial.txt; echo changed >> README.md; echo ready; sleep 300",
+      });
+      const ws = await tempDir();
+      await killedAttempt(ws, rec);
+      // The baseline: the clone, committed before the agent started.
+      const baseline = api.store.head as string;
+      expect(baseline).not.toBeNull();
+      const paths = (
+        JSON.parse(api.store.manifests.get(baseline) as string) as { entries: { path: string }[] }
+      ).entries.map((e) => e.path);
+      expect(paths).toEqual(expect.arrayContaining(["README.md", "feature.txt", ".git/HEAD"]));
+      expect(paths).not.toContain("partial.txt");
+      const phases = rec.events.filter((e) => e.type === "phase").map((e) => `${e.data.name}:${e.data.state}`);
+      expect(phases).toEqual(["clone:start", "clone:end", "baseline:start", "baseline:end", "agent:start"]);
+
+      requeued(rec, "ls; cat README.md");
+      const run = await runRunner(["run-job", "--json"], jobEnv(ws, rec.job.id));
+      expect(run.code, run.stderr).toBe(0);
+      const result = rec.results[0] as JobResult;
+      expect(result.status, result.summary).toBe("succeeded");
+      expect(result.timings.clone).toBeUndefined();
+      expect(lastAgentLines(rec.events)).toEqual(["README.md", "feature.txt", "hello from the test repo"]);
+      expect(result.changedFiles).toMatchObject({ added: [], modified: [], deleted: [] });
+      expect(result.diff).toBe("");
+    } finally {
+      await server.close();
+      await repos.cleanup();
+    }
+  });
+
+  it("a first job whose workspace holds a stale, half-moved clone still gets a clean clone", async () => {
+    const repos = await createTestGitRepos();
+    const server = await serveGitRoot(repos.root);
+    try {
+      const ws = await tempDir();
+      // What an attempt that died while moving an older clone into place leaves: some entries, stale.
+      await writeFile(join(ws, "README.md"), "an older README\n");
+      await mkdir(join(ws, ".git"));
+      await writeFile(join(ws, ".git", "HEAD"), "ref: refs/heads/stale\n");
+      const rec = api.addJob({
+        repo: { url: `${server.url}/${repos.repo}`, branch: "feature" },
+        command: "cat README.md",
+      });
+      const run = await runRunner(["run-job", "--json"], jobEnv(ws, rec.job.id));
+      expect(run.code, run.stderr).toBe(0);
+      const result = rec.results[0] as JobResult;
+      expect(result.status, result.summary).toBe("succeeded");
+      expect(lastAgentLines(rec.events)).toEqual(["hello from the test repo"]);
+      expect(await readFile(join(ws, ".git", "HEAD"), "utf8")).toBe("ref: refs/heads/feature\n");
+      expect(result.changedFiles).toMatchObject({ added: [], modified: [], deleted: [] });
+    } finally {
+      await server.close();
+      await repos.cleanup();
+    }
   });
 
   it("first job with a repo clones it (branch), the next job restores; both diff correctly", async () => {

@@ -2,8 +2,8 @@
  * `runner run-job` as a real child process against the stand-in runner API (job
  * routes + snapshot routes over a MemStore): a shell job's result (changed files,
  * diff, the new snapshot holding the command's output), events in order,
- * heartbeats, a failing command, an agent this runner lacks, a job that is not
- * running. Timeouts, cancel, lease loss and clone are in run-job-faults.test.ts.
+ * heartbeats, a failing command (its agent phase ends `ok: false`), an agent this
+ * runner lacks, a job that is not running. Timeouts, cancel, lease loss and clone are in run-job-faults.test.ts.
  */
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -94,6 +94,14 @@ describe("runner run-job (shell agent)", () => {
       "diff:end",
     ]);
     expect(marks).toContain("log:stdout:done");
+    // Every phase ended ok, the agent's because the agent succeeded.
+    const ends = rec.events.filter((e) => e.type === "phase" && e.data.state === "end");
+    expect(ends.map((e) => [e.data.name, e.data.ok])).toEqual([
+      ["restore", true],
+      ["agent", true],
+      ["snapshot", true],
+      ["diff", true],
+    ]);
     expect(marks).toContain("log:stderr:warn");
     // Batched (the 1,000-line test below shows the batch sizes): never more posts than events.
     expect(rec.eventPosts).toBeLessThanOrEqual(rec.events.length);
@@ -132,6 +140,10 @@ describe("runner run-job (shell agent)", () => {
     expect(result).toMatchObject({ status: "failed", exitCode: 3, error: { code: "AGENT_FAILED" } });
     expect(result.summary).toContain("oops");
     expect(result.changedFiles.added).toEqual(["p.txt"]);
+    // The agent phase says the agent failed, and why; the snapshot after it is fine.
+    const ends = rec.events.filter((e) => e.type === "phase" && e.data.state === "end");
+    expect(ends.find((e) => e.data.name === "agent")?.data).toMatchObject({ ok: false, code: "AGENT_FAILED" });
+    expect(ends.find((e) => e.data.name === "snapshot")?.data).toMatchObject({ ok: true });
     expect(result.snapshotId).toBe(api.store.head);
   });
 
