@@ -9,9 +9,13 @@
  * - API token: $API_TOKEN, else API_TOKEN from .dev.vars, else generated for this run.
  * - Ctrl-C / SIGTERM stop everything it started; if a child dies on its own, the
  *   rest are stopped and the script exits non-zero.
+ * - Cron: `wrangler dev` never fires cron triggers by itself, so this script calls
+ *   its `/__scheduled` route (`--test-scheduled`) at each due minute of every
+ *   schedule in wrangler.jsonc `triggers.crons`, as Cloudflare would.
  */
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { type CronSchedule, describeCron, parseCron, readCrons, runCrons } from "./lib/cron.ts";
 import { dockerAvailable, readDevVars } from "./lib/env.ts";
 import { portIsFree, randomToken } from "./lib/net.ts";
 import { type ManagedChild, Supervisor, signalGroup } from "./lib/proc.ts";
@@ -61,14 +65,23 @@ async function chooseBackend(argv: string[]): Promise<{ backend: Backend; why: s
     : { backend: "local", why: "no Docker engine answers" };
 }
 
-function banner(url: string, token: string, backend: Backend, isolation: string, tokenSource: string): string {
+function banner(
+  url: string,
+  token: string,
+  backend: Backend,
+  isolation: string,
+  tokenSource: string,
+  crons: readonly CronSchedule[],
+): string {
   const line = "─".repeat(72);
+  const cron = crons.length > 0 ? crons.map((c) => describeCron(c.expression)).join("; ") : "none configured";
   return [
     line,
     `  sandbox-worker is running at ${url}`,
     `  API token : ${token}   (${tokenSource})`,
     `  backend   : ${backend}`,
     `  isolation : ${isolation}`,
+    `  cron      : fires ${cron} (wrangler.jsonc triggers.crons)`,
     "",
     "  try:",
     `    curl -s ${url}/health`,
@@ -159,6 +172,8 @@ async function main(): Promise<void> {
   // The runner inside a local sandbox calls back to this Worker (on Cloudflare it uses
   // the container's outbound interception instead).
   if (backend === "local") vars.RUNNER_API_URL = `http://127.0.0.1:${port}`;
+  // Parsed before wrangler starts, so a schedule this script cannot follow fails fast.
+  const crons = readCrons(join(REPO_ROOT, "wrangler.jsonc")).map(parseCron);
   // No time limit while wrangler lives: on a build error it waits for the fix and reloads.
   const slow = setTimeout(
     () => log("still waiting for the Worker to answer /health — see the wrangler output above"),
@@ -169,10 +184,23 @@ async function main(): Promise<void> {
     vars,
     containers: backend === "cloudflare",
     timeoutMs: Number.POSITIVE_INFINITY,
+    // Exposes /__scheduled?cron=…, which runs the Worker's scheduled() handler.
+    extraArgs: crons.length > 0 ? ["--test-scheduled"] : [],
   });
   clearTimeout(slow);
   if (shuttingDown) return;
-  process.stdout.write(`\n${banner(worker.url, token, backend, isolation, tokenSource)}\n\n`);
+  runCrons(crons, async (cron) => {
+    try {
+      const res = await fetch(`${worker.url}/__scheduled?cron=${encodeURIComponent(cron)}`, {
+        signal: AbortSignal.timeout(30_000),
+      });
+      if (!res.ok) log(`cron "${cron}": the scheduled handler answered ${res.status}`);
+      await res.body?.cancel();
+    } catch (err) {
+      if (!shuttingDown) log(`cron "${cron}" could not be fired: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  });
+  process.stdout.write(`\n${banner(worker.url, token, backend, isolation, tokenSource, crons)}\n\n`);
 }
 
 main().catch((err: unknown) => {

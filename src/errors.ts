@@ -87,6 +87,13 @@ export class PayloadTooLargeError extends AppError {
   }
 }
 
+/** 415: a body in a media type the route does not take (e.g. JSON routes sent form data). */
+export class UnsupportedMediaTypeError extends AppError {
+  constructor(message: string) {
+    super(message, "UNSUPPORTED_MEDIA_TYPE", 415);
+  }
+}
+
 /** 408: a command ran past its timeout and was killed; carries the output so far. */
 export class TimeoutError extends AppError {
   constructor(timeoutMs: number, details?: Record<string, unknown>) {

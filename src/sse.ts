@@ -4,16 +4,38 @@
  * stream is opened before the response starts, so failures to start (sandbox
  * unreachable, process not found) still get a proper status code; failures after
  * that arrive as an `error` event, as clients of a started stream expect.
+ *
+ * A client that goes away must stop what it streamed (a streamed exec is killed),
+ * even when the command prints nothing: a runtime only learns a connection closed
+ * when it writes to it, so a quiet stream sends an SSE comment every HEARTBEAT_MS,
+ * and the request's own abort signal is honoured where the runtime fires it.
  */
 import type { Context } from "hono";
 import { streamSSE } from "hono/streaming";
 import type { ExecEvent } from "./backend/types";
 import { AppError } from "./errors";
 
+/** A quiet stream writes a comment this often, so a closed connection is noticed within about this long. */
+export const HEARTBEAT_MS = 1_000;
+
+/**
+ * Gives each event its SSE id, in stream order; `undefined` leaves the event out
+ * (e.g. output a resuming client already has). Stateful: one per response.
+ */
+export interface EventIds {
+  next(event: ExecEvent): { event: ExecEvent; id: string } | undefined;
+}
+
+/** The default ids: the events' positions in the stream, from 0. */
+export function sequenceIds(): EventIds {
+  let id = 0;
+  return { next: (event) => ({ event, id: String(id++) }) };
+}
+
 /** Serialise one event: the `type` becomes the SSE event name, the rest its JSON data. */
-function toMessage(event: ExecEvent, id: number) {
+function toMessage(event: ExecEvent, id: string) {
   const { type, ...data } = event;
-  return { event: type, data: JSON.stringify(data), id: String(id) };
+  return { event: type, data: JSON.stringify(data), id };
 }
 
 /**
@@ -23,31 +45,45 @@ function toMessage(event: ExecEvent, id: number) {
 export async function respondWithEvents(
   c: Context,
   open: (signal: AbortSignal) => Promise<ReadableStream<ExecEvent>>,
+  ids: EventIds = sequenceIds(),
 ): Promise<Response> {
   const abort = new AbortController();
   const events = await open(abort.signal);
+  const clientGone = () => abort.abort();
+  c.req.raw.signal?.addEventListener("abort", clientGone, { once: true });
   return streamSSE(c, async (sse) => {
-    sse.onAbort(() => abort.abort());
+    sse.onAbort(clientGone);
+    let lastWrite = Date.now();
+    const send = async (event: ExecEvent) => {
+      const numbered = ids.next(event);
+      if (!numbered) return;
+      await sse.writeSSE(toMessage(numbered.event, numbered.id));
+      lastWrite = Date.now();
+    };
+    const heartbeat = setInterval(() => {
+      if (sse.aborted || Date.now() - lastWrite < HEARTBEAT_MS) return;
+      lastWrite = Date.now();
+      void sse.write(": ping\n\n");
+    }, HEARTBEAT_MS / 2);
     const reader = events.getReader();
-    let id = 0;
     let ended = false;
     try {
-      while (!sse.aborted) {
+      while (!sse.aborted && !abort.signal.aborted) {
         const { done, value } = await reader.read();
         if (done) break;
-        await sse.writeSSE(toMessage(value, id++));
+        await send(value);
         if (value.type === "exit" || value.type === "error") ended = true;
       }
       if (!ended && !sse.aborted) {
-        await sse.writeSSE(
-          toMessage({ type: "error", code: "STREAM_ENDED", message: "The stream ended without an exit event" }, id++),
-        );
+        await send({ type: "error", code: "STREAM_ENDED", message: "The stream ended without an exit event" });
       }
     } catch (err) {
       const code = err instanceof AppError ? err.code : "STREAM_FAILED";
       const message = err instanceof Error ? err.message : String(err);
-      if (!sse.aborted) await sse.writeSSE(toMessage({ type: "error", code, message }, id++));
+      if (!sse.aborted) await send({ type: "error", code, message });
     } finally {
+      clearInterval(heartbeat);
+      c.req.raw.signal?.removeEventListener("abort", clientGone);
       abort.abort();
       // Cancel rather than release: tells the backend to stop producing.
       await reader.cancel().catch(() => {});

@@ -66,8 +66,8 @@ export async function cloneRepo(
   await ensureEmptyTarget(dir.realPath, dir.sandboxPath);
   const env = {
     GIT_TERMINAL_PROMPT: "0",
-    // Also binds redirects and submodules to the allowed schemes.
-    GIT_ALLOW_PROTOCOL: allowedSchemes.join(":"),
+    // Also binds redirects and submodules to the allowed schemes (git compares them in lower case).
+    GIT_ALLOW_PROTOCOL: allowedSchemes.map((s) => s.toLowerCase()).join(":"),
   };
   let result: Awaited<ReturnType<typeof runBuffered>>;
   try {

@@ -104,7 +104,8 @@ export async function startWorkerDev(sup: Supervisor, opts: WorkerDevOptions): P
     // No hotkey UI: stdin is not a terminal for a supervised child.
     "--show-interactive-dev-session=false",
   ];
-  // A hidden but supported wrangler flag (see DESIGN.md, toolchain facts).
+  // A hidden but supported wrangler flag: no container images are built, so no Docker is
+  // needed (README, "What `npm run dev` does").
   if (!opts.containers) args.push("--enable-containers=false");
   for (const [name, value] of Object.entries(opts.vars)) args.push("--var", `${name}:${value}`);
   args.push(...(opts.extraArgs ?? []));

@@ -54,7 +54,20 @@ export const ListJobsQuerySchema = z.object({
   cursor: z.string().min(1).max(512).optional(),
 });
 
-export const RunJobBodySchema = z.strictObject({ job_id: JobIdSchema });
+/**
+ * POST /run-job: `{"jobId"}` (as the rest of the API spells ids) or `{"job_id"}` (seed 002's
+ * spelling); exactly one of them. Parsed to `{ jobId }`.
+ */
+export const RunJobBodySchema = z
+  .strictObject({ jobId: JobIdSchema.optional(), job_id: JobIdSchema.optional() })
+  .superRefine((body, ctx) => {
+    if (body.jobId === undefined && body.job_id === undefined) {
+      ctx.addIssue({ code: "custom", path: ["jobId"], message: "jobId is required (or job_id)" });
+    } else if (body.jobId !== undefined && body.job_id !== undefined) {
+      ctx.addIssue({ code: "custom", path: [], message: "Give jobId or job_id, not both" });
+    }
+  })
+  .transform((body) => ({ jobId: (body.jobId ?? body.job_id) as string }));
 
 export const EventsQuerySchema = z.object({
   format: z.enum(["json", "sse"]).optional(),

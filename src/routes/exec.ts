@@ -5,24 +5,16 @@
  */
 import { zValidator } from "@hono/zod-validator";
 import { Hono } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import type { Config } from "../config";
-import { type AppDeps, MAX_JSON_BODY_BYTES } from "../deps";
-import { PayloadTooLargeError, ValidationError } from "../errors";
+import type { AppDeps } from "../deps";
+import { ValidationError } from "../errors";
+import { jsonBody } from "../json-body";
 import { confinePath } from "../paths";
 import { ensureReady } from "../sandboxes/ready";
 import { CloneBodySchema, ExecBodySchema, ProjectParamSchema } from "../schemas";
 import { checkRepoUrl, isSafeRefName, RepoUrlError, redactUrl } from "../shared/git";
 import { respondWithEvents } from "../sse";
 import { onInvalid } from "../validation";
-
-/** Limit JSON bodies before they are parsed. */
-export const jsonBodyLimit = bodyLimit({
-  maxSize: MAX_JSON_BODY_BYTES,
-  onError: () => {
-    throw new PayloadTooLargeError("Request body", MAX_JSON_BODY_BYTES);
-  },
-});
 
 /** The requested timeout, the default when absent; above the maximum is an error, not a silent clamp. */
 export function effectiveTimeout(requested: number | undefined, config: Config, fallback: number): number {
@@ -58,12 +50,11 @@ export function execRoutes(deps: AppDeps): Hono {
   return new Hono()
     .post(
       "/:projectId/exec",
-      jsonBodyLimit,
+      jsonBody(),
       zValidator("param", ProjectParamSchema, onInvalid),
       zValidator("json", ExecBodySchema, onInvalid),
       async (c) => {
         const { projectId } = c.req.valid("param");
-        await ensureReady(deps, projectId);
         const body = c.req.valid("json");
         const req = {
           command: body.command,
@@ -72,13 +63,14 @@ export function execRoutes(deps: AppDeps): Hono {
           timeoutMs: effectiveTimeout(body.timeoutMs, config, config.EXEC_DEFAULT_TIMEOUT_MS),
         };
         const wantsStream = body.stream === true || (c.req.header("accept") ?? "").includes("text/event-stream");
+        await ensureReady(deps, projectId);
         if (wantsStream) return respondWithEvents(c, (signal) => backend.execStream(projectId, req, signal));
         return c.json({ success: true, data: await backend.exec(projectId, req) });
       },
     )
     .post(
       "/:projectId/clone",
-      jsonBodyLimit,
+      jsonBody(),
       zValidator("param", ProjectParamSchema, onInvalid),
       zValidator("json", CloneBodySchema, onInvalid),
       async (c) => {
@@ -87,7 +79,6 @@ export function execRoutes(deps: AppDeps): Hono {
         let url: URL;
         try {
           url = checkRepoUrl(body.repoUrl, config.CLONE_ALLOWED_SCHEMES);
-        await ensureReady(deps, projectId);
         } catch (err) {
           if (err instanceof RepoUrlError) throw new ValidationError(err.message, undefined, "INVALID_REPO_URL");
           throw err;
@@ -96,6 +87,7 @@ export function execRoutes(deps: AppDeps): Hono {
           throw new ValidationError("branch is not a valid git ref name", undefined, "INVALID_BRANCH");
         }
         const directory = confinePath(body.directory ?? defaultCloneDirectory(url, root), root);
+        await ensureReady(deps, projectId);
         const result = await backend.clone(projectId, {
           repoUrl: body.repoUrl,
           directory,

@@ -8,7 +8,7 @@ import { zValidator } from "@hono/zod-validator";
 import { type Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { AppDeps } from "../deps";
-import { AppError, PayloadTooLargeError, ValidationError } from "../errors";
+import { PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError } from "../errors";
 import { confinePath, pathFromUrlTail } from "../paths";
 import { ensureReady } from "../sandboxes/ready";
 import { ListQuerySchema, ProjectParamSchema, ReadFileQuerySchema, WriteFileBodySchema } from "../schemas";
@@ -82,22 +82,20 @@ export function fileRoutes(deps: AppDeps): Hono {
       } else if (type === "application/octet-stream" || type.startsWith("text/")) {
         bytes = new Uint8Array(await c.req.arrayBuffer());
       } else {
-        throw new AppError(
+        throw new UnsupportedMediaTypeError(
           "Send application/json ({content, encoding?}) or application/octet-stream (raw bytes)",
-          "UNSUPPORTED_MEDIA_TYPE",
-          415,
         );
-      await ensureReady(deps, projectId);
       }
       if (bytes.byteLength > maxBytes) throw new PayloadTooLargeError("File", maxBytes);
+      await ensureReady(deps, projectId);
       const { size } = await backend.writeFile(projectId, path, bytes);
       return c.json({ success: true, data: { path, size, message: "File written successfully" } });
     })
     .delete("/:projectId/files/*", zValidator("param", ProjectParamSchema, onInvalid), async (c) => {
       const { projectId } = c.req.valid("param");
-      await ensureReady(deps, projectId);
       const path = filePath(c, root);
       if (path === root) throw new ValidationError("Refusing to delete the workspace root", undefined, "INVALID_PATH");
+      await ensureReady(deps, projectId);
       await backend.deletePath(projectId, path);
       return c.json({ success: true, data: { path, deleted: true } });
     })
@@ -108,9 +106,9 @@ export function fileRoutes(deps: AppDeps): Hono {
       async (c) => {
         const { projectId } = c.req.valid("param");
         const query = c.req.valid("query");
-        await ensureReady(deps, projectId);
         const path = confinePath(query.path ?? root, root);
         const recursive = query.recursive;
+        await ensureReady(deps, projectId);
         const entries = await backend.list(projectId, path, { recursive });
         return c.json({ success: true, data: { path, recursive, count: entries.length, entries } });
       },

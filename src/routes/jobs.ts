@@ -6,7 +6,7 @@
  *   GET  /jobs/:id          one job
  *   POST /jobs/:id/cancel   queued → cancelled; running → cancel requested (the runner stops)
  *   GET  /jobs/:id/events   SSE with Last-Event-ID replay, or ?format=json pages (job-events.ts)
- *   POST /run-job           {"job_id"} → lease that queued job and start it → 202
+ *   POST /run-job           {"jobId"} (or {"job_id"}) → lease that queued job and start it → 202
  *   POST /run-next          lease the oldest runnable job and start it → 202, or 200 data: null
  */
 import { zValidator } from "@hono/zod-validator";
@@ -24,10 +24,10 @@ import {
   RunJobBodySchema,
 } from "../jobs/schemas";
 import { requireJobs, runJob, runNext } from "../jobs/start";
+import { jsonBody } from "../json-body";
 import { checkRepoUrl, isSafeRefName, RepoUrlError, redactUrl } from "../shared/git";
 import type { Job } from "../shared/job-format";
 import { onInvalid, parseOrThrow } from "../validation";
-import { jsonBodyLimit } from "./exec";
 import { jobEventsResponse } from "./job-events";
 
 /** A job as users see it: credentials in the repo URL are redacted (the runner gets them unredacted). */
@@ -64,7 +64,7 @@ function toNewJob(body: CreateJobBody, allowedSchemes: readonly string[]): NewJo
 export function jobRoutes(deps: AppDeps): Hono {
   const idParam = zValidator("param", JobParamSchema, onInvalid);
   return new Hono()
-    .post("/jobs", jsonBodyLimit, zValidator("json", CreateJobBodySchema, onInvalid), async (c) => {
+    .post("/jobs", jsonBody(), zValidator("json", CreateJobBodySchema, onInvalid), async (c) => {
       const jobs = requireJobs(deps);
       const rawKey = c.req.header("idempotency-key");
       const key = rawKey === undefined ? undefined : parseOrThrow(IdempotencyKeySchema, rawKey, "header");
@@ -87,8 +87,8 @@ export function jobRoutes(deps: AppDeps): Hono {
     .get("/jobs/:id/events", idParam, zValidator("query", EventsQuerySchema, onInvalid), async (c) => {
       return await jobEventsResponse(c, requireJobs(deps), c.req.valid("param").id, c.req.valid("query"));
     })
-    .post("/run-job", jsonBodyLimit, zValidator("json", RunJobBodySchema, onInvalid), async (c) => {
-      const job = await runJob(deps, c.req.valid("json").job_id);
+    .post("/run-job", jsonBody(), zValidator("json", RunJobBodySchema, onInvalid), async (c) => {
+      const job = await runJob(deps, c.req.valid("json").jobId);
       return c.json({ success: true, data: publicJob(job) }, 202);
     })
     .post("/run-next", async (c) => {

@@ -1,18 +1,20 @@
 /**
  * @module routes/processes
  * Background processes: start, list, inspect, kill, and logs (SSE that follows
- * the output until the process exits; `?format=json` for what is buffered now).
+ * the output until the process exits, resuming after `Last-Event-ID`; `?format=json`
+ * for what is buffered now).
  */
 import { zValidator } from "@hono/zod-validator";
 import { Hono } from "hono";
 import type { AppDeps } from "../deps";
+import { jsonBody } from "../json-body";
+import { logOffsetIds, parseLogEventId } from "../log-resume";
 import { confinePath } from "../paths";
+import { ensureReady } from "../sandboxes/ready";
 import { ProcessParamSchema, ProjectParamSchema, StartProcessBodySchema } from "../schemas";
+import { isInternalProcess } from "../snapshots/run-runner";
 import { respondWithEvents } from "../sse";
 import { onInvalid } from "../validation";
-import { ensureReady } from "../sandboxes/ready";
-import { jsonBodyLimit } from "./exec";
-import { isInternalProcess } from "../snapshots/run-runner";
 
 export function processRoutes(deps: AppDeps): Hono {
   const { backend, config } = deps;
@@ -20,16 +22,16 @@ export function processRoutes(deps: AppDeps): Hono {
   return new Hono()
     .post(
       "/:projectId/processes",
-      jsonBodyLimit,
+      jsonBody(),
       zValidator("param", ProjectParamSchema, onInvalid),
       zValidator("json", StartProcessBodySchema, onInvalid),
       async (c) => {
         const { projectId } = c.req.valid("param");
         const body = c.req.valid("json");
-        const info = await backend.startProcess(projectId, {
-          command: body.command,
         const cwd = confinePath(body.cwd ?? root, root);
         await ensureReady(deps, projectId);
+        const info = await backend.startProcess(projectId, {
+          command: body.command,
           cwd,
           env: body.env,
         });
@@ -45,20 +47,22 @@ export function processRoutes(deps: AppDeps): Hono {
     })
     .get("/:projectId/processes/:id", zValidator("param", ProcessParamSchema, onInvalid), async (c) => {
       const { projectId, id } = c.req.valid("param");
+      await ensureReady(deps, projectId);
       return c.json({ success: true, data: await backend.getProcess(projectId, id) });
     })
-      await ensureReady(deps, projectId);
     .delete("/:projectId/processes/:id", zValidator("param", ProcessParamSchema, onInvalid), async (c) => {
       const { projectId, id } = c.req.valid("param");
+      await ensureReady(deps, projectId);
       return c.json({ success: true, data: await backend.killProcess(projectId, id) });
     })
-      await ensureReady(deps, projectId);
     .get("/:projectId/processes/:id/logs", zValidator("param", ProcessParamSchema, onInvalid), async (c) => {
       const { projectId, id } = c.req.valid("param");
+      await ensureReady(deps, projectId);
       if (c.req.query("format") === "json") {
         return c.json({ success: true, data: { id, ...(await backend.processLogs(projectId, id)) } });
-      await ensureReady(deps, projectId);
       }
-      return respondWithEvents(c, (signal) => backend.followProcess(projectId, id, signal));
+      // Parsed before the stream opens, so a bad id is a 400 rather than an error event.
+      const after = parseLogEventId(c.req.header("last-event-id"));
+      return respondWithEvents(c, (signal) => backend.followProcess(projectId, id, signal), logOffsetIds(after));
     });
 }

@@ -7,11 +7,12 @@ import { zValidator } from "@hono/zod-validator";
 import { Hono } from "hono";
 import { z } from "zod";
 import type { AppDeps } from "../deps";
+import { jsonBody } from "../json-body";
+import { ensureReady, RESTORE_LOCK } from "../sandboxes/ready";
 import { ProjectParamSchema } from "../schemas";
 import { SHA256_HEX } from "../shared/snapshot-format";
 import { requireSnapshots, runForProject } from "../snapshots/runner-access";
 import { onInvalid } from "../validation";
-import { jsonBodyLimit } from "./exec";
 
 const RestoreBodySchema = z.strictObject({
   snapshotId: z.string().regex(SHA256_HEX, "snapshotId must be 64 lowercase hex characters").optional(),
@@ -21,7 +22,7 @@ export function snapshotRoutes(deps: AppDeps): Hono {
   return new Hono()
     .post("/:projectId/snapshots", zValidator("param", ProjectParamSchema, onInvalid), async (c) => {
       const { projectId } = c.req.valid("param");
-      await deps.backend.ensure(projectId);
+      await ensureReady(deps, projectId);
       const { ok: _ok, command: _command, ...result } = await runForProject(deps, projectId, "snapshot");
       return c.json({ success: true, data: result }, 201);
     })
@@ -33,15 +34,22 @@ export function snapshotRoutes(deps: AppDeps): Hono {
     })
     .post(
       "/:projectId/restore",
-      jsonBodyLimit,
+      jsonBody(),
       zValidator("param", ProjectParamSchema, onInvalid),
       zValidator("json", RestoreBodySchema, onInvalid),
       async (c) => {
         const { projectId } = c.req.valid("param");
         const { snapshotId } = c.req.valid("json");
-        await deps.backend.ensure(projectId);
+        await ensureReady(deps, projectId);
         const args = snapshotId ? ["--snapshot", snapshotId] : [];
-        const { ok: _ok, command: _command, ...result } = await runForProject(deps, projectId, "restore", args);
+        // Under the same lock as the ensure step's restore: two restores never interleave.
+        const {
+          ok: _ok,
+          command: _command,
+          ...result
+        } = await runForProject(deps, projectId, "restore", args, {
+          lock: RESTORE_LOCK,
+        });
         return c.json({ success: true, data: result });
       },
     );

@@ -23,14 +23,23 @@ export function checkRepoUrl(repoUrl: string, allowedSchemes: readonly string[])
   } catch {
     throw new RepoUrlError("repoUrl is not a valid absolute URL");
   }
+  // Schemes are case-insensitive (RFC 3986 §3.1): "HTTPS://" is https, whatever case the list uses.
   const scheme = url.protocol.replace(/:$/, "").toLowerCase();
-  if (!allowedSchemes.includes(scheme)) {
+  if (!allowedSchemes.some((allowed) => allowed.toLowerCase() === scheme)) {
     throw new RepoUrlError(`repoUrl scheme "${scheme}" is not allowed; allowed: ${allowedSchemes.join(", ")}`);
   }
   if (!url.hostname) throw new RepoUrlError("repoUrl has no host");
   // git's transport helpers treat "::" specially ("ext::sh -c …"); refuse anything like it.
   if (/\s|::/.test(repoUrl)) throw new RepoUrlError("repoUrl must not contain whitespace or '::'");
   return url;
+}
+
+/**
+ * The URL with its scheme in lower case and nothing else changed. git picks its transport
+ * from the scheme case-sensitively ("HTTPS://…" looks for a `git-remote-HTTPS` helper).
+ */
+export function normalizeScheme(repoUrl: string): string {
+  return repoUrl.replace(/^[A-Za-z][A-Za-z0-9+.-]*:/, (scheme) => scheme.toLowerCase());
 }
 
 /** The URL with user and password replaced by "***" (for output and errors). */
@@ -95,7 +104,7 @@ export function cloneArgv({ repoUrl, directory, branch, depth }: CloneArgs): str
     argv.push("--branch", branch);
   }
   if (depth !== undefined) argv.push("--depth", String(Math.trunc(depth)));
-  argv.push("--", repoUrl, directory);
+  argv.push("--", normalizeScheme(repoUrl), directory);
   return argv;
 }
 

@@ -29,6 +29,18 @@ describe("auth", () => {
     }
   });
 
+  it("tells a missing token from a wrong one", async () => {
+    const message = async (headers: Record<string, string>) => {
+      const res = await api(`/sandboxes/${uniqueProject()}`, { method: "POST", headers, auth: false });
+      const body = (await res.json()) as { code: string; error: string };
+      expect([res.status, body.code]).toEqual([401, "UNAUTHORIZED"]);
+      return body.error;
+    };
+    expect(await message({})).toBe("Missing Authorization: Bearer <token> header");
+    expect(await message({ authorization: "Bearer wrong" })).toBe("The bearer token is not valid");
+    expect(await message({ authorization: `Basic ${TOKEN}` })).toBe("The Authorization header must be: Bearer <token>");
+  });
+
   it("fails closed when no API_TOKEN is configured", async () => {
     const app = appWith({ API_TOKEN: undefined });
     const res = await app.request(`/sandboxes/${uniqueProject()}`, {
@@ -94,6 +106,28 @@ describe("limits", () => {
     expect(await res.json()).toMatchObject({ success: false, code: "PAYLOAD_TOO_LARGE" });
     const read = await app.request(`/sandboxes/${p}/files/workspace/big.bin`, { headers: auth });
     expect(read.status).toBe(404);
+  });
+
+  it("answers 413 from a declared Content-Length over the limit, without reading the body", async () => {
+    const p = uniqueProject("limit");
+    // A body that never ends: only an answer that ignores it can arrive.
+    const never = () => new ReadableStream<Uint8Array>({ pull: () => new Promise<void>(() => {}) });
+    const huge = String(64 * 1024 * 1024 * 1024);
+    for (const [method, path, type] of [
+      ["POST", `/sandboxes/${p}/exec`, "application/json"],
+      ["PUT", `/sandboxes/${p}/files/workspace/big.bin`, "application/octet-stream"],
+      ["POST", "/jobs", "application/json"],
+    ] as const) {
+      const res = await api(path, {
+        method,
+        headers: { "content-type": type, "content-length": huge },
+        body: never(),
+        // @ts-expect-error: workerd takes `duplex` like Node; streamed request bodies need it elsewhere.
+        duplex: "half",
+      });
+      expect(res.status, `${method} ${path}`).toBe(413);
+      expect(await res.json()).toMatchObject({ success: false, code: "PAYLOAD_TOO_LARGE" });
+    }
   });
 
   it("answers 413 when reading a file over MAX_FILE_BYTES", async () => {

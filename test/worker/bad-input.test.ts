@@ -207,6 +207,25 @@ const cases: Case[] = [
     status: 403,
   },
   { name: "destroy flag not boolean", method: "DELETE", path: `/sandboxes/${p}?destroy=maybe`, status: 400 },
+  // JSON routes refuse other media types up front (curl -d sends form encoding).
+  ...[
+    ["exec", `/sandboxes/${p}/exec`, json({ command: "true" })],
+    ["clone", `/sandboxes/${p}/clone`, json({ repoUrl: "https://example.com/x.git" })],
+    ["processes", `/sandboxes/${p}/processes`, json({ command: "true" })],
+    ["restore", `/sandboxes/${p}/restore`, json({})],
+    ["jobs", "/jobs", json({ projectId: p, prompt: "p", agent: "shell", command: "true" })],
+    ["run-job", "/run-job", json({ jobId: "job_x" })],
+  ].flatMap(([name, path, body]): Case[] =>
+    ["text/plain", "application/x-www-form-urlencoded"].map((contentType) => ({
+      name: `${name} as ${contentType}`,
+      method: "POST",
+      path: path as string,
+      body,
+      contentType,
+      status: 415,
+      code: "UNSUPPORTED_MEDIA_TYPE",
+    })),
+  ),
 ];
 
 describe("bad input gets a clear 4xx and loses nothing", () => {
@@ -248,6 +267,54 @@ describe("bad input gets a clear 4xx and loses nothing", () => {
       expect(res.status, `${method} ${path}`).toBe(403);
       expect(await res.json()).toMatchObject({ success: false, code: "PATH_FORBIDDEN" });
     }
+  });
+
+  it("says which field is wrong in plain words", async () => {
+    const expectations: Array<[string, unknown, string]> = [
+      ["exec", {}, "command is required"],
+      ["exec", { command: 5 }, "command must be a string, not a number"],
+      ["exec", { command: "" }, "command must not be empty"],
+      ["exec", { command: "true", timeoutMs: -1 }, "timeoutMs must be a positive number"],
+      ["exec", { command: "true", timeoutMs: 1.5 }, "timeoutMs must be an integer"],
+      ["exec", { command: "true", stream: "yes" }, "stream must be a boolean, not a string"],
+      ["exec", { command: "true", shell: "zsh" }, 'Unknown field "shell"'],
+      ["exec", [], "The request body must be a JSON object, not an array"],
+      ["exec", { command: "true", env: { A: 1 } }, "env.A must be a string, not a number"],
+      [
+        "exec",
+        { command: "true", env: { "BAD NAME": "x" } },
+        'env names must be valid shell variable names ("BAD NAME")',
+      ],
+      ["clone", { repoUrl: "https://example.com/x.git", depth: 0 }, "depth must be at least 1"],
+      ["clone", {}, "repoUrl is required"],
+    ];
+    for (const [route, body, message] of expectations) {
+      const res = await apiJson(`/sandboxes/${p}/${route}`, { method: "POST", json: body });
+      expect(res.body.error, JSON.stringify(body)).toBe(message);
+      expect(res.body).toMatchObject({ code: "VALIDATION_ERROR", details: { issues: [expect.any(Object)] } });
+    }
+    const query = await apiJson(`/sandboxes/${p}/ls?recursive=maybe`);
+    expect(query.body.error).toBe('recursive must be one of "0", "1", "true", "false"');
+    const several = await apiJson(`/sandboxes/${p}/exec`, { method: "POST", json: { timeoutMs: "5" } });
+    expect(several.body.error).toBe("command is required; timeoutMs must be a number, not a string");
+  });
+
+  it("answers a JSON route sent no body as the validator does, and one sent form data with 415", async () => {
+    const empty = await apiJson(`/sandboxes/${p}/exec`, { method: "POST" });
+    expect([empty.status, empty.body.error]).toEqual([400, "command is required"]);
+    const form = await apiJson(`/sandboxes/${p}/exec`, {
+      method: "POST",
+      body: "command=ls",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+    });
+    expect([form.status, form.body.code]).toEqual([415, "UNSUPPORTED_MEDIA_TYPE"]);
+    expect(form.body.error).toContain("Content-Type: application/json");
+    const charset = await apiJson(`/sandboxes/${p}/exec`, {
+      method: "POST",
+      body: json({ command: "echo ok" }),
+      headers: { "content-type": "application/json; charset=utf-8" },
+    });
+    expect(charset.body.data).toMatchObject({ stdout: "ok\n" });
   });
 
   it("kept the workspace intact and sandboxd serving", async () => {

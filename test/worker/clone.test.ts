@@ -1,9 +1,11 @@
 /**
  * POST /clone through the Worker on the local backend, against a real repository
  * served over http from 127.0.0.1: default directory, branch, conflicts, and
- * credentials in the URL never echoed — not on success, not in errors.
+ * credentials in the URL never echoed — not on success, not in errors; URL schemes
+ * in any case.
  */
 import { describe, expect, inject, it } from "vitest";
+import { checkRepoUrl, cloneArgv, RepoUrlError } from "../../src/shared/git";
 import { apiJson, createProject } from "./support/http";
 
 const password = "hunter2-very-secret";
@@ -85,5 +87,28 @@ describe("clone", () => {
     expect(failed.body.success).toBe(false);
     expect(JSON.stringify(failed.body)).not.toContain(password);
     expect(JSON.stringify(failed.body)).not.toContain("deploy-user");
+  });
+});
+
+describe("clone URL schemes", () => {
+  it("treats the scheme case-insensitively: HTTP://… clones like http://…", async () => {
+    const p = await createProject("clone");
+    const repoUrl = inject("gitRepoUrl").replace(/^http:/, "HTTP:");
+    expect(repoUrl).toMatch(/^HTTP:\/\//);
+    const { status, body } = await apiJson(`/sandboxes/${p}/clone`, {
+      method: "POST",
+      json: { repoUrl, directory: "/workspace/upper" },
+    });
+    expect(status, JSON.stringify(body)).toBe(200);
+    expect(body.data).toMatchObject({ directory: "/workspace/upper", commit: inject("gitMainCommit") });
+  });
+
+  it("checkRepoUrl and cloneArgv accept any case, against an allow-list in any case", () => {
+    expect(checkRepoUrl("HTTPS://example.com/r.git", ["https"]).protocol).toBe("https:");
+    expect(checkRepoUrl("https://example.com/r.git", ["HTTPS"]).protocol).toBe("https:");
+    expect(() => checkRepoUrl("FILE:///etc", ["https"])).toThrow(RepoUrlError);
+    const argv = cloneArgv({ repoUrl: "HTTPS://User:Pw@Example.com/Org/R.git", directory: "/workspace/r" });
+    // Only the scheme changes: git picks its transport helper by the scheme's exact spelling.
+    expect(argv.slice(-2)).toEqual(["https://User:Pw@Example.com/Org/R.git", "/workspace/r"]);
   });
 });

@@ -177,7 +177,22 @@ describe("/run-next and /run-job without a reachable runner API", () => {
     expect([one.status, one.body.code]).toEqual([503, "RUNNER_API_UNREACHABLE"]);
     expect(await queue.countRunning()).toBe(0);
     expect((await queue.get(job.id)).status).toBe("queued");
-    const bad = await apiJson("/run-job", { method: "POST", json: { jobId: job.id } });
-    expect(bad.status).toBe(400);
+    // `jobId` (the API's spelling) works as `job_id` (seed 002's) does.
+    const camel = await apiJson("/run-job", { method: "POST", json: { jobId: job.id } });
+    expect([camel.status, camel.body.code]).toEqual([503, "RUNNER_API_UNREACHABLE"]);
+    expect((await queue.get(job.id)).status).toBe("queued");
+  });
+
+  it("/run-job wants exactly one of jobId and job_id", async () => {
+    const none = await apiJson("/run-job", { method: "POST", json: {} });
+    expect([none.status, none.body.code, none.body.error]).toEqual([
+      400,
+      "VALIDATION_ERROR",
+      "jobId is required (or job_id)",
+    ]);
+    const both = await apiJson("/run-job", { method: "POST", json: { jobId: "job_a", job_id: "job_a" } });
+    expect([both.status, both.body.error]).toEqual([400, "Give jobId or job_id, not both"]);
+    const malformed = await apiJson("/run-job", { method: "POST", json: { jobId: "a b" } });
+    expect([malformed.status, malformed.body.error]).toEqual([400, "job id is malformed"]);
   });
 });

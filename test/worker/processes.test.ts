@@ -1,6 +1,6 @@
 /**
  * Background processes through the Worker on the local backend: start, list,
- * get, logs (buffered and followed as SSE until exit), kill.
+ * get, logs (buffered and followed as SSE until exit, resumed after Last-Event-ID), kill.
  */
 import { describe, expect, it } from "vitest";
 import { api, apiJson, createProject, readSse } from "./support/http";
@@ -57,6 +57,38 @@ describe("processes", () => {
     expect(done.body.data).toMatchObject({ status: "failed", exitCode: 4 });
     const logs = await apiJson(`/sandboxes/${p}/processes/${start.body.data.id}/logs?format=json`);
     expect(logs.body.data).toMatchObject({ stdout: "first\nthird\n", stderr: "second\n" });
+  });
+
+  it("resumes after Last-Event-ID instead of replaying the whole log", async () => {
+    const p = await createProject("proc");
+    const start = await apiJson<Proc>(`/sandboxes/${p}/processes`, {
+      method: "POST",
+      json: { command: "echo one; echo err >&2; sleep 1; echo two; sleep 1; echo three" },
+    });
+    const logs = `/sandboxes/${p}/processes/${start.body.data.id}/logs`;
+    const first = await readSse(await api(logs));
+    // Ids are "<stdout chars>:<stderr chars>" sent so far; start is 0:0.
+    expect(first.map((e) => [e.event, e.id])).toEqual([
+      ["start", "0:0"],
+      ...first.slice(1, -1).map((e) => [e.event, expect.stringMatching(/^\d+:\d+$/)]),
+      ["exit", "14:4"],
+    ]);
+    const afterOne = first.find((e) => e.event === "stdout" && e.data.data === "one\n");
+    expect(afterOne?.id).toBe("4:0");
+    const resumed = await readSse(await api(logs, { headers: { "last-event-id": "4:0" } }));
+    expect(resumed.map((e) => [e.event, e.data.data ?? e.data.exitCode])).toEqual([
+      ["stderr", "err\n"],
+      ["stdout", "two\n"],
+      ["stdout", "three\n"],
+      ["exit", 0],
+    ]);
+    // An id inside a chunk resumes mid-chunk; past the end, only the exit comes.
+    const mid = await readSse(await api(logs, { headers: { "last-event-id": "10:4" } }));
+    expect(mid.map((e) => e.data.data ?? e.event)).toEqual(["ree\n", "exit"]);
+    const end = await readSse(await api(logs, { headers: { "last-event-id": "14:4" } }));
+    expect(end.map((e) => e.event)).toEqual(["exit"]);
+    const bad = await apiJson(logs, { headers: { "last-event-id": "7" } });
+    expect([bad.status, bad.body.code]).toEqual([400, "INVALID_EVENT_ID"]);
   });
 
   it("answers 404 PROCESS_NOT_FOUND for an unknown id", async () => {

@@ -53,6 +53,8 @@ export async function readSse(res: Response): Promise<SseEvent[]> {
       else if (line.startsWith("id:")) id = line.slice(3).trim();
       else if (line.startsWith("data:")) data.push(line.slice(5).trimStart());
     }
+    // A block of only comments (": ping", the heartbeat) is no event.
+    if (event === "message" && id === undefined && data.length === 0) continue;
     events.push({ event, id, data: data.length ? JSON.parse(data.join("\n")) : {} });
   }
   return events;
