@@ -8,6 +8,7 @@
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 import { assignTestPorts, TEST_API_TOKEN, TEST_SANDBOXD_TOKEN } from "./test/support/ports.ts";
+import { SlowFirstSequencer } from "./test/support/sequencer.ts";
 
 export default defineConfig(async () => {
   const ports = await assignTestPorts();
@@ -15,12 +16,18 @@ export default defineConfig(async () => {
   const migrations = await readD1Migrations("./migrations");
   return {
     test: {
+      sequence: { sequencer: SlowFirstSequencer },
       projects: [
         {
           test: {
             name: "node",
             environment: "node",
             include: ["test/node/**/*.test.ts"],
+            // Most node tests wait on child processes (wrangler dev, sandboxd, bwrap, the
+            // runner, opencode), not on vitest's own: on a 2-core machine vitest's default
+            // (one file at a time) left a core idle for most of the run.
+            maxWorkers: 4,
+            sequence: { groupOrder: 0 },
             testTimeout: 30_000,
             hookTimeout: 30_000,
           },
@@ -39,12 +46,20 @@ export default defineConfig(async () => {
                   CLONE_ALLOWED_SCHEMES: "https,http",
                   STANDIN_CONTAINER_URL: `http://127.0.0.1:${ports.TEST_STANDIN_CONTAINER_PORT}`,
                   TEST_MIGRATIONS: migrations,
+                  // The SDK logs every call at "info" (JSON objects on stdout); tests read warnings only.
+                  SANDBOX_LOG_LEVEL: "warn",
                 },
               },
             }),
           ],
           test: {
             name: "workers",
+            // After the node project, all files in one runtime, one after the other: a fresh
+            // runtime per file cost ~3 s each (~60 s in all). One at a time because they then
+            // share D1, and the job tests reset and count its tables.
+            isolate: false,
+            maxWorkers: 1,
+            sequence: { groupOrder: 1 },
             include: ["test/worker/**/*.test.ts"],
             globalSetup: ["./test/support/global-setup.ts"],
             setupFiles: ["./test/worker/setup/apply-migrations.ts"],

@@ -4,8 +4,10 @@
  * ESM file, dist/runner/runner.mjs: platform node, target node20, minified, a
  * `#!/usr/bin/env node` shebang, node built-ins only (the build fails if anything
  * else would have to be resolved at runtime), at most 2 MB. `npm run build:runner`.
+ * The file is replaced atomically (built beside it, then renamed): sandboxes that
+ * start the runner while a test or `npm run dev` rebuilds it never read half a file.
  */
-import { chmod, readFile, stat } from "node:fs/promises";
+import { chmod, readFile, rename, rm, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
@@ -20,6 +22,21 @@ export async function buildRunner(
   outfile = join(root, "dist/runner/runner.mjs"),
 ): Promise<{ outfile: string; bytes: number }> {
   const pkg = JSON.parse(await readFile(join(root, "package.json"), "utf8")) as { version: string };
+  const tmp = `${outfile}.${process.pid}.tmp`;
+  try {
+    await buildTo(tmp, pkg.version);
+    await chmod(tmp, 0o755);
+    const bytes = (await stat(tmp)).size;
+    if (bytes > MAX_RUNNER_BYTES)
+      throw new Error(`runner bundle is ${bytes} bytes, over the ${MAX_RUNNER_BYTES} limit`);
+    await rename(tmp, outfile);
+    return { outfile, bytes };
+  } finally {
+    await rm(tmp, { force: true });
+  }
+}
+
+async function buildTo(outfile: string, version: string): Promise<void> {
   await build({
     entryPoints: [join(root, "container/runner/main.ts")],
     outfile,
@@ -31,14 +48,10 @@ export async function buildRunner(
     // Only node: built-ins may stay external; any npm import would be bundled or fail.
     external: ["node:*"],
     banner: { js: "#!/usr/bin/env node" },
-    define: { __RUNNER_VERSION__: JSON.stringify(pkg.version) },
+    define: { __RUNNER_VERSION__: JSON.stringify(version) },
     legalComments: "none",
     logLevel: "warning",
   });
-  await chmod(outfile, 0o755);
-  const bytes = (await stat(outfile)).size;
-  if (bytes > MAX_RUNNER_BYTES) throw new Error(`runner bundle is ${bytes} bytes, over the ${MAX_RUNNER_BYTES} limit`);
-  return { outfile, bytes };
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {

@@ -1,0 +1,32 @@
+/**
+ * @module test/support/sequencer
+ * The order test files start in. On a machine with no result cache (CI) vitest
+ * orders files by size, so slow end-to-end files could start last and run alone at
+ * the end while a core idles. This starts the slowest files first (longest-first
+ * keeps the workers busy to the end): by the duration the cache remembers when
+ * there is one, else by an estimate from the file's path. Projects in different
+ * `sequence.groupOrder`s still run one group after the other.
+ */
+import { relative } from "node:path";
+import { BaseSequencer, type TestSpecification } from "vitest/node";
+
+/** Estimates (ms) for files without a cached duration, first match wins: the opencode CLI is the slowest. */
+const ESTIMATES: ReadonlyArray<[RegExp, number]> = [
+  [/opencode/, 60_000],
+  // Real stacks (wrangler dev, sandboxd), agents, big trees: tens of seconds each.
+  [/(e2e|agent|no-lost-work|service-binding|runner\/process|run-job)/, 30_000],
+];
+
+export class SlowFirstSequencer extends BaseSequencer {
+  override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
+    const root = this.ctx.config.root;
+    const estimate = (spec: TestSpecification): number => {
+      const key = `${spec.project.name}:${relative(root, spec.moduleId)}`;
+      const cached = this.ctx.cache.getFileTestResults(key)?.duration;
+      if (cached !== undefined) return cached;
+      return ESTIMATES.find(([pattern]) => pattern.test(spec.moduleId))?.[1] ?? 1_000;
+    };
+    const weights = new Map(files.map((f) => [f, estimate(f)]));
+    return [...files].sort((a, b) => (weights.get(b) ?? 0) - (weights.get(a) ?? 0));
+  }
+}
