@@ -18,6 +18,7 @@ import { serveGitRoot } from "../../support/git-http.ts";
 import { restore, snap, tempDir } from "../../support/runner-fixtures.ts";
 import { runnerEnv, runRunner, startRunner } from "../../support/runner-process.ts";
 import { createTestGitRepos } from "../../support/standin-git.ts";
+import type { StandinJobRecord } from "../../support/standin-job-routes.ts";
 import { useStandinRunnerApi } from "../../support/use-standin-runner-api.ts";
 
 const api = useStandinRunnerApi();
@@ -121,7 +122,16 @@ describe("runner run-job faults", () => {
     expect(rec.job.status).toBe("cancelled");
   });
 
-  it("409 LEASE_LOST on a heartbeat: agent stopped, no snapshot, no result, non-zero exit", async () => {
+  // Two ways a runner learns its lease is gone: the heartbeat answers 409 LEASE_LOST,
+  // or every route answers 401 because the job's token died with its lease.
+  it.each([
+    ["409 LEASE_LOST", (rec: StandinJobRecord) => Object.assign(rec, { leaseLost: true }), ""],
+    [
+      "401 (token died with its lease)",
+      (rec: StandinJobRecord) => Object.assign(rec, { tokenDead: true }),
+      "Job token is no longer valid",
+    ],
+  ])("%s on a heartbeat: agent stopped, no snapshot, no result, non-zero exit", async (_name, loseLease, said) => {
     const seed = await tempDir();
     await writeFile(join(seed, "a.txt"), "alpha");
     const first = await snap(api.store, seed);
@@ -130,31 +140,12 @@ describe("runner run-job faults", () => {
     const t0 = Date.now();
     const done = runRunner(["run-job", "--json"], jobEnv(ws, rec.job.id, { SANDBOX_HEARTBEAT_MS: "50" }));
     await until(() => rec.events.some((e) => e.type === "log" && e.data.line === "ready"));
-    rec.leaseLost = true;
+    loseLease(rec);
     const run = await done;
     expect(Date.now() - t0).toBeLessThan(10_000);
     expect(run.code).toBe(1);
     expect(run.result).toMatchObject({ ok: false, command: "run-job", code: "LEASE_LOST", reported: false });
-    expect(rec.results).toHaveLength(0);
-    expect(api.store.head).toBe(first.snapshotId);
-    expect(api.store.stats.commits).toBe(1);
-  });
-
-  it("401 on a heartbeat (the job's token died with its lease): agent stopped, no snapshot, no result", async () => {
-    const seed = await tempDir();
-    await writeFile(join(seed, "a.txt"), "alpha");
-    const first = await snap(api.store, seed);
-    const rec = api.addJob({ command: "echo x > l.txt; echo ready; sleep 300" });
-    const ws = await tempDir();
-    const t0 = Date.now();
-    const done = runRunner(["run-job", "--json"], jobEnv(ws, rec.job.id, { SANDBOX_HEARTBEAT_MS: "50" }));
-    await until(() => rec.events.some((e) => e.type === "log" && e.data.line === "ready"));
-    rec.tokenDead = true;
-    const run = await done;
-    expect(Date.now() - t0).toBeLessThan(10_000);
-    expect(run.code).toBe(1);
-    expect(run.result).toMatchObject({ ok: false, command: "run-job", code: "LEASE_LOST", reported: false });
-    expect(run.stderr).toContain("Job token is no longer valid");
+    expect(run.stderr).toContain(said);
     expect(rec.results).toHaveLength(0);
     expect(api.store.head).toBe(first.snapshotId);
     expect(api.store.stats.commits).toBe(1);
