@@ -25,11 +25,13 @@ export default defineConfig(async () => {
             include: ["test/node/**/*.test.ts"],
             // Most node tests wait on child processes (wrangler dev, sandboxd, bwrap, the
             // runner, opencode), not on vitest's own: on a 2-core machine vitest's default
-            // (one file at a time) left a core idle for most of the run.
-            maxWorkers: 4,
+            // (one file at a time) left a core idle for most of the run; more than three made
+            // the CPU-heavy ones (opencode) slow enough to risk their timeouts on a loaded machine.
+            maxWorkers: 3,
             sequence: { groupOrder: 0 },
-            testTimeout: 30_000,
-            hookTimeout: 30_000,
+            // Ceilings for a loaded CI machine, not targets: a hung test still fails in a minute.
+            testTimeout: 60_000,
+            hookTimeout: 60_000,
           },
         },
         {

@@ -10,9 +10,13 @@
 import { relative } from "node:path";
 import { BaseSequencer, type TestSpecification } from "vitest/node";
 
-/** Estimates (ms) for files without a cached duration, first match wins: the opencode CLI is the slowest. */
+/**
+ * Estimates (ms) for files without a cached duration, first match wins. The opencode
+ * CLI is the slowest and the most CPU-hungry: its two files start apart (one first,
+ * one with the stacks), so they never double the load together.
+ */
 const ESTIMATES: ReadonlyArray<[RegExp, number]> = [
-  [/opencode/, 60_000],
+  [/agents-e2e-opencode/, 60_000],
   // Real stacks (wrangler dev, sandboxd), agents, big trees: tens of seconds each.
   [/(e2e|agent|no-lost-work|service-binding|runner\/process|run-job)/, 30_000],
 ];

@@ -120,7 +120,7 @@ describe("opencode agent (real CLI, scripted model)", () => {
     expect(existsSync(join(ws, OPENCODE_STATE_DIR, "data", "opencode", "opencode.db"))).toBe(true);
     const session = JSON.parse(await readFile(join(ws, OPENCODE_STATE_DIR, "session.json"), "utf8"));
     expect(session.sessionId).toMatch(/^ses_/);
-  }, 60_000);
+  }, 180_000);
 
   it("stops opencode and what it started when the job is aborted", async () => {
     const ws = await tempDir();
@@ -136,7 +136,7 @@ describe("opencode agent (real CLI, scripted model)", () => {
     expect(outcome.exitCode).not.toBe(0);
     await new Promise((r) => setTimeout(r, 500));
     expect(existsSync(join(ws, "late.txt"))).toBe(false);
-  }, 30_000);
+  }, 90_000);
 
   it("fails with a clear error when opencode is not installed", async () => {
     const ws = await tempDir();
@@ -213,7 +213,7 @@ describe("opencode agent through runner run-job", () => {
     const check = await tempDir();
     await restore(api.store, check);
     expect(await readFile(join(check, "notes.md"), "utf8")).toBe("# v2\n");
-  }, 90_000);
+  }, 240_000);
 
   it("fails the job with MODEL_API_ERROR when the model API keeps answering 500", async () => {
     const ws = await tempDir();
@@ -229,5 +229,5 @@ describe("opencode agent through runner run-job", () => {
     expect(model.turns().length).toBeGreaterThanOrEqual(2);
     // The work so far (opencode's session state) was still snapshotted.
     expect(result.snapshotId).toBe(api.store.head);
-  }, 60_000);
+  }, 180_000);
 });
