@@ -1,14 +1,56 @@
 /**
- * Two test projects:
+ * Three test projects, run side by side, three files at a time, slowest first:
  * - `node`: sandboxd and other Node-side code, with real processes and bubblewrap.
- * - `workers`: the Worker in workerd (miniflare) through @cloudflare/vitest-plugin,
- *   talking to a real sandboxd (local backend) and to the stand-in container
- *   (cloudflare backend) that test/support/global-setup.ts starts.
+ * - `workers` and `workers-jobs`: the Worker in workerd (miniflare) through
+ *   @cloudflare/vitest-plugin, talking to a real sandboxd (local backend) and to the
+ *   stand-in container (cloudflare backend) that test/support/global-setup.ts starts.
  */
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
-import { defineConfig } from "vitest/config";
+import { configDefaults, defineConfig } from "vitest/config";
 import { assignTestPorts, TEST_API_TOKEN, TEST_SANDBOXD_TOKEN } from "./test/support/ports.ts";
 import { SlowFirstSequencer } from "./test/support/sequencer.ts";
+
+/** A Workers test project (the plugin, its bindings, the shared servers) over `include`. */
+function workersProject(
+  name: string,
+  include: string[],
+  exclude: string[],
+  isolate: boolean,
+  ports: { TEST_SANDBOXD_PORT: number; TEST_STANDIN_CONTAINER_PORT: number },
+  migrations: Awaited<ReturnType<typeof readD1Migrations>>,
+) {
+  return {
+    plugins: [
+      cloudflareTest({
+        main: "./test/worker/entry.ts",
+        wrangler: { configPath: "./wrangler.jsonc" },
+        miniflare: {
+          bindings: {
+            API_TOKEN: TEST_API_TOKEN,
+            SANDBOX_BACKEND: "local",
+            SANDBOXD_URL: `http://127.0.0.1:${ports.TEST_SANDBOXD_PORT}`,
+            SANDBOXD_TOKEN: TEST_SANDBOXD_TOKEN,
+            CLONE_ALLOWED_SCHEMES: "https,http",
+            STANDIN_CONTAINER_URL: `http://127.0.0.1:${ports.TEST_STANDIN_CONTAINER_PORT}`,
+            TEST_MIGRATIONS: migrations,
+            // The SDK logs every call at "info" (JSON objects on stdout); tests read warnings only.
+            SANDBOX_LOG_LEVEL: "warn",
+          },
+        },
+      }),
+    ],
+    test: {
+      name,
+      include,
+      exclude: [...configDefaults.exclude, ...exclude],
+      isolate,
+      globalSetup: ["./test/support/global-setup.ts"],
+      setupFiles: ["./test/worker/setup/apply-migrations.ts"],
+      testTimeout: 30_000,
+      hookTimeout: 30_000,
+    },
+  };
+}
 
 export default defineConfig(async () => {
   const ports = await assignTestPorts();
@@ -16,6 +58,11 @@ export default defineConfig(async () => {
   const migrations = await readD1Migrations("./migrations");
   return {
     test: {
+      // Most tests wait on child processes (wrangler dev, workerd, sandboxd, bwrap, the
+      // runner, opencode), not on vitest's own: on a 2-core machine vitest's default (one
+      // file at a time) left a core idle for most of the run; more than three made the
+      // CPU-heavy ones (opencode) slow enough to risk their timeouts on a loaded machine.
+      maxWorkers: 3,
       sequence: { sequencer: SlowFirstSequencer },
       projects: [
         {
@@ -23,52 +70,23 @@ export default defineConfig(async () => {
             name: "node",
             environment: "node",
             include: ["test/node/**/*.test.ts"],
-            // Most node tests wait on child processes (wrangler dev, sandboxd, bwrap, the
-            // runner, opencode), not on vitest's own: on a 2-core machine vitest's default
-            // (one file at a time) left a core idle for most of the run; more than three made
-            // the CPU-heavy ones (opencode) slow enough to risk their timeouts on a loaded machine.
-            maxWorkers: 3,
-            sequence: { groupOrder: 0 },
             // Ceilings for a loaded CI machine, not targets: a hung test still fails in a minute.
             testTimeout: 60_000,
             hookTimeout: 60_000,
           },
         },
-        {
-          plugins: [
-            cloudflareTest({
-              main: "./test/worker/entry.ts",
-              wrangler: { configPath: "./wrangler.jsonc" },
-              miniflare: {
-                bindings: {
-                  API_TOKEN: TEST_API_TOKEN,
-                  SANDBOX_BACKEND: "local",
-                  SANDBOXD_URL: `http://127.0.0.1:${ports.TEST_SANDBOXD_PORT}`,
-                  SANDBOXD_TOKEN: TEST_SANDBOXD_TOKEN,
-                  CLONE_ALLOWED_SCHEMES: "https,http",
-                  STANDIN_CONTAINER_URL: `http://127.0.0.1:${ports.TEST_STANDIN_CONTAINER_PORT}`,
-                  TEST_MIGRATIONS: migrations,
-                  // The SDK logs every call at "info" (JSON objects on stdout); tests read warnings only.
-                  SANDBOX_LOG_LEVEL: "warn",
-                },
-              },
-            }),
-          ],
-          test: {
-            name: "workers",
-            // After the node project, all files in one runtime, one after the other: a fresh
-            // runtime per file cost ~3 s each (~60 s in all). One at a time because they then
-            // share D1, and the job tests reset and count its tables.
-            isolate: false,
-            maxWorkers: 1,
-            sequence: { groupOrder: 1 },
-            include: ["test/worker/**/*.test.ts"],
-            globalSetup: ["./test/support/global-setup.ts"],
-            setupFiles: ["./test/worker/setup/apply-migrations.ts"],
-            testTimeout: 30_000,
-            hookTimeout: 30_000,
-          },
-        },
+        // The Worker in workerd. Most files share one runtime per vitest worker (a fresh
+        // runtime per file cost ~3 s each); the job files keep one each, since they
+        // reset, lease from and count the whole jobs table of their D1.
+        workersProject(
+          "workers",
+          ["test/worker/**/*.test.ts"],
+          ["test/worker/jobs-*.test.ts"],
+          false,
+          ports,
+          migrations,
+        ),
+        workersProject("workers-jobs", ["test/worker/jobs-*.test.ts"], [], true, ports, migrations),
       ],
     },
   };

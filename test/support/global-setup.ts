@@ -1,8 +1,11 @@
 /**
  * @module test/support/global-setup
- * Starts, once per run of the `workers` project, the servers the Worker under test
- * reaches over 127.0.0.1: a real sandboxd (local backend) and the stand-in container
- * (cloudflare backend). Ports come from test/support/ports.ts via process.env.
+ * Starts the servers the Worker under test reaches over 127.0.0.1: a real sandboxd
+ * (local backend) and the stand-in container (cloudflare backend), with a git
+ * repository to clone. Ports come from test/support/ports.ts via process.env.
+ * Both Workers test projects (`workers`, `workers-jobs`) use it; vitest calls it
+ * once per project, so the servers are started by the first call and stopped by
+ * the last teardown (kept on globalThis: each project may load this module anew).
  */
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
@@ -12,29 +15,63 @@ import { startSandboxd } from "./sandboxd-process.ts";
 import { startStandInContainer } from "./standin-container.ts";
 import { createTestGitRepos } from "./standin-git.ts";
 
-export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+interface Servers {
+  provided: { gitRepoUrl: string; gitMainCommit: string; gitFeatureCommit: string };
+  stop(): Promise<void>;
+}
+
+const SHARED = Symbol.for("sandbox-worker.test.global-setup");
+type Shared = { servers: Promise<Servers>; users: number };
+const registry = globalThis as unknown as { [SHARED]?: Shared };
+
+async function startServers(): Promise<Servers> {
   const stops: Array<() => Promise<void>> = [];
-  // A real sandboxd (local backend) with real bubblewrap and a temporary SANDBOXD_ROOT.
-  const sandboxd = await startSandboxd({ port: Number(process.env.TEST_SANDBOXD_PORT), token: TEST_SANDBOXD_TOKEN });
-  stops.push(async () => {
-    await sandboxd.stop();
-  });
-  // The stand-in container (cloudflare backend; see standin-container.ts), with a git repo to clone.
-  const gitRepos = await createTestGitRepos();
-  stops.push(gitRepos.cleanup);
-  // The same repository on a plain static server, for the backend contract suite's clone tests.
-  const gitHttp = await serveGitRoot(gitRepos.root);
-  stops.push(gitHttp.close);
-  const bare = join(gitRepos.root, gitRepos.repo);
-  project.provide("gitRepoUrl", `${gitHttp.url}/${gitRepos.repo}`);
-  project.provide("gitMainCommit", commitOf(bare, "main"));
-  project.provide("gitFeatureCommit", commitOf(bare, "feature"));
-  const standin = await startStandInContainer({
-    port: Number(process.env.TEST_STANDIN_CONTAINER_PORT),
-    gitRoot: gitRepos.root,
-  });
-  stops.push(standin.close);
+  const stop = async () => {
+    for (const s of stops.reverse()) await s();
+  };
+  try {
+    // A real sandboxd (local backend) with real bubblewrap and a temporary SANDBOXD_ROOT.
+    const sandboxd = await startSandboxd({ port: Number(process.env.TEST_SANDBOXD_PORT), token: TEST_SANDBOXD_TOKEN });
+    stops.push(async () => {
+      await sandboxd.stop();
+    });
+    // The stand-in container (cloudflare backend; see standin-container.ts), with a git repo to clone.
+    const gitRepos = await createTestGitRepos();
+    stops.push(gitRepos.cleanup);
+    // The same repository on a plain static server, for the backend contract suite's clone tests.
+    const gitHttp = await serveGitRoot(gitRepos.root);
+    stops.push(gitHttp.close);
+    const bare = join(gitRepos.root, gitRepos.repo);
+    const standin = await startStandInContainer({
+      port: Number(process.env.TEST_STANDIN_CONTAINER_PORT),
+      gitRoot: gitRepos.root,
+    });
+    stops.push(standin.close);
+    return {
+      provided: {
+        gitRepoUrl: `${gitHttp.url}/${gitRepos.repo}`,
+        gitMainCommit: commitOf(bare, "main"),
+        gitFeatureCommit: commitOf(bare, "feature"),
+      },
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  registry[SHARED] ??= { servers: startServers(), users: 0 };
+  const shared = registry[SHARED];
+  shared.users++;
+  const servers = await shared.servers;
+  for (const [key, value] of Object.entries(servers.provided)) {
+    project.provide(key as keyof typeof servers.provided, value);
+  }
   return async () => {
-    for (const stop of stops.reverse()) await stop();
+    if (--shared.users > 0) return;
+    registry[SHARED] = undefined;
+    await servers.stop();
   };
 }

@@ -11,14 +11,19 @@ import { relative } from "node:path";
 import { BaseSequencer, type TestSpecification } from "vitest/node";
 
 /**
- * Estimates (ms) for files without a cached duration, first match wins. The opencode
- * CLI is the slowest and the most CPU-hungry: its two files start apart (one first,
- * one with the stacks), so they never double the load together.
+ * Estimates (ms) for files without a cached duration, first match wins. The Worker's
+ * contract files go first, so that starting its runtime overlaps the rest. The opencode
+ * CLI's two files are the slowest and the most CPU-hungry (~8 CPU-seconds a run): one
+ * starts early, the other with the stacks, since together they slow each other down
+ * more than they save (measured: 184 s apart, 197 s together).
  */
 const ESTIMATES: ReadonlyArray<[RegExp, number]> = [
+  [/test\/worker\/.*contract/, 90_000],
   [/agents-e2e-opencode/, 60_000],
   // Real stacks (wrangler dev, sandboxd), agents, big trees: tens of seconds each.
   [/(e2e|agent|no-lost-work|service-binding|runner\/process|run-job)/, 30_000],
+  // The Worker's other files: a few seconds each.
+  [/test\/worker\//, 5_000],
 ];
 
 export class SlowFirstSequencer extends BaseSequencer {
