@@ -25,7 +25,7 @@ RUN npm install -g opencode-ai@1.18.33 && npm cache clean --force && opencode --
 # sandboxd mounts the same bundle at the same path in local sandboxes.
 ENV SANDBOX_RUNNER_DIR=/opt/sandbox-worker
 COPY dist/runner/runner.mjs /opt/sandbox-worker/runner.mjs
-# The runner's state (state.json, hash cache, restore lock; `flock` is util-linux's,
+# The runner's state (state.json, hash cache, workspace lock; `flock` is util-linux's,
 # part of every Debian/Ubuntu base) lives outside /workspace, on the container's own
 # disk: it dies with the container, which is how a fresh workspace is recognised.
 RUN mkdir -p /var/lib/sandbox-worker

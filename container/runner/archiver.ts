@@ -43,6 +43,7 @@ import { type ScanEntry, scanWorkspace } from "./scan.ts";
 import { readState, statePaths } from "./state.ts";
 import type { SnapshotStore } from "./store.ts";
 import { PackUploader } from "./uploader.ts";
+import { withWorkspaceLock } from "./workspace-lock.ts";
 
 export { MAX_REBASES, summarize };
 
@@ -94,8 +95,15 @@ type ReadResult =
   | { kind: "memory"; blob: string; bytes: Buffer; at: number }
   | { kind: "spooled"; blob: string; length: number; pack: SpooledPack; at: number };
 
-/** Takes one snapshot of `workspace`. Throws RunnerError (e.g. HEAD_MOVED) on failure. */
+/**
+ * Takes one snapshot of `workspace`, holding the workspace lock (no restore runs
+ * meanwhile). Throws RunnerError (e.g. HEAD_MOVED) on failure.
+ */
 export async function takeSnapshot(opts: ArchiveOptions): Promise<ArchiveResult> {
+  return withWorkspaceLock(opts.stateDir, () => snapshotLocked(opts), opts.log);
+}
+
+async function snapshotLocked(opts: ArchiveOptions): Promise<ArchiveResult> {
   const started = Date.now();
   const log = opts.log ?? (() => {});
   const paths = statePaths(opts.stateDir);

@@ -19,7 +19,6 @@ import { loadIgnoreRules } from "./ignore.ts";
 import { installAfterRestore } from "./install.ts";
 import { restoreSnapshot } from "./restorer.ts";
 import { runJob } from "./run-job.ts";
-import { readState } from "./state.ts";
 import type { SnapshotStore } from "./store.ts";
 import { SyncWatcher } from "./sync.ts";
 import { RUNNER_VERSION } from "./version.ts";
@@ -148,35 +147,19 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     }
     if (command === "restore") {
       const started = Date.now();
-      // The Worker runs `restore --if-fresh` under flock (run-runner.ts), so concurrent
-      // calls see the first one's state.json and exactly one of them initialises.
-      const before = await readState(config.stateDir);
-      if (values["if-fresh"] && before) {
-        log("workspace already initialised (state.json present): not restoring");
-        emit({
-          ok: true,
-          command: "restore",
-          snapshotId: before.head,
-          restored: false,
-          initialized: false,
-          files: 0,
-          downloadedBytes: 0,
-          deleted: 0,
-          install: null,
-          durationMs: Date.now() - started,
-        });
-        return 0;
-      }
+      // Under the workspace lock (restorer.ts), so of concurrent `--if-fresh` calls
+      // exactly one finds no state.json and initialises the workspace.
       const r = await restoreSnapshot({
         store,
         workspace: config.workspace,
         stateDir: config.stateDir,
         rules,
         snapshotId: values.snapshot ?? null,
+        ifFresh: values["if-fresh"] ?? false,
         log,
       });
       const install =
-        values["no-install"] || !config.install
+        !r.restored || values["no-install"] || !config.install
           ? null
           : await installAfterRestore(config.workspace, r.changedPaths, log);
       emit({
@@ -184,12 +167,12 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         command: "restore",
         snapshotId: r.snapshotId,
         restored: r.restored,
-        initialized: before === null,
+        initialized: r.initialized,
         files: r.files,
         downloadedBytes: r.downloadedBytes,
         deleted: r.deleted,
         install,
-        durationMs: r.durationMs,
+        durationMs: r.restored ? r.durationMs : Date.now() - started,
       });
       return 0;
     }

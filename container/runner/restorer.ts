@@ -39,8 +39,9 @@ import { HashCache } from "./hash-cache.ts";
 import type { IgnoreRules } from "./ignore.ts";
 import { forEachLimited } from "./limiter.ts";
 import { type ScanEntry, scanWorkspace } from "./scan.ts";
-import { removeScratch, statePaths, workspaceScratch, writeState } from "./state.ts";
+import { readState, removeScratch, statePaths, workspaceScratch, writeState } from "./state.ts";
 import { loadManifest, type SnapshotStore } from "./store.ts";
+import { withWorkspaceLock } from "./workspace-lock.ts";
 
 /** Inputs of a restore. */
 export interface RestoreOptions {
@@ -51,6 +52,8 @@ export interface RestoreOptions {
   rules: IgnoreRules;
   /** Snapshot to restore; the head when absent. */
   snapshotId?: SnapshotId | null;
+  /** Restore only a fresh workspace (no state.json), checked under the lock. */
+  ifFresh?: boolean;
   log?: (message: string) => void;
 }
 
@@ -58,6 +61,8 @@ export interface RestoreOptions {
 export interface RestoreResult {
   snapshotId: SnapshotId | null;
   restored: boolean;
+  /** This call initialised a fresh workspace (no state.json before it). */
+  initialized: boolean;
   files: number;
   downloadedBytes: number;
   deleted: number;
@@ -110,8 +115,39 @@ function moveIntoSync(src: string, dest: string): void {
   }
 }
 
-/** Restores `opts.snapshotId` (or the head). Throws RESTORE_INCOMPLETE if any file could not be written exactly. */
+/**
+ * Restores `opts.snapshotId` (or the head), holding the workspace lock (no snapshot
+ * scans the tree meanwhile). With `ifFresh`, a workspace that was initialised
+ * already is left alone. Throws RESTORE_INCOMPLETE if any file could not be
+ * written exactly.
+ */
 export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResult> {
+  return withWorkspaceLock(
+    opts.stateDir,
+    async () => {
+      const before = await readState(opts.stateDir);
+      if (opts.ifFresh && before) {
+        (opts.log ?? (() => {}))("workspace already initialised (state.json present): not restoring");
+        return { ...NOTHING_DONE, snapshotId: before.head, initialized: false };
+      }
+      return { ...(await restoreLocked(opts)), initialized: before === null };
+    },
+    opts.log,
+  );
+}
+
+/** A restore that changed nothing. */
+const NOTHING_DONE = {
+  restored: false,
+  files: 0,
+  downloadedBytes: 0,
+  deleted: 0,
+  written: 0,
+  changedPaths: [] as string[],
+  durationMs: 0,
+};
+
+async function restoreLocked(opts: RestoreOptions): Promise<Omit<RestoreResult, "initialized">> {
   const started = Date.now();
   const log = opts.log ?? (() => {});
   const ws = opts.workspace;

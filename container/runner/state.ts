@@ -3,9 +3,9 @@
  * The runner's own files, kept OUTSIDE the user's tree so they never show in `ls`,
  * snapshots or diffs: `<stateDir>/state.json` (`{ head, updatedAt }`, written after
  * every successful snapshot or restore), the hash cache, the pack spool and the
- * restore lock. `stateDir` is SANDBOX_STATE_DIR (default /var/lib/sandbox-worker):
- * on the container's own disk, or a per-project directory sandboxd binds there, so
- * it dies with the workspace it describes.
+ * workspace lock (workspace-lock.ts). `stateDir` is SANDBOX_STATE_DIR (default
+ * /var/lib/sandbox-worker): on the container's own disk, or a per-project directory
+ * sandboxd binds there, so it dies with the workspace it describes.
  *
  * state.json's absence marks a **fresh** workspace: one never restored since its
  * container started. `restore --if-fresh` restores only then, and a snapshot of a

@@ -8,7 +8,7 @@ import { Hono } from "hono";
 import { z } from "zod";
 import type { AppDeps } from "../deps";
 import { jsonBody } from "../json-body";
-import { ensureReady, RESTORE_LOCK } from "../sandboxes/ready";
+import { ensureReady } from "../sandboxes/ready";
 import { ProjectParamSchema } from "../schemas";
 import { SHA256_HEX } from "../shared/snapshot-format";
 import { requireSnapshots, runForProject } from "../snapshots/runner-access";
@@ -42,14 +42,8 @@ export function snapshotRoutes(deps: AppDeps): Hono {
         const { snapshotId } = c.req.valid("json");
         await ensureReady(deps, projectId);
         const args = snapshotId ? ["--snapshot", snapshotId] : [];
-        // Under the same lock as the ensure step's restore: two restores never interleave.
-        const {
-          ok: _ok,
-          command: _command,
-          ...result
-        } = await runForProject(deps, projectId, "restore", args, {
-          lock: RESTORE_LOCK,
-        });
+        // The runner holds the workspace lock: no other restore or snapshot interleaves.
+        const { ok: _ok, command: _command, ...result } = await runForProject(deps, projectId, "restore", args);
         return c.json({ success: true, data: result });
       },
     );

@@ -8,9 +8,9 @@
  *
  * - The backend starts the sandbox and says whether the workspace was initialised
  *   since its container started (the runner's state.json, kept outside /workspace).
- * - A fresh workspace gets `runner restore --if-fresh` under `flock`: concurrent
- *   calls wait for the first, which restores the head (exactly once); the others
- *   find it done. A restore that fails answers 503 RESTORE_FAILED and nothing runs.
+ * - A fresh workspace gets `runner restore --if-fresh`, which holds the workspace
+ *   lock (container/runner/workspace-lock.ts): concurrent calls wait for the first,
+ *   which restores the head (exactly once); the others find it done. A restore that fails answers 503 RESTORE_FAILED and nothing runs.
  * - The call that initialised the workspace, or the first after the sandbox's
  *   processes died (local sandboxd restarted), (re)starts the sync watcher.
  *
@@ -22,9 +22,6 @@ import type { AppDeps } from "../deps";
 import { AppError } from "../errors";
 import { runForProject, runnerAvailable } from "../snapshots/runner-access";
 import { ensureSync } from "../snapshots/sync";
-
-/** The lock file (in the runner's state dir) that serialises restores of one workspace. */
-export const RESTORE_LOCK = "restore.lock";
 
 /** What the ensure step did. */
 export interface ReadySandbox extends EnsuredSandbox {
@@ -50,7 +47,7 @@ export async function ensureReady(
   let initializedNow = false;
   if (!sandbox.initialized) {
     try {
-      const restore = await runForProject(deps, projectId, "restore", ["--if-fresh"], { lock: RESTORE_LOCK });
+      const restore = await runForProject(deps, projectId, "restore", ["--if-fresh"]);
       ready.restoredSnapshot = restore.restored ? restore.snapshotId : null;
       initializedNow = restore.initialized;
     } catch (err) {

@@ -8,7 +8,7 @@
 import type { SandboxBackend } from "../backend/types";
 import { AppError } from "../errors";
 import { shellQuote } from "../shared/git";
-import { RUNNER_ENV, RUNNER_PATH, type RunnerResult, STATE_DIR_IN_SHELL } from "../shared/snapshot-format";
+import { RUNNER_ENV, RUNNER_PATH, type RunnerResult } from "../shared/snapshot-format";
 
 /** What the runner needs to reach the Worker. */
 export interface RunnerAccess {
@@ -34,15 +34,10 @@ const RUNNER_LINE_PREFIX = `exec node "\${SANDBOX_RUNNER:-${RUNNER_PATH}}" `;
 /**
  * The shell line that runs `runner <args> --json`. Unisolated local sandboxes set
  * SANDBOX_RUNNER to where the bundle really is; everywhere else it is RUNNER_PATH.
- * Shared with src/jobs/start.ts (background `run-job`). With `lock`, the runner
- * runs under `flock` on that lock file in its state directory: concurrent callers
- * wait for the one holding it (and the lock dies with its holder, unlike a
- * lock file a killed runner would leave behind).
+ * Shared with src/jobs/start.ts (background `run-job`).
  */
-export function runnerCommandLine(args: string[], opts: { lock?: string } = {}): string {
-  const line = `${RUNNER_LINE_PREFIX}${[...args, "--json"].map(shellQuote).join(" ")}`;
-  if (!opts.lock) return line;
-  return `mkdir -p ${STATE_DIR_IN_SHELL} && ${line.replace(/^exec /, `exec flock ${STATE_DIR_IN_SHELL}/${shellQuote(opts.lock)} `)}`;
+export function runnerCommandLine(args: string[]): string {
+  return `${RUNNER_LINE_PREFIX}${[...args, "--json"].map(shellQuote).join(" ")}`;
 }
 
 /**
@@ -69,10 +64,9 @@ export async function runRunner<C extends "snapshot" | "restore">(
   args: string[],
   access: RunnerAccess,
   timeoutMs: number,
-  opts: { lock?: string } = {},
 ): Promise<Ok<C>> {
   const result = await backend.exec(projectId, {
-    command: runnerCommandLine([command, ...args], opts),
+    command: runnerCommandLine([command, ...args]),
     env: runnerEnv(access, projectId),
     timeoutMs,
   });

@@ -48,11 +48,10 @@ export async function runForProject<C extends "snapshot" | "restore">(
   projectId: string,
   command: C,
   args: string[] = [],
-  opts: { lock?: string } = {},
 ): Promise<Ok<C>> {
   const { snapshots, apiUrl } = requireRunnerApi(deps);
   const timeoutMs = deps.config.EXEC_MAX_TIMEOUT_MS;
   // Valid a minute past the longest the runner may run, and no longer.
   const token = await snapshots.mintRunnerToken(projectId, Math.ceil(timeoutMs / 1000) + 60);
-  return runRunner(deps.backend, projectId, command, args, { apiUrl, token }, timeoutMs, opts);
+  return runRunner(deps.backend, projectId, command, args, { apiUrl, token }, timeoutMs);
 }
