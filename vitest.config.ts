@@ -23,6 +23,10 @@ function workersProject(
     plugins: [
       cloudflareTest({
         main: "./test/worker/entry.ts",
+        // Not workerd --verbose (the plugin's default): it logs, with stack traces, every
+        // exception that crosses an RPC boundary even when the caller handles it (the SDK's
+        // typed errors, cancelled container streams). wrangler dev does not use it either.
+        verbose: false,
         wrangler: { configPath: "./wrangler.jsonc" },
         miniflare: {
           bindings: {
