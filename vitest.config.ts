@@ -74,6 +74,7 @@ export default defineConfig(async () => {
             name: "node",
             environment: "node",
             include: ["test/node/**/*.test.ts"],
+            globalSetup: ["./test/support/node-global-setup.ts"],
             // Ceilings for a loaded CI machine, not targets: a hung test still fails in a minute.
             testTimeout: 60_000,
             hookTimeout: 60_000,

@@ -25,7 +25,9 @@ describe("service binding", () => {
       output: "quiet",
     });
     webUrl = web.url;
-  }, 180_000);
+    // Two wrangler dev sessions and a sandboxd: each step is bounded on its own; together
+    // they may need more than the other stacks' 180 s on a loaded machine.
+  }, 300_000);
 
   afterAll(async () => {
     await stack?.stop();

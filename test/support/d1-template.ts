@@ -27,8 +27,12 @@ function migrationsHash(): string {
   return hash.digest("hex").slice(0, 16);
 }
 
-/** Makes `persistTo` a local state directory whose D1 database has every migration applied. */
-export async function seedMigratedD1(persistTo: string, env: NodeJS.ProcessEnv): Promise<void> {
+/**
+ * The migrated template's directory, made if missing. The node project's global
+ * setup makes it before any test file starts (test/support/node-global-setup.ts),
+ * so files do not build it side by side while their stacks start.
+ */
+export async function ensureD1Template(env: NodeJS.ProcessEnv = process.env): Promise<string> {
   const template = join(tmpdir(), `sandbox-worker-d1-${migrationsHash()}`);
   if (!existsSync(template)) {
     // Built aside and renamed into place: concurrent test files never copy half a template.
@@ -45,5 +49,10 @@ export async function seedMigratedD1(persistTo: string, env: NodeJS.ProcessEnv):
       rmSync(building, { recursive: true, force: true });
     }
   }
-  cpSync(template, persistTo, { recursive: true });
+  return template;
+}
+
+/** Makes `persistTo` a local state directory whose D1 database has every migration applied. */
+export async function seedMigratedD1(persistTo: string, env: NodeJS.ProcessEnv): Promise<void> {
+  cpSync(await ensureD1Template(env), persistTo, { recursive: true });
 }
