@@ -79,6 +79,18 @@ function requeued(rec: ReturnType<typeof api.addJob>, command: string): void {
   rec.job.command = command;
 }
 
+/** Runs `fn` with the URL of the test repository served over git's dumb HTTP, then cleans up. */
+async function withTestRepo(fn: (repoUrl: string) => Promise<void>): Promise<void> {
+  const repos = await createTestGitRepos();
+  const server = await serveGitRoot(repos.root);
+  try {
+    await fn(`${server.url}/${repos.repo}`);
+  } finally {
+    await server.close();
+    await repos.cleanup();
+  }
+}
+
 describe("runner run-job faults", () => {
   it("timeout: the command and its child are killed, the workspace snapshotted, failed TIMEOUT", async () => {
     const rec = api.addJob({
@@ -192,11 +204,9 @@ describe("runner run-job faults", () => {
   });
 
   it("first job with a repo: the clone is the head before the agent runs; a retry restores it clean", async () => {
-    const repos = await createTestGitRepos();
-    const server = await serveGitRoot(repos.root);
-    try {
+    await withTestRepo(async (repoUrl) => {
       const rec = api.addJob({
-        repo: { url: `${server.url}/${repos.repo}`, branch: "feature" },
+        repo: { url: repoUrl, branch: "feature" },
         command: "echo junk > partial.txt; echo changed >> README.md; echo ready; sleep 300",
       });
       const ws = await tempDir();
@@ -221,23 +231,18 @@ describe("runner run-job faults", () => {
       expect(lastAgentLines(rec.events)).toEqual(["README.md", "feature.txt", "hello from the test repo"]);
       expect(result.changedFiles).toMatchObject({ added: [], modified: [], deleted: [] });
       expect(result.diff).toBe("");
-    } finally {
-      await server.close();
-      await repos.cleanup();
-    }
+    });
   });
 
   it("a first job whose workspace holds a stale, half-moved clone still gets a clean clone", async () => {
-    const repos = await createTestGitRepos();
-    const server = await serveGitRoot(repos.root);
-    try {
+    await withTestRepo(async (repoUrl) => {
       const ws = await tempDir();
       // What an attempt that died while moving an older clone into place leaves: some entries, stale.
       await writeFile(join(ws, "README.md"), "an older README\n");
       await mkdir(join(ws, ".git"));
       await writeFile(join(ws, ".git", "HEAD"), "ref: refs/heads/stale\n");
       const rec = api.addJob({
-        repo: { url: `${server.url}/${repos.repo}`, branch: "feature" },
+        repo: { url: repoUrl, branch: "feature" },
         command: "cat README.md",
       });
       const run = await runRunner(["run-job", "--json"], jobEnv(ws, rec.job.id));
@@ -247,18 +252,13 @@ describe("runner run-job faults", () => {
       expect(lastAgentLines(rec.events)).toEqual(["hello from the test repo"]);
       expect(await readFile(join(ws, ".git", "HEAD"), "utf8")).toBe("ref: refs/heads/feature\n");
       expect(result.changedFiles).toMatchObject({ added: [], modified: [], deleted: [] });
-    } finally {
-      await server.close();
-      await repos.cleanup();
-    }
+    });
   });
 
   it("first job with a repo clones it (branch), the next job restores; both diff correctly", async () => {
-    const repos = await createTestGitRepos();
-    const server = await serveGitRoot(repos.root);
-    try {
+    await withTestRepo(async (repoUrl) => {
       const rec = api.addJob({
-        repo: { url: `${server.url}/${repos.repo}`, branch: "feature" },
+        repo: { url: repoUrl, branch: "feature" },
         command: "cat feature.txt > copy.txt",
       });
       const ws = await tempDir();
@@ -279,7 +279,7 @@ describe("runner run-job faults", () => {
 
       // Second job, fresh workspace: the head exists, so restore (no clone); old content from the store.
       const next = api.addJob({
-        repo: { url: `${server.url}/${repos.repo}`, branch: "feature" },
+        repo: { url: repoUrl, branch: "feature" },
         command: "echo more >> README.md && git add -A && git -c user.name=t -c user.email=t@t commit -qm edit",
       });
       const ws2 = await tempDir();
@@ -292,10 +292,7 @@ describe("runner run-job faults", () => {
       // .git internals are not reported as changes.
       expect(r2.changedFiles).toMatchObject({ added: [], modified: ["README.md"], deleted: [], truncated: false });
       expect(r2.diff).toContain(" hello from the test repo\n+more\n");
-    } finally {
-      await server.close();
-      await repos.cleanup();
-    }
+    });
   });
 
   it("a repo that cannot be cloned: failed CLONE_FAILED, reported", async () => {
