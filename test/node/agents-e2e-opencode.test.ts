@@ -7,7 +7,6 @@
  * change, the events show each tool call, and a follow-up job continues the
  * session kept in the snapshot.
  */
-import { execFileSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OPENAI_COMPATIBLE_PROVIDER } from "../../container/runner/agents/opencode-config.ts";
 import type { JobResult } from "../../src/shared/job-format.ts";
@@ -34,7 +33,6 @@ async function runJob(projectId: string, prompt: string): Promise<{ job: Record<
 
 describe("opencode agent end to end (local backend, real CLI, scripted model)", () => {
   beforeAll(async () => {
-    execFileSync(process.execPath, ["scripts/build-runner.ts"], { stdio: "ignore" });
     model = await startOpenAIModelServer();
     stack = await startStack({ OPENAI_BASE_URL: model.baseUrl, OPENAI_API_KEY: "sk-standin-e2e" });
   }, 180_000);

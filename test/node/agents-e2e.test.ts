@@ -6,7 +6,6 @@
  * with its diff, usage and cost; its events show every tool call. The Worker passes
  * the key and base URL to run-job only (src/jobs/start.ts).
  */
-import { execFileSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { JobResult } from "../../src/shared/job-format.ts";
 import { type AnthropicStandin, startAnthropicStandin, toolResults } from "../support/model-server-anthropic.ts";
@@ -18,7 +17,6 @@ let model: AnthropicStandin;
 
 describe("claude agent end to end (local backend)", () => {
   beforeAll(async () => {
-    execFileSync(process.execPath, ["scripts/build-runner.ts"], { stdio: "ignore" });
     model = await startAnthropicStandin();
     stack = await startStack({ ANTHROPIC_API_KEY: FAKE_KEY, ANTHROPIC_BASE_URL: model.url });
   }, 180_000);

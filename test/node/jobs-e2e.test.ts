@@ -4,7 +4,6 @@
  * runner in a real bubblewrap sandbox, reported back; its snapshot holds the
  * command's output, and its events replay from the start.
  */
-import { execFileSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Envelope, type Stack, startStack } from "../support/stack.ts";
 
@@ -27,7 +26,6 @@ function parseSse(text: string): Array<{ event: string; id?: string; data: Recor
 
 describe("jobs end to end", () => {
   beforeAll(async () => {
-    execFileSync(process.execPath, ["scripts/build-runner.ts"], { stdio: "ignore" });
     stack = await startStack({ MAX_CONCURRENT_JOBS: "2" }, ["--test-scheduled"]);
   }, 180_000);
   afterAll(async () => {

@@ -8,7 +8,6 @@
  * the head first; a fresh tree never replaces a head; a second destroy changes
  * nothing; a container stopped behind the API's back comes back with every file.
  */
-import { execFileSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../scripts/lib/net.ts";
 import { RUNNER_ENV, RUNNER_PATH } from "../../src/shared/snapshot-format.ts";
@@ -110,7 +109,6 @@ export function defineNoLostWorkSuite(kind: "local" | "cloudflare", start: () =>
   describe(`no lost work (${kind} backend)`, () => {
     let h: Harness;
     beforeAll(async () => {
-      execFileSync(process.execPath, ["scripts/build-runner.ts"], { stdio: "ignore" });
       h = await start();
     }, 180_000);
     afterAll(async () => {

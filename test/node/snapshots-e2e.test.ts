@@ -4,7 +4,6 @@
  * runner in the sandbox calling back to the runner API. Snapshot, destroy, create
  * again (the head comes back by itself), restore an older snapshot.
  */
-import { execFileSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Stack, startStack } from "../support/stack.ts";
 
@@ -18,7 +17,6 @@ const sh = async (command: string) => {
 
 describe("snapshots end to end", () => {
   beforeAll(async () => {
-    execFileSync(process.execPath, ["scripts/build-runner.ts"], { stdio: "ignore" });
     stack = await startStack();
   }, 180_000);
   afterAll(async () => {

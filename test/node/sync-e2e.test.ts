@@ -3,7 +3,6 @@
  * (once), and a change made later reaches a snapshot by itself — so a destroyed
  * workspace comes back with it although nobody asked for a snapshot.
  */
-import { execFileSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Stack, startStack } from "../support/stack.ts";
 
@@ -23,7 +22,6 @@ async function headAfter(previous: unknown, timeoutMs = 20_000): Promise<string>
 
 describe("continuous sync", () => {
   beforeAll(async () => {
-    execFileSync(process.execPath, ["scripts/build-runner.ts"], { stdio: "ignore" });
     stack = await startStack({ SYNC_ON_CREATE: "true", SYNC_INTERVAL_MS: "1000" });
   }, 180_000);
   afterAll(async () => {
