@@ -146,7 +146,6 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       return 0;
     }
     if (command === "restore") {
-      const started = Date.now();
       // Under the workspace lock (restorer.ts), so of concurrent `--if-fresh` calls
       // exactly one finds no state.json and initialises the workspace.
       const r = await restoreSnapshot({
@@ -172,7 +171,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         downloadedBytes: r.downloadedBytes,
         deleted: r.deleted,
         install,
-        durationMs: r.restored ? r.durationMs : Date.now() - started,
+        durationMs: r.durationMs,
       });
       return 0;
     }

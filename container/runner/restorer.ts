@@ -122,13 +122,14 @@ function moveIntoSync(src: string, dest: string): void {
  * written exactly.
  */
 export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResult> {
+  const started = Date.now();
   return withWorkspaceLock(
     opts.stateDir,
     async () => {
       const before = await readState(opts.stateDir);
       if (opts.ifFresh && before) {
         (opts.log ?? (() => {}))("workspace already initialised (state.json present): not restoring");
-        return { ...NOTHING_DONE, snapshotId: before.head, initialized: false };
+        return { ...nothingDone(before.head, started), initialized: false };
       }
       return { ...(await restoreLocked(opts)), initialized: before === null };
     },
@@ -136,16 +137,19 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
   );
 }
 
-/** A restore that changed nothing. */
-const NOTHING_DONE = {
-  restored: false,
-  files: 0,
-  downloadedBytes: 0,
-  deleted: 0,
-  written: 0,
-  changedPaths: [] as string[],
-  durationMs: 0,
-};
+/** What a restore that changed nothing reports. */
+function nothingDone(snapshotId: SnapshotId | null, started: number): Omit<RestoreResult, "initialized"> {
+  return {
+    snapshotId,
+    restored: false,
+    files: 0,
+    downloadedBytes: 0,
+    deleted: 0,
+    written: 0,
+    changedPaths: [],
+    durationMs: Date.now() - started,
+  };
+}
 
 async function restoreLocked(opts: RestoreOptions): Promise<Omit<RestoreResult, "initialized">> {
   const started = Date.now();
@@ -156,16 +160,7 @@ async function restoreLocked(opts: RestoreOptions): Promise<Omit<RestoreResult, 
   if (!id) {
     // A project with no snapshot yet: the workspace starts as it is, and is now initialised.
     await writeState(opts.stateDir, null);
-    return {
-      snapshotId: null,
-      restored: false,
-      files: 0,
-      downloadedBytes: 0,
-      deleted: 0,
-      written: 0,
-      changedPaths: [],
-      durationMs: Date.now() - started,
-    };
+    return nothingDone(null, started);
   }
   const [manifest, scanned, cache] = await Promise.all([
     loadManifest(opts.store, id),

@@ -10,7 +10,8 @@
  *   since its container started (the runner's state.json, kept outside /workspace).
  * - A fresh workspace gets `runner restore --if-fresh`, which holds the workspace
  *   lock (container/runner/workspace-lock.ts): concurrent calls wait for the first,
- *   which restores the head (exactly once); the others find it done. A restore that fails answers 503 RESTORE_FAILED and nothing runs.
+ *   which restores the head (exactly once); the others find it done. A restore
+ *   that fails answers 503 RESTORE_FAILED and nothing runs.
  * - The call that initialised the workspace, or the first after the sandbox's
  *   processes died (local sandboxd restarted), (re)starts the sync watcher.
  *
