@@ -22,6 +22,7 @@ import { runJob } from "./run-job.ts";
 import type { SnapshotStore } from "./store.ts";
 import { SyncWatcher } from "./sync.ts";
 import { RUNNER_VERSION } from "./version.ts";
+import { tryLockSyncWatcher } from "./workspace-lock.ts";
 
 /** `--help` text. */
 export const HELP = `sandbox-worker runner ${RUNNER_VERSION}
@@ -178,6 +179,12 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     // sync --watch
     const intervalMs = positiveInt(values["interval-ms"], "--interval-ms", 30_000);
     const batchFiles = positiveInt(values["batch-files"], "--batch-files", 10);
+    const releaseSyncLock = await tryLockSyncWatcher(config.stateDir);
+    if (!releaseSyncLock) {
+      log("another sync watcher runs in this sandbox: leaving it the workspace");
+      emit({ ok: true, command: "sync", alreadyRunning: true });
+      return 0;
+    }
     const watcher = new SyncWatcher({
       workspace: config.workspace,
       rules,
@@ -206,6 +213,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     await shutdown;
     log("stopping: flushing pending changes");
     await watcher.stop();
+    await releaseSyncLock();
     return 0;
   } catch (err) {
     const e = toRunnerError(err);

@@ -18,38 +18,65 @@ import { join } from "node:path";
 
 /** The lock's file in the runner's state directory. */
 export const WORKSPACE_LOCK_FILE = "workspace.lock";
+/** Held for its whole life by the one sync watcher of a sandbox (see {@link tryLockSyncWatcher}). */
+export const SYNC_LOCK_FILE = "sync.lock";
 
+type Release = () => Promise<void>;
+const unlocked: Release = async () => {};
 let warned = false;
 
-/** Waits for the workspace lock of `stateDir`; resolves with its release. */
-export async function lockWorkspace(
+/**
+ * Takes the exclusive flock on `stateDir/file` through a flock(1) child: waits for it,
+ * or with `wait: false` answers "busy" at once when another process holds it.
+ */
+async function holdFlock(
   stateDir: string,
-  log: (m: string) => void = () => {},
-): Promise<() => Promise<void>> {
+  file: string,
+  wait: boolean,
+): Promise<{ state: "held"; release: Release } | { state: "busy" | "unavailable" }> {
   await mkdir(stateDir, { recursive: true });
   // -o: the lock is flock's own, not inherited by the shell, so it ends with flock.
-  const child = spawn("flock", ["-x", "-o", join(stateDir, WORKSPACE_LOCK_FILE), "-c", "echo locked; read _"], {
-    stdio: ["pipe", "pipe", "ignore"],
-  });
+  const args = [...(wait ? [] : ["-n"]), "-x", "-o", join(stateDir, file), "-c", "echo locked; read _"];
+  const child = spawn("flock", args, { stdio: ["pipe", "pipe", "ignore"] });
   const exited = new Promise<void>((resolve) => child.once("close", () => resolve()));
-  const held = await new Promise<boolean>((resolve) => {
+  const state = await new Promise<"held" | "busy" | "unavailable">((resolve) => {
     let out = "";
     child.stdout.on("data", (d: Buffer) => {
       out += d.toString("utf8");
-      if (out.includes("locked\n")) resolve(true);
+      if (out.includes("locked\n")) resolve("held");
     });
-    child.once("error", () => resolve(false));
-    child.once("close", () => resolve(false));
+    // ENOENT: no flock(1). Exit 1 without "locked": -n found the lock taken.
+    child.once("error", () => resolve("unavailable"));
+    child.once("close", (code) => resolve(code === 1 && !wait ? "busy" : "unavailable"));
   });
-  if (!held) {
-    if (!warned) log("flock(1) is not available: restores and snapshots run without the workspace lock");
-    warned = true;
-    return async () => {};
-  }
-  return async () => {
-    child.stdin.end();
-    await exited;
+  if (state !== "held") return { state };
+  return {
+    state,
+    release: async () => {
+      child.stdin.end();
+      await exited;
+    },
   };
+}
+
+/** Waits for the workspace lock of `stateDir`; resolves with its release. */
+export async function lockWorkspace(stateDir: string, log: (m: string) => void = () => {}): Promise<Release> {
+  const lock = await holdFlock(stateDir, WORKSPACE_LOCK_FILE, true);
+  if (lock.state === "held") return lock.release;
+  if (!warned) log("flock(1) is not available: restores and snapshots run without the workspace lock");
+  warned = true;
+  return unlocked;
+}
+
+/**
+ * The sync watcher's claim to be the only one in its sandbox: null when another
+ * watcher holds it (two calls into a fresh sandbox may each start one), else the
+ * release, which the watcher keeps until it exits (or it dies and the lock with it).
+ */
+export async function tryLockSyncWatcher(stateDir: string): Promise<Release | null> {
+  const lock = await holdFlock(stateDir, SYNC_LOCK_FILE, false);
+  if (lock.state === "busy") return null;
+  return lock.state === "held" ? lock.release : unlocked;
 }
 
 /** Runs `fn` holding the workspace lock of `stateDir`. */

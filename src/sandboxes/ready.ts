@@ -13,7 +13,9 @@
  *   which restores the head (exactly once); the others find it done. A restore
  *   that fails answers 503 RESTORE_FAILED and nothing runs.
  * - The call that initialised the workspace, or the first after the sandbox's
- *   processes died (local sandboxd restarted), (re)starts the sync watcher.
+ *   processes died while its disk stayed (local sandboxd restarted), (re)starts the
+ *   sync watcher: one call each time, never two calls of the same ensure. The
+ *   runner keeps it at one even so (a second watcher finds the first's lock and leaves).
  *
  * The fast path (initialised, nothing restarted) costs the one ensure call.
  * `GET /sandboxes/:id` and cleanup do not come here: they start nothing.
@@ -65,8 +67,10 @@ export async function ensureReady(
     }
     ready.initialized = true;
   }
-  // After the restore, so the sync's first snapshot starts from the restored head.
-  if (deps.config.SYNC_ON_CREATE && (initializedNow || sandbox.started || opts.alwaysSync)) {
+  // After the restore, so the sync's first snapshot starts from the restored head. A call that
+  // started the sandbox on a fresh disk leaves the sync to the call that restored it (maybe another).
+  const restartedWithDisk = sandbox.started && sandbox.initialized;
+  if (deps.config.SYNC_ON_CREATE && (initializedNow || restartedWithDisk || opts.alwaysSync)) {
     ready.syncProcessId = await ensureSync(deps, projectId);
   }
   return ready;

@@ -192,4 +192,6 @@ export type RunnerResult =
       install: { command: string; exitCode: number } | null;
       durationMs: number;
     }
+  /** `sync --watch` that found another watcher in its sandbox and left at once. */
+  | { ok: true; command: "sync"; alreadyRunning: true }
   | { ok: false; command: string; code: string; error: string };

@@ -1,13 +1,14 @@
 /**
  * `sync --watch` as a real child process against the stand-in runner API:
  * package.json syncs at once, other files wait for the batch size or interval,
- * ignored paths do not count, and SIGTERM flushes pending changes before exit.
+ * ignored paths do not count, and SIGTERM flushes pending changes before exit;
+ * a second watcher in the same sandbox leaves the workspace to the first.
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { tempDir } from "../../support/runner-fixtures.ts";
-import { runnerEnv, startRunner } from "../../support/runner-process.ts";
+import { runnerEnv, runRunner, startRunner } from "../../support/runner-process.ts";
 import { useStandinRunnerApi } from "../../support/use-standin-runner-api.ts";
 
 const api = useStandinRunnerApi();
@@ -77,5 +78,29 @@ describe("sync --watch", () => {
     expect(done.code).toBe(0);
     expect(done.result).toMatchObject({ ok: true, command: "snapshot", unchanged: false });
     expect(files(api.store.manifests.get(api.store.head as string))).toContain("f.ts");
+  });
+
+  it("is one per sandbox: a second watcher leaves at once while the first runs, and starts once it has gone", {
+    timeout: 30_000,
+  }, async () => {
+    const ws = await tempDir();
+    await writeFile(join(ws, "seed.txt"), "seed");
+    const watch = ["sync", "--watch", "--json", "--interval-ms", "60000"];
+    let lines = 0;
+    const first = startRunner(watch, runnerEnv(api, ws), { onStdoutLine: () => lines++ });
+    expect(await waitFor(() => lines, 1, 5000)).toBe(1);
+
+    const second = await runRunner(watch, runnerEnv(api, ws));
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.result).toEqual({ ok: true, command: "sync", alreadyRunning: true });
+    expect(second.stderr).toContain("another sync watcher runs");
+
+    first.child.kill("SIGTERM");
+    expect((await first.done).code).toBe(0);
+    let thirdLines = 0;
+    const third = startRunner(watch, runnerEnv(api, ws), { onStdoutLine: () => thirdLines++ });
+    expect(await waitFor(() => thirdLines, 1, 5000)).toBe(1);
+    third.child.kill("SIGTERM");
+    expect((await third.done).result).toMatchObject({ ok: true, command: "snapshot" });
   });
 });
