@@ -1,12 +1,15 @@
 /**
- * Three test projects, run side by side, three files at a time, slowest first:
+ * Two test projects, run side by side, three files at a time, slowest first:
  * - `node`: sandboxd and other Node-side code, with real processes and bubblewrap.
- * - `workers` and `workers-jobs`: the Worker in workerd (miniflare) through
- *   @cloudflare/vitest-plugin, talking to a real sandboxd (local backend) and to the
- *   stand-in container (cloudflare backend) that test/support/global-setup.ts starts.
+ * - `workers`: the Worker in workerd (miniflare) through @cloudflare/vitest-plugin,
+ *   talking to a real sandboxd (local backend) and to the stand-in container
+ *   (cloudflare backend) that test/support/global-setup.ts starts.
+ * Neither isolates its files: a file runs in a vitest worker (a Node process, or a
+ * workerd runtime) that the files before it used, one after another, so every file leaves things as it would want to find them (the job files
+ * reset the jobs table first). A fresh process or runtime per file cost 1-3 s each.
  */
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
-import { configDefaults, defineConfig } from "vitest/config";
+import { defineConfig } from "vitest/config";
 import { assignTestPorts, TEST_API_TOKEN, TEST_SANDBOXD_TOKEN } from "./test/support/ports.ts";
 import { SlowFirstSequencer } from "./test/support/sequencer.ts";
 
@@ -14,8 +17,6 @@ import { SlowFirstSequencer } from "./test/support/sequencer.ts";
 function workersProject(
   name: string,
   include: string[],
-  exclude: string[],
-  isolate: boolean,
   ports: { TEST_SANDBOXD_PORT: number; TEST_STANDIN_CONTAINER_PORT: number },
   migrations: Awaited<ReturnType<typeof readD1Migrations>>,
 ) {
@@ -46,8 +47,7 @@ function workersProject(
     test: {
       name,
       include,
-      exclude: [...configDefaults.exclude, ...exclude],
-      isolate,
+      isolate: false,
       globalSetup: ["./test/support/global-setup.ts"],
       setupFiles: ["./test/worker/setup/apply-migrations.ts"],
       testTimeout: 30_000,
@@ -75,23 +75,15 @@ export default defineConfig(async () => {
             environment: "node",
             include: ["test/node/**/*.test.ts"],
             globalSetup: ["./test/support/node-global-setup.ts"],
+            isolate: false,
             // Ceilings for a loaded CI machine, not targets: a hung test still fails in a minute.
             testTimeout: 60_000,
             hookTimeout: 60_000,
           },
         },
-        // The Worker in workerd. Most files share one runtime per vitest worker (a fresh
-        // runtime per file cost ~3 s each); the job files keep one each, since they
-        // reset, lease from and count the whole jobs table of their D1.
-        workersProject(
-          "workers",
-          ["test/worker/**/*.test.ts"],
-          ["test/worker/jobs-*.test.ts"],
-          false,
-          ports,
-          migrations,
-        ),
-        workersProject("workers-jobs", ["test/worker/jobs-*.test.ts"], [], true, ports, migrations),
+        // The Worker in workerd: the files of one vitest worker share its runtime (a fresh
+        // runtime per file cost ~3 s each) and run one after another in it.
+        workersProject("workers", ["test/worker/**/*.test.ts"], ports, migrations),
       ],
     },
   };

@@ -3,7 +3,7 @@
  * Starts the servers the Worker under test reaches over 127.0.0.1: a real sandboxd
  * (local backend) and the stand-in container (cloudflare backend), with a git
  * repository to clone. Ports come from test/support/ports.ts via process.env.
- * Both Workers test projects (`workers`, `workers-jobs`) use it; vitest calls it
+ * The `workers` project uses it; should another project list it too, vitest calls it
  * once per project, so the servers are started by the first call and stopped by
  * the last teardown (kept on globalThis: each project may load this module anew).
  */

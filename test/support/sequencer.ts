@@ -7,7 +7,6 @@
  * there is one, else by an estimate from the file's path. Projects in different
  * `sequence.groupOrder`s still run one group after the other.
  */
-import { relative } from "node:path";
 import { BaseSequencer, type TestSpecification } from "vitest/node";
 
 /**
@@ -20,19 +19,16 @@ import { BaseSequencer, type TestSpecification } from "vitest/node";
 const ESTIMATES: ReadonlyArray<[RegExp, number]> = [
   [/test\/worker\/.*contract/, 90_000],
   [/agents-e2e-opencode/, 60_000],
+  [/runner\/agent-opencode/, 45_000],
   // Real stacks (wrangler dev, sandboxd), agents, big trees: tens of seconds each.
-  [/(e2e|agent|no-lost-work|service-binding|runner\/process|run-job)/, 30_000],
+  [/(e2e|agent|no-lost-work|service-binding|runner\/process|run-job|jobs-leases)/, 30_000],
   // The Worker's other files: a few seconds each.
   [/test\/worker\//, 5_000],
 ];
 
 export class SlowFirstSequencer extends BaseSequencer {
   override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
-    const root = this.ctx.config.root;
     const estimate = (spec: TestSpecification): number => {
-      const key = `${spec.project.name}:${relative(root, spec.moduleId)}`;
-      const cached = this.ctx.cache.getFileTestResults(key)?.duration;
-      if (cached !== undefined) return cached;
       return ESTIMATES.find(([pattern]) => pattern.test(spec.moduleId))?.[1] ?? 1_000;
     };
     const weights = new Map(files.map((f) => [f, estimate(f)]));

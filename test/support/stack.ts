@@ -51,13 +51,25 @@ export async function startStack(vars: Record<string, string> = {}, wranglerArgs
   const env = { ...process.env, WRANGLER_REGISTRY_PATH: registry };
   const apiToken = randomToken();
   const runnerTokenSecret = randomToken();
+  // Every step has its own time limit, yet a start once hung past its file's 180 s hook (twice in
+  // ~30 runs, unreproduced): if it happens again, this says at which step and what wrangler said.
+  let step = "sandboxd";
+  const started = Date.now();
+  const watchdog = setTimeout(() => {
+    const tails = supervisor.children.map((c) => `${c.name}:\n  ${c.tail().slice(-15).join("\n  ")}`);
+    console.error(`startStack still at step "${step}" after ${Date.now() - started} ms\n${tails.join("\n")}`);
+  }, 90_000);
+  watchdog.unref();
   const stop = async () => {
+    clearTimeout(watchdog);
     await supervisor.stopAll();
     rmSync(root, { recursive: true, force: true });
   };
   try {
     const sandboxd = await startSandboxd(supervisor, { root: join(root, "sandboxd"), output: "quiet" });
+    step = "D1 copy";
     await seedMigratedD1(persistTo, env);
+    step = "wrangler dev";
     const port = await freePort();
     const worker = await startWorkerDev(supervisor, {
       port,
@@ -96,6 +108,7 @@ export async function startStack(vars: Record<string, string> = {}, wranglerArgs
         await new Promise((r) => setTimeout(r, 250));
       }
     };
+    clearTimeout(watchdog);
     return {
       url: worker.url,
       apiToken,

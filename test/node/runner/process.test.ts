@@ -1,7 +1,7 @@
 /**
  * The runner as a real child process against the stand-in runner API: the CLI
  * contract (last-line JSON, exit codes), a runner SIGKILLed mid-upload leaving
- * the head alone, a 200 MB file round trip with bounded memory, restore --if-fresh.
+ * the head alone, a 128 MiB file round trip with bounded memory, restore --if-fresh.
  */
 import { open, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -58,12 +58,14 @@ describe("runner process", () => {
     expect(next.result).toMatchObject({ ok: true, unchanged: false, files: 2 });
   });
 
-  it("a 200 MB file round-trips exactly with bounded memory", { timeout: 180_000 }, async () => {
+  /** Big enough that holding it in memory would break the RSS bound below; small enough to hash fast. */
+  const BIG_MIB = 128;
+  it("a 128 MiB file round-trips exactly with bounded memory", { timeout: 180_000 }, async () => {
     const ws = await tempDir();
     const big = join(ws, "big.bin");
     const fh = await open(big, "w");
     const chunk = Buffer.alloc(1024 * 1024);
-    for (let i = 0; i < 200; i++) {
+    for (let i = 0; i < BIG_MIB; i++) {
       chunk.fill(i % 251);
       chunk.writeUInt32LE(i, 0);
       await fh.write(chunk);
@@ -72,20 +74,20 @@ describe("runner process", () => {
     const t0 = Date.now();
     const s = await runRunner(["snapshot", "--json"], runnerEnv(api, ws));
     const snapMs = Date.now() - t0;
-    expect(s.result).toMatchObject({ ok: true, bytes: 200 * 1024 * 1024 });
+    expect(s.result).toMatchObject({ ok: true, bytes: BIG_MIB * 1024 * 1024 });
     const out = await tempDir();
     const t1 = Date.now();
     const r = await runRunner(["restore", "--json"], runnerEnv(api, out));
     const restoreMs = Date.now() - t1;
     expect(r.result).toMatchObject({ ok: true, files: 1 });
-    expect((await stat(join(out, "big.bin"))).size).toBe(200 * 1024 * 1024);
+    expect((await stat(join(out, "big.bin"))).size).toBe(BIG_MIB * 1024 * 1024);
     expect((await hashFile(join(out, "big.bin"))).hash).toBe((await hashFile(big)).hash);
     console.log(
-      `200 MB: snapshot ${snapMs} ms, peak RSS ${Math.round(s.peakRssKb / 1024)} MiB; restore ${restoreMs} ms, peak RSS ${Math.round(r.peakRssKb / 1024)} MiB`,
+      `${BIG_MIB} MiB: snapshot ${snapMs} ms, peak RSS ${Math.round(s.peakRssKb / 1024)} MiB; restore ${restoreMs} ms, peak RSS ${Math.round(r.peakRssKb / 1024)} MiB`,
     );
     expect(s.peakRssKb).toBeGreaterThan(0);
     // A runner with a 2 MB file peaks near 100 MiB here (Node 22 + type stripping);
-    // holding the 200 MB file would need 300+. 160 MiB proves streaming with margin.
+    // holding the 128 MiB file would need 228+. 160 MiB proves streaming with margin.
     expect(s.peakRssKb / 1024).toBeLessThan(160);
     expect(r.peakRssKb / 1024).toBeLessThan(160);
   });
