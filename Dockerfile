@@ -1,8 +1,10 @@
 # The sandbox image. The base tag MUST equal the @cloudflare/sandbox npm version in
-# package.json (0.12.10): the SDK in the Worker and the control server in this image
-# speak one protocol, and a mismatch fails at runtime. `npm test` checks the two agree.
+# package.json (0.12.7): the SDK in the Worker and the control server in this image
+# speak one protocol, and a mismatch fails at runtime. 0.12.7 is also the version of
+# Cloudflare's runtime source that local sandboxes run (scripts/lib/sandbox-runtime.ts),
+# so the three agree; `npm test` checks that.
 # The -python variant brings Python 3.11 with pip, pandas, numpy and matplotlib.
-FROM docker.io/cloudflare/sandbox:0.12.10-python
+FROM docker.io/cloudflare/sandbox:0.12.7-python
 
 # Build tools and git (seed 003's environment).
 RUN apt-get update \

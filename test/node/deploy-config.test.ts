@@ -3,11 +3,20 @@
  * the @cloudflare/sandbox version the Worker bundles (the SDK and the container's
  * control server speak one protocol; a mismatch only fails at runtime), and
  * wrangler.jsonc binds the container, the Durable Object and its migration; the
- * image installs the opencode CLI at the exact version the tests run.
+ * image installs the opencode CLI at the exact version the tests run. Local sandboxes run
+ * Cloudflare's runtime from source (scripts/lib/sandbox-runtime.ts): its version is that same
+ * one, and the vendored copy (CF_SANDBOX_RUNTIME_DIR in CI) is the pinned source.
  */
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
+import {
+  RUNTIME_NOT_FOUND_MESSAGE,
+  RUNTIME_SOURCE_SHA256,
+  RUNTIME_TAG,
+  RUNTIME_VERSION,
+  runtimeSourceChecksum,
+} from "../../scripts/lib/sandbox-runtime.ts";
 
 const root = join(import.meta.dirname, "..", "..");
 const read = (file: string) => readFileSync(join(root, file), "utf8");
@@ -25,6 +34,39 @@ describe("deploy configuration", () => {
     expect(pinned).toBe(installed);
     const from = /^FROM\s+(\S+)/m.exec(read("Dockerfile"))?.[1];
     expect(from).toMatch(new RegExp(`^docker\\.io/cloudflare/sandbox:${installed.replace(/\./g, "\\.")}(-python)?$`));
+  });
+
+  it("runs the same Cloudflare runtime version locally, from the pinned source", async () => {
+    const pkg = JSON.parse(read("package.json"));
+    const installed = JSON.parse(read("node_modules/@cloudflare/sandbox/package.json")).version;
+    expect(RUNTIME_VERSION).toBe(pkg.dependencies["@cloudflare/sandbox"]);
+    expect(RUNTIME_VERSION).toBe(installed);
+    expect(/^FROM\s+docker\.io\/cloudflare\/sandbox:(\S+?)(-python)?$/m.exec(read("Dockerfile"))?.[1]).toBe(
+      RUNTIME_VERSION,
+    );
+    expect(RUNTIME_TAG).toBe(`@cloudflare/sandbox@${RUNTIME_VERSION}`);
+
+    // The vendored copy (CI points CF_SANDBOX_RUNTIME_DIR at it) is the pinned source.
+    const vendored = resolve(
+      process.env.CF_SANDBOX_RUNTIME_DIR ||
+        join(root, "..", "shared", "vendor", `cloudflare-sandbox-runtime-${RUNTIME_VERSION}`),
+    );
+    if (existsSync(vendored)) {
+      expect(await runtimeSourceChecksum(vendored)).toBe(RUNTIME_SOURCE_SHA256);
+      // Bun and the runtime's npm dependencies at the versions the runtime declares.
+      const bunVersion = readFileSync(join(vendored, ".bun-version"), "utf8").trim();
+      expect(pkg.devDependencies.bun).toBe(bunVersion);
+      expect(JSON.parse(read("node_modules/bun/package.json")).version).toBe(bunVersion);
+      const runtimeDeps = JSON.parse(readFileSync(join(vendored, "packages/sandbox-container/package.json"), "utf8"))
+        .dependencies as Record<string, string>;
+      for (const dep of ["acorn", "async-mutex"]) expect(pkg.devDependencies[dep]).toBe(runtimeDeps[dep]);
+      for (const dep of ["acorn", "async-mutex", "capnweb"]) {
+        const version = JSON.parse(read(`node_modules/${dep}/package.json`)).version;
+        expect(satisfiesCaret(version, runtimeDeps[dep] ?? ""), `${dep}@${version} vs ${runtimeDeps[dep]}`).toBe(true);
+      }
+    } else if (process.env.CF_SANDBOX_RUNTIME_DIR) {
+      throw new Error(RUNTIME_NOT_FOUND_MESSAGE);
+    }
   });
 
   it("declares the container, the Durable Object binding and its SQLite migration", () => {
@@ -55,3 +97,14 @@ describe("deploy configuration", () => {
     expect(JSON.parse(read("package.json")).scripts.predeploy).toBe("npm run -s build:runner");
   });
 });
+
+/** `version` satisfies `^range` (npm's caret: same major, or same minor below 1.0). */
+function satisfiesCaret(version: string, range: string): boolean {
+  const want = /^\^(\d+)\.(\d+)\.(\d+)$/.exec(range)?.slice(1).map(Number);
+  const have = /^(\d+)\.(\d+)\.(\d+)$/.exec(version)?.slice(1).map(Number);
+  if (!want || !have) return false;
+  const [wMajor = 0, wMinor = 0, wPatch = 0] = want;
+  const [hMajor = 0, hMinor = 0, hPatch = 0] = have;
+  if (hMajor !== wMajor || (wMajor === 0 && hMinor !== wMinor)) return false;
+  return hMinor > wMinor || (hMinor === wMinor && hPatch >= wPatch);
+}
