@@ -3,7 +3,8 @@
  * Detects bubblewrap once and builds the argv that runs a command in a project's
  * sandbox: the workspace read-write at /workspace, the system directories
  * read-only, private /tmp, /proc and /dev, and nothing else of the host (not the
- * repository, not other workspaces, not any home directory).
+ * repository, not other workspaces, not any home directory). A jail's container
+ * runtime (jails.ts) runs under the same argv plus its own binds (jailIsolation).
  */
 import { spawnSync } from "node:child_process";
 import { accessSync, constants, existsSync, lstatSync, mkdirSync, readdirSync, readlinkSync } from "node:fs";
@@ -189,4 +190,51 @@ export function bwrapArgv(systemArgsOfHost: string[], spec: SandboxSpawn): strin
   for (const [key, value] of Object.entries(spec.env)) args.push("--setenv", key, value);
   args.push("--chdir", spec.cwd, "--", ...spec.argv);
   return args;
+}
+
+/** Where a jail's container runtime (Bun and the runtime bundle) appears, read-only. */
+export const RUNTIME_DIR = "/opt/sandbox-runtime";
+export const RUNTIME_BUN = `${RUNTIME_DIR}/bun`;
+export const RUNTIME_BUNDLE = `${RUNTIME_DIR}/runtime.js`;
+/** The jail's `run/` directory, read-write: the runtime listens on a unix socket there. */
+export const RUNTIME_RUN_DIR = "/run/sandbox-runtime";
+export const RUNTIME_SOCKET_NAME = "runtime.sock";
+
+/** The host side of one jail's runtime. */
+export interface JailRuntime {
+  /** The Bun executable (a real file: it is bind-mounted). */
+  bunHostPath: string;
+  /** The runtime bundle. */
+  bundleHostPath: string;
+  /** The jail's host `run/` directory (bound at RUNTIME_RUN_DIR). */
+  runHostDir: string;
+}
+
+/**
+ * The isolation a jail's runtime runs under: `iso` plus read-only binds of Bun and
+ * the bundle and the read-write run directory, so that spawn.ts's `launch` (and
+ * through it `bwrapArgv`) starts it with exactly the confinement of any command.
+ * Unisolated, nothing changes: the runtime then runs on the host paths.
+ */
+export function jailIsolation(iso: Isolation, rt: JailRuntime): Isolation {
+  if (iso.kind !== "bwrap") return iso;
+  const binds = [
+    ...["--ro-bind", rt.bunHostPath, RUNTIME_BUN],
+    ...["--ro-bind", rt.bundleHostPath, RUNTIME_BUNDLE],
+    ...["--bind", rt.runHostDir, RUNTIME_RUN_DIR],
+  ];
+  return { ...iso, systemArgs: [...iso.systemArgs, ...binds] };
+}
+
+/** The runtime's argv and the socket path it is told to listen on (SANDBOX_RUNTIME_SOCKET). */
+export function jailCommand(iso: Isolation, rt: JailRuntime): { argv: string[]; socket: string } {
+  if (iso.kind === "bwrap") {
+    return { argv: [RUNTIME_BUN, RUNTIME_BUNDLE], socket: `${RUNTIME_RUN_DIR}/${RUNTIME_SOCKET_NAME}` };
+  }
+  // Unisolated the runtime's cwd is the jail's host workspace (a sibling of run/). A unix
+  // socket path has at most 107 bytes, which a deep SANDBOXD_ROOT and a 64-character jail
+  // id exceed; the relative path from the cwd always fits.
+  const absolute = join(rt.runHostDir, RUNTIME_SOCKET_NAME);
+  const socket = Buffer.byteLength(absolute) <= 100 ? absolute : join("..", "run", RUNTIME_SOCKET_NAME);
+  return { argv: [rt.bunHostPath, rt.bundleHostPath], socket };
 }

@@ -3,7 +3,7 @@
  * sandboxd's settings, read once from the environment at start. Limits exist so
  * that one chatty command or one huge upload cannot exhaust sandboxd's memory.
  */
-import { resolve } from "node:path";
+import { isAbsolute, resolve } from "node:path";
 
 /** Everything sandboxd needs to know to run. */
 export interface SandboxdConfig {
@@ -23,6 +23,13 @@ export interface SandboxdConfig {
   processLogBytes: number;
   /** Schemes `git clone` may use; the Worker applies its own (narrower) list first. */
   cloneSchemes: string[];
+  /**
+   * The container runtime jails run (see jails.ts): the Bun executable and the
+   * runtime bundle, absolute host paths built by `npm run build:runtime`. Null
+   * when unset: sandboxd still serves projects, starting a jail answers 503.
+   */
+  runtimeBun: string | null;
+  runtimeBundle: string | null;
 }
 
 const MiB = 1024 * 1024;
@@ -33,6 +40,13 @@ function intFrom(value: string | undefined, fallback: number, name: string): num
   if (!Number.isInteger(n) || n <= 0)
     throw new Error(`${name} must be a positive integer, got ${JSON.stringify(value)}`);
   return n;
+}
+
+function absolutePathFrom(value: string | undefined, name: string): string | null {
+  const v = value?.trim();
+  if (!v) return null;
+  if (!isAbsolute(v)) throw new Error(`${name} must be an absolute path, got ${JSON.stringify(v)}`);
+  return v;
 }
 
 /** Reads the config from `env`; throws with a message for the operator when it is unusable. */
@@ -65,5 +79,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
       .split(",")
       .map((s) => s.trim().toLowerCase())
       .filter(Boolean),
+    runtimeBun: absolutePathFrom(env.SANDBOXD_RUNTIME_BUN, "SANDBOXD_RUNTIME_BUN"),
+    runtimeBundle: absolutePathFrom(env.SANDBOXD_RUNTIME_BUNDLE, "SANDBOXD_RUNTIME_BUNDLE"),
   };
 }

@@ -44,6 +44,11 @@ export function tooLarge(what: string, limitBytes: number) {
   });
 }
 
+/** 503: something sandboxd needs is not there (RUNTIME_MISSING) or not running (JAIL_NOT_RUNNING). */
+export function unavailable(message: string, code: string, details?: Record<string, unknown>) {
+  return new SandboxdError(503, code, message, details);
+}
+
 /**
  * Maps a Node fs error for `path` (as the caller named it) to a SandboxdError;
  * anything unknown is rethrown so the server answers 500 INTERNAL.

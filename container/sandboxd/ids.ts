@@ -1,7 +1,7 @@
 /**
  * @module sandboxd/ids
  * Validation of project ids (the same rules Cloudflare applies to sandbox ids, so
- * a project works on both backends) and of process ids.
+ * a project works on both backends), of process ids and of jail ids.
  */
 import { badRequest, notFound } from "./errors.ts";
 
@@ -23,5 +23,16 @@ export function checkProjectId(id: string): string {
 export function checkProcessId(id: string): string {
   if (!/^p_[0-9a-f]{16}$/.test(id))
     throw notFound(`No process ${JSON.stringify(id.slice(0, 80))}`, "PROCESS_NOT_FOUND");
+  return id;
+}
+
+/**
+ * Jail ids name a container runtime's jail (jails.ts); the Worker uses the Durable
+ * Object id (64 hex characters). Returns the id or throws 400 INVALID_JAIL_ID.
+ */
+export function checkJailId(id: string): string {
+  if (!/^[A-Za-z0-9_-]{1,128}$/.test(id)) {
+    throw badRequest("jail id must be 1-128 characters of letters, digits, '_' and '-'", "INVALID_JAIL_ID");
+  }
   return id;
 }

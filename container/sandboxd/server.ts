@@ -3,10 +3,14 @@
  * sandboxd's HTTP API: auth, routing and one handler per route, each wrapped so
  * any failure becomes a JSON error and the server keeps serving. The protocol is
  * documented in container/sandboxd/README.md; src/backend/local.ts is its client.
+ * `/jails/...` starts and stops container runtimes (jails.ts) and proxies a jail's
+ * container traffic, websocket upgrades included, to its unix socket.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import { stat } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
+import { z } from "zod";
 import type { Isolation } from "./bwrap.ts";
 import { WORKSPACE } from "./bwrap.ts";
 import { cloneRepo } from "./clone.ts";
@@ -14,8 +18,19 @@ import type { SandboxdConfig } from "./config.ts";
 import { badRequest, notFound, SandboxdError } from "./errors.ts";
 import { execBuffered, execStream } from "./exec.ts";
 import { deletePath, listDir, readFileStream, writeFile } from "./files.ts";
-import { clientGone, ndjsonSink, readBody, readJson, sendError, sendJson } from "./http.ts";
-import { checkProcessId, checkProjectId } from "./ids.ts";
+import {
+  clientGone,
+  ndjsonSink,
+  proxyHttp,
+  proxyUpgrade,
+  readBody,
+  readJson,
+  sendError,
+  sendJson,
+  sendRawError,
+} from "./http.ts";
+import { checkJailId, checkProcessId, checkProjectId } from "./ids.ts";
+import { Jails } from "./jails.ts";
 import { checkedPath } from "./paths.ts";
 import { cloneBody, execBody, processBody } from "./schemas.ts";
 import { launch, SHELL } from "./spawn.ts";
@@ -28,7 +43,25 @@ interface Ctx {
   url: URL;
   projectId: string;
   processId: string;
+  /** The jail of a `/jails/:id...` route, else "". */
+  jailId: string;
+  /** For `/jails/:id/container/<rest>`: `/<rest>`, the path on the runtime's socket. */
+  upstreamPath: string;
 }
+
+/** A route's matched parameters. */
+interface Match {
+  route: string;
+  projectId: string;
+  processId: string;
+  jailId: string;
+  upstreamPath: string;
+}
+
+/** POST /jails/:id/signal. */
+const signalBody = z.strictObject({
+  signal: z.union([z.enum(["SIGTERM", "SIGKILL", "SIGINT"]), z.number().int().min(1).max(64)]),
+});
 
 type Handler = (ctx: Ctx) => Promise<void>;
 
@@ -44,9 +77,16 @@ function authorized(req: IncomingMessage, token: string | null): boolean {
   return timingSafeEqual(digest(given), digest(token));
 }
 
-/** Builds the HTTP server (not listening yet) and the workspace registry behind it. */
-export function createSandboxd(cfg: SandboxdConfig, iso: Isolation): { server: Server; workspaces: Workspaces } {
+/**
+ * Builds the HTTP server (not listening yet) and the workspace and jail registries
+ * behind it. Closing the server (or the process exiting) kills every jail.
+ */
+export function createSandboxd(
+  cfg: SandboxdConfig,
+  iso: Isolation,
+): { server: Server; workspaces: Workspaces; jails: Jails } {
   const workspaces = new Workspaces(cfg.root, cfg.processLogBytes);
+  const jails = new Jails(cfg.root, iso, { bun: cfg.runtimeBun, bundle: cfg.runtimeBundle });
   const info = (projectId: string) => ({ projectId, status: "ready", isolated: iso.kind === "bwrap" });
 
   /** A confined cwd that is an existing directory, as a /workspace path plus its real host path. */
@@ -196,11 +236,61 @@ export function createSandboxd(cfg: SandboxdConfig, iso: Isolation): { server: S
         });
       },
     },
+    listJails: {
+      GET: async ({ res }) => sendJson(res, 200, { jails: jails.list() }),
+    },
+    jail: {
+      POST: async ({ res, jailId }) => sendJson(res, 200, await jails.start(jailId)),
+      GET: async ({ res, jailId }) => sendJson(res, 200, await jails.status(jailId)),
+      DELETE: async ({ res, jailId }) => sendJson(res, 200, { destroyed: await jails.destroy(jailId) }),
+    },
+    jailWait: {
+      // Long-poll: answers when the runtime exits; a client that leaves takes its listener along.
+      GET: async ({ res, jailId }) => {
+        const exit = await jails.wait(jailId, clientGone(res));
+        if (exit) sendJson(res, 200, exit);
+      },
+    },
+    jailSignal: {
+      POST: async ({ req, res, jailId }) => {
+        const { signal } = await readJson(req, cfg.maxJsonBytes, signalBody);
+        sendJson(res, 200, { signaled: await jails.signal(jailId, signal) });
+      },
+    },
+    jailContainer: {
+      // Any method: the runtime's own API (see ANY_METHOD below).
+      "*": async ({ req, res, url, jailId, upstreamPath }) => {
+        const socketPath = await jails.socketFor(jailId);
+        await proxyHttp(req, res, { socketPath, path: upstreamPath + url.search });
+      },
+    },
   };
 
+  /** Routes whose "*" handler takes every method. */
+  const ANY_METHOD = new Set(["jailContainer"]);
+
+  /** The `/jails/:id...` routes. */
+  function matchJail(path: string): Match | null {
+    const m = /^\/jails\/([^/]+)(\/.*)?$/.exec(path);
+    if (!m?.[1]) return null;
+    const jailId = decodeURIComponent(m[1]);
+    const rest = m[2] ?? "";
+    const base = { projectId: "", processId: "", jailId, upstreamPath: "" };
+    const fixed: Record<string, string> = { "": "jail", "/wait": "jailWait", "/signal": "jailSignal" };
+    const route = fixed[rest];
+    if (route) return { ...base, route };
+    if (rest === "/container" || rest.startsWith("/container/")) {
+      return { ...base, route: "jailContainer", upstreamPath: rest.slice("/container".length) || "/" };
+    }
+    return null;
+  }
+
   /** Route name and path parameters of a URL path, or null. */
-  function match(path: string): { route: string; projectId: string; processId: string } | null {
-    if (path === "/health") return { route: "health", projectId: "", processId: "" };
+  function match(path: string): Match | null {
+    const none = { projectId: "", processId: "", jailId: "", upstreamPath: "" };
+    if (path === "/health") return { ...none, route: "health" };
+    if (path === "/jails") return { ...none, route: "listJails" };
+    if (path.startsWith("/jails/")) return matchJail(path);
     const m = /^\/projects\/([^/]+)(\/.*)?$/.exec(path);
     if (!m?.[1]) return null;
     const projectId = decodeURIComponent(m[1]);
@@ -216,29 +306,46 @@ export function createSandboxd(cfg: SandboxdConfig, iso: Isolation): { server: S
       "/processes": "processes",
     };
     const route = fixed[rest];
-    if (route) return { route, projectId, processId: "" };
+    if (route) return { ...none, route, projectId };
     const p = /^\/processes\/([^/]+)(\/logs|\/follow)?$/.exec(rest);
     if (!p?.[1]) return null;
     const sub = p[2] === "/logs" ? "processLogs" : p[2] === "/follow" ? "processFollow" : "process";
-    return { route: sub, projectId, processId: decodeURIComponent(p[1]) };
+    return { ...none, route: sub, projectId, processId: decodeURIComponent(p[1]) };
+  }
+
+  function checkAuth(req: IncomingMessage): void {
+    if (!authorized(req, cfg.token)) throw new SandboxdError(401, "UNAUTHORIZED", "Missing or invalid bearer token");
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://sandboxd");
     const m = match(url.pathname);
     if (!m) throw notFound(`No route ${url.pathname}`, "ROUTE_NOT_FOUND");
-    if (m.route !== "health" && !authorized(req, cfg.token)) {
-      throw new SandboxdError(401, "UNAUTHORIZED", "Missing or invalid bearer token");
-    }
+    if (m.route !== "health") checkAuth(req);
     const handlers = routes[m.route] ?? {};
-    const handler = handlers[req.method ?? ""];
+    const handler = ANY_METHOD.has(m.route) ? handlers["*"] : handlers[req.method ?? ""];
     if (!handler) {
       const allowed = Object.keys(handlers);
       throw new SandboxdError(405, "METHOD_NOT_ALLOWED", `Use ${allowed.join(", ")}`, { allowed });
     }
     if (m.projectId) checkProjectId(m.projectId);
     if (m.processId) checkProcessId(m.processId);
-    await handler({ req, res, url, projectId: m.projectId, processId: m.processId });
+    if (m.route.startsWith("jail")) checkJailId(m.jailId);
+    await handler({ req, res, url, ...m });
+  }
+
+  /** An upgrade request (websocket): only a jail's container route takes one. */
+  async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const url = new URL(req.url ?? "/", "http://sandboxd");
+    const m = match(url.pathname);
+    if (!m) throw notFound(`No route ${url.pathname}`, "ROUTE_NOT_FOUND");
+    checkAuth(req);
+    if (m.route !== "jailContainer") {
+      throw badRequest(`${url.pathname} does not take an upgrade`, "UPGRADE_NOT_SUPPORTED");
+    }
+    checkJailId(m.jailId);
+    const socketPath = await jails.socketFor(m.jailId);
+    proxyUpgrade(req, socket, head, { socketPath, path: m.upstreamPath + url.search });
   }
 
   const server = createServer((req, res) => {
@@ -247,5 +354,20 @@ export function createSandboxd(cfg: SandboxdConfig, iso: Isolation): { server: S
       sendError(req, res, err instanceof URIError ? badRequest("Malformed URL encoding") : err);
     });
   });
-  return { server, workspaces };
+  server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    // Errors of the raw socket (a reset) must not become uncaught exceptions.
+    socket.on("error", () => socket.destroy());
+    handleUpgrade(req, socket, head).catch((err: unknown) => {
+      sendRawError(req, socket, err instanceof URIError ? badRequest("Malformed URL encoding") : err);
+    });
+  });
+  // A jail's runtime must not outlive sandboxd (under bwrap --die-with-parent sees to it
+  // as well; unisolated nothing else would).
+  const killJails = () => jails.killEverything();
+  process.once("exit", killJails);
+  server.once("close", () => {
+    process.off("exit", killJails);
+    killJails();
+  });
+  return { server, workspaces, jails };
 }

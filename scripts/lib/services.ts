@@ -8,6 +8,7 @@ import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { freePort, randomToken, waitForHttp } from "./net.ts";
 import type { ManagedChild, OutputMode, Supervisor } from "./proc.ts";
+import { ensureSandboxRuntime } from "./sandbox-runtime.ts";
 
 /** The repository root (this file lives in scripts/lib/). */
 export const REPO_ROOT = join(import.meta.dirname, "..", "..");
@@ -35,8 +36,13 @@ export interface SandboxdOptions {
   timeoutMs?: number;
 }
 
-/** Starts `container/sandboxd/main.ts` on 127.0.0.1 and waits until GET /health answers 200. */
+/**
+ * Starts `container/sandboxd/main.ts` on 127.0.0.1 and waits until GET /health answers 200.
+ * It hosts jails that run Cloudflare's container runtime, located and bundled first
+ * (sandbox-runtime.ts: throws its one sentence when the runtime cannot be found).
+ */
 export async function startSandboxd(sup: Supervisor, opts: SandboxdOptions = {}): Promise<Sandboxd> {
+  const runtime = await ensureSandboxRuntime();
   const port = opts.port ?? (await freePort());
   const token = opts.token ?? randomToken();
   const env: NodeJS.ProcessEnv = {
@@ -44,6 +50,8 @@ export async function startSandboxd(sup: Supervisor, opts: SandboxdOptions = {})
     SANDBOXD_HOST: "127.0.0.1",
     SANDBOXD_PORT: String(port),
     SANDBOXD_TOKEN: token,
+    SANDBOXD_RUNTIME_BUN: runtime.bun,
+    SANDBOXD_RUNTIME_BUNDLE: runtime.bundle,
   };
   if (opts.root) env.SANDBOXD_ROOT = opts.root;
   const child = sup.start({
