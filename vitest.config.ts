@@ -2,8 +2,9 @@
  * Two test projects, run side by side, three files at a time, slowest first:
  * - `node`: sandboxd and other Node-side code, with real processes and bubblewrap.
  * - `workers`: the Worker in workerd (miniflare) through @cloudflare/vitest-plugin,
- *   talking to a real sandboxd (local backend) and to the stand-in container
- *   (cloudflare backend) that test/support/global-setup.ts starts.
+ *   talking to a real sandboxd (test/support/global-setup.ts starts it): the local
+ *   backend's host, and the jail host where Cloudflare's container runtime runs for
+ *   the cloudflare backend.
  * Neither isolates its files: a file runs in a vitest worker (a Node process, or a
  * workerd runtime) that the files before it used, one after another, so every file leaves things as it would want to find them (the job files
  * reset the jobs table first). A fresh process or runtime per file cost 1-3 s each.
@@ -17,7 +18,7 @@ import { SlowFirstSequencer } from "./test/support/sequencer.ts";
 function workersProject(
   name: string,
   include: string[],
-  ports: { TEST_SANDBOXD_PORT: number; TEST_STANDIN_CONTAINER_PORT: number },
+  ports: { TEST_SANDBOXD_PORT: number },
   migrations: Awaited<ReturnType<typeof readD1Migrations>>,
 ) {
   return {
@@ -36,7 +37,6 @@ function workersProject(
             SANDBOXD_URL: `http://127.0.0.1:${ports.TEST_SANDBOXD_PORT}`,
             SANDBOXD_TOKEN: TEST_SANDBOXD_TOKEN,
             CLONE_ALLOWED_SCHEMES: "https,http",
-            STANDIN_CONTAINER_URL: `http://127.0.0.1:${ports.TEST_STANDIN_CONTAINER_PORT}`,
             TEST_MIGRATIONS: migrations,
             // The SDK logs every call at "info" (JSON objects on stdout); tests read warnings only.
             SANDBOX_LOG_LEVEL: "warn",

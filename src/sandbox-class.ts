@@ -8,6 +8,7 @@
  *   ANTHROPIC_API_KEY / OPENAI_API_KEY on the way out, so no key enters the container.
  */
 import { Sandbox as SdkSandbox } from "@cloudflare/sandbox";
+import { JailContainer, withLocalJail } from "./backend/jail-container";
 import { errorBody, NotFoundError } from "./errors";
 import { forwardModelRequest } from "./models/egress";
 import { RUNNER_JOBS_PREFIX } from "./shared/job-format";
@@ -41,8 +42,25 @@ export async function modelsOutboundHandler(request: Request, env: Env): Promise
   return await forwardModelRequest(request, workerApp(env).deps.config);
 }
 
-/** The Sandbox Durable Object: the SDK's, plus the runner API and the model APIs on intercepted hosts. */
+/** The state object the SDK's Sandbox constructor takes. */
+type SandboxState = ConstructorParameters<typeof SdkSandbox<Env>>[0];
+
+/**
+ * The Sandbox Durable Object: the SDK's, plus the runner API and the model APIs on
+ * intercepted hosts. Without Docker (wrangler dev), its container is a local jail
+ * that sandboxd runs at SANDBOXD_URL (backend/jail-container.ts).
+ */
 export class Sandbox extends SdkSandbox<Env> {
+  constructor(ctx: SandboxState, env: Env) {
+    super(withLocalJail(ctx, { url: env.SANDBOXD_URL, token: env.SANDBOXD_TOKEN }), env);
+    if (ctx.container instanceof JailContainer) {
+      // A local jail's egress is not intercepted (its runner calls the Worker at RUNNER_API_URL),
+      // so @cloudflare/containers must not set interception up: it would need ctx.exports'
+      // ContainerProxy, which the Workers test pool does not provide. Its flag stays false.
+      Object.defineProperty(this, "usingInterception", { get: () => false, set: () => {}, configurable: true });
+    }
+  }
+
   static {
     // An assignment, not a static field: the inherited setter registers the handlers
     // under the class name ("Sandbox", kept by wrangler's keep_names).

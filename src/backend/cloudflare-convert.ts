@@ -25,6 +25,26 @@ export function wrapWithTimeout(command: string, timeoutMs: number): string {
   return `timeout -k ${KILL_AFTER_S} ${seconds} /bin/bash -c ${shellQuote(command)}`;
 }
 
+/**
+ * A background process's command as the adapter starts it: the user's command as one
+ * `bash -c` argument. Its own shell then ends at a top-level `exit N` (the process
+ * finishes with N) whatever the runtime wraps it in, and the prefix marks the process
+ * as one a user started: streamed execs (wrapWithTimeout) share the runtime's process
+ * list and are hidden by it. `unwrapProcessCommand` gives the user's command back.
+ */
+const PROCESS_PREFIX = "/bin/bash -c ";
+
+export function wrapProcessCommand(command: string): string {
+  return `${PROCESS_PREFIX}${shellQuote(command)}`;
+}
+
+/** The user's command of a process the adapter started; undefined for any other command. */
+export function unwrapProcessCommand(command: string): string | undefined {
+  if (!command.startsWith(PROCESS_PREFIX)) return undefined;
+  const m = /^'((?:[^']|'\\'')*)'$/.exec(command.slice(PROCESS_PREFIX.length));
+  return m ? (m[1] as string).replaceAll("'\\''", "'") : undefined;
+}
+
 /** Whether an exit of the wrapped command means `timeout` killed it (124 after TERM, 137 after KILL). */
 export function timedOut(exitCode: number, durationMs: number, timeoutMs: number): boolean {
   return (exitCode === 124 || exitCode === 137) && durationMs >= timeoutMs * 0.95;

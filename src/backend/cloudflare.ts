@@ -2,9 +2,11 @@
  * @module backend/cloudflare
  * The `cloudflare` adapter: each project is a Sandbox Durable Object with its
  * container, reached through @cloudflare/sandbox 0.12.x (`getSandbox`). The only
- * module (with its cloudflare-* helpers) that imports the SDK.
+ * module (with its cloudflare-* helpers) that imports the SDK. Background processes
+ * are cloudflare-processes.ts.
  *
  * Choices worth knowing:
+ * - Sessionless: every call is its own process in the container (see sandboxOf).
  * - Commands run under GNU `timeout` inside the container (cloudflare-convert.ts):
  *   the SDK's timeout only stops waiting, it does not kill. The SDK also gets a
  *   timeout (a little later) and the Worker races one more; each maps to TIMEOUT.
@@ -21,16 +23,15 @@ import { STATE_DIR_IN_SHELL } from "../shared/snapshot-format";
 import {
   CONTAINER_TIMEOUT_GRACE_MS,
   type SdkFileInfo,
-  type SdkProcess,
   timedOut,
   toFileEntry,
-  toProcessInfo,
   WORKER_TIMEOUT_GRACE_MS,
   wrapWithTimeout,
 } from "./cloudflare-convert";
 import { type ErrorContext, mapErrors } from "./cloudflare-errors";
 import { readFileBody, writeFileBytes } from "./cloudflare-files";
-import { execEventStream, processEventStream } from "./cloudflare-streams";
+import { cloudflareProcesses } from "./cloudflare-processes";
+import { execEventStream } from "./cloudflare-streams";
 import type { ExecRequest, ExecResult, SandboxBackend, SandboxInfo } from "./types";
 
 // biome-ignore lint/suspicious/noExplicitAny: the SDK's Sandbox is generic over the Worker's Env, irrelevant here.
@@ -63,7 +64,14 @@ export function createCloudflareBackend(
   ns: DurableObjectNamespace<AnySandbox>,
   opts: CloudflareBackendOptions,
 ): SandboxBackend {
-  const sandboxOf = (projectId: string): AnySandbox => getSandbox(ns, projectId);
+  // Sessionless: every call is its own process in the container, so nothing of one request
+  // waits behind another's long command (the runtime serialises the calls of one session),
+  // an `exit` ends only that command, and output comes back byte for byte.
+  const sandboxOf = (projectId: string): AnySandbox => getSandbox(ns, projectId, { enableDefaultSession: false });
+  // The default session, for ensure only: opening it is the handshake in which the SDK stores the
+  // container's placement id, which status() reads as "this sandbox was created".
+  const withSession = (projectId: string): AnySandbox => getSandbox(ns, projectId);
+  const processes = cloudflareProcesses(ns, sandboxOf, opts.workspaceRoot);
   const info = (projectId: string, ready: boolean): SandboxInfo => ({
     projectId,
     status: ready ? "ready" : "stopped",
@@ -99,12 +107,6 @@ export function createCloudflareBackend(
     };
   }
 
-  async function processOf(projectId: string, id: string) {
-    const proc = await mapErrors(() => sandboxOf(projectId).getProcess(id));
-    if (!proc) throw new NotFoundError(`Process ${id} not found`, "PROCESS_NOT_FOUND");
-    return proc as SdkProcess;
-  }
-
   return {
     kind: "cloudflare",
     capabilities: { confinesSymlinks: false },
@@ -115,7 +117,7 @@ export function createCloudflareBackend(
       // slept or was replaced: its disk is new). A new container has no processes
       // either, so `started` adds nothing here.
       const result = await mapErrors(() =>
-        sandboxOf(projectId).exec(`test -e ${STATE_DIR_IN_SHELL}/state.json; echo "initialized=$?"`),
+        withSession(projectId).exec(`test -e ${STATE_DIR_IN_SHELL}/state.json; echo "initialized=$?"`),
       );
       const m = /initialized=(\d+)/.exec(result.stdout);
       if (result.exitCode !== 0 || !m) throw new BackendError("Sandbox container did not answer", "transient");
@@ -129,18 +131,7 @@ export function createCloudflareBackend(
       return info(projectId, await mapErrors(() => isRunning(sandbox)));
     },
 
-    async killAllProcesses(projectId, keep = []) {
-      const sandbox = sandboxOf(projectId);
-      // A sleeping container has no processes; do not wake it to say so.
-      if (!(await mapErrors(() => isRunning(sandbox)))) return 0;
-      if (keep.length === 0) return await mapErrors(() => sandbox.killAllProcesses());
-      // Sparing some: kill the others one by one.
-      const running = (await mapErrors(() => sandbox.listProcesses())).filter(
-        (p) => p.status === "running" && !keep.includes(p.id),
-      );
-      for (const p of running) await mapErrors(() => sandbox.killProcess(p.id));
-      return running.length;
-    },
+    killAllProcesses: processes.killAll,
 
     async destroy(projectId) {
       await mapErrors(() => sandboxOf(projectId).destroy());
@@ -221,45 +212,11 @@ export function createCloudflareBackend(
       return { directory: req.directory, commit, branch: branch === "HEAD" && req.branch ? req.branch : branch };
     },
 
-    async startProcess(projectId, req) {
-      const proc = await mapErrors(() =>
-        sandboxOf(projectId).startProcess(req.command, {
-          cwd: req.cwd ?? opts.workspaceRoot,
-          ...(req.env !== undefined ? { env: req.env } : {}),
-        }),
-      );
-      return toProcessInfo(proc as SdkProcess, req.command);
-    },
-
-    async listProcesses(projectId) {
-      const sandbox = sandboxOf(projectId);
-      if (!(await mapErrors(() => isRunning(sandbox)))) return [];
-      const list = await mapErrors(() => sandbox.listProcesses());
-      return (list as SdkProcess[]).map((p) => toProcessInfo(p, p.command));
-    },
-
-    async getProcess(projectId, id) {
-      const proc = await processOf(projectId, id);
-      return toProcessInfo(proc, proc.command);
-    },
-
-    async killProcess(projectId, id) {
-      await processOf(projectId, id);
-      await mapErrors(() => sandboxOf(projectId).killProcess(id));
-      const after = await processOf(projectId, id);
-      return toProcessInfo(after, after.command);
-    },
-
-    async processLogs(projectId, id) {
-      const logs = await mapErrors(() => sandboxOf(projectId).getProcessLogs(id));
-      return { stdout: logs.stdout, stderr: logs.stderr };
-    },
-
-    async followProcess(projectId, id, signal) {
-      const proc = await processOf(projectId, id);
-      const sse = await mapErrors(() => sandboxOf(projectId).streamProcessLogs(id));
-      const startedAt = new Date(proc.startTime).getTime();
-      return processEventStream(sse, { command: proc.command, pid: proc.pid, startedAt, signal });
-    },
+    startProcess: processes.start,
+    listProcesses: processes.list,
+    getProcess: processes.get,
+    killProcess: processes.kill,
+    processLogs: processes.logs,
+    followProcess: processes.follow,
   };
 }

@@ -2,17 +2,15 @@
  * No lost work on any path, end to end and on both backends (one test file each,
  * no-lost-work-{local,cloudflare}.test.ts, so they run side by side): the Worker under
  * wrangler dev with local R2 and D1, the bundled runner calling back to the runner
- * API, and the sandbox either in sandboxd (local backend) or in the stand-in
- * container behind the SDK's real Sandbox Durable Object (cloudflare backend:
- * test/worker/entry.ts as the Worker's entry). Every path into a sandbox restores
+ * API, and the sandbox either in sandboxd (local backend) or behind the SDK's real
+ * Sandbox Durable Object in a local jail running Cloudflare's container runtime
+ * (cloudflare backend). Every path into a sandbox restores
  * the head first; a fresh tree never replaces a head; a second destroy changes
  * nothing; a container stopped behind the API's back comes back with every file.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort } from "../../scripts/lib/net.ts";
 import { RUNNER_ENV, RUNNER_PATH } from "../../src/shared/snapshot-format.ts";
 import { type Stack, startStack } from "../support/stack.ts";
-import { type StandInContainer, startStandInContainer } from "../support/standin-container.ts";
 
 /** How a test reaches the sandbox itself, around the Worker. */
 interface Backdoor {
@@ -66,41 +64,48 @@ export async function localHarness(): Promise<Harness> {
 }
 
 export async function cloudflareHarness(): Promise<Harness> {
-  const standin: StandInContainer = await startStandInContainer({ port: await freePort() });
-  const stack = await startStack(
-    {
-      SANDBOX_BACKEND: "cloudflare",
-      STANDIN_CONTAINER_URL: standin.url,
-      SYNC_ON_CREATE: "true",
-      SYNC_INTERVAL_MS: "500",
-      SYNC_BATCH_FILES: "1",
-    },
-    // The real Worker with the SDK's real Sandbox over the stand-in container runtime.
-    ["test/worker/entry.ts"],
-  );
+  // The real Worker with the SDK's real Sandbox, whose container is a local jail running
+  // Cloudflare's container runtime (sandboxd is the jail host).
+  const stack = await startStack({
+    SANDBOX_BACKEND: "cloudflare",
+    SYNC_ON_CREATE: "true",
+    SYNC_INTERVAL_MS: "500",
+    SYNC_BATCH_FILES: "1",
+  });
+  const sandboxd = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(`${stack.sandboxd.url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${stack.sandboxd.token}`, "content-type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return (await res.json()) as Record<string, unknown>;
+  };
   let fresh = 0;
   return {
     stack,
     backdoor: {
       async execInFreshSandbox(command, env) {
-        // A container id no Durable Object has used: a new, empty container.
-        const res = await fetch(`${standin.url}/api/execute`, {
-          method: "POST",
-          headers: { "content-type": "application/json", "x-standin-container-id": `fresh-cf-${++fresh}` },
-          body: JSON.stringify({ command, env }),
+        // A jail no Durable Object has used: a new, empty container.
+        const id = `fresh-cf-${++fresh}`;
+        await sandboxd("POST", `/jails/${id}`);
+        // Sessionless, as the adapter runs commands (RUNNER_LINE's `exec` would end a session's shell).
+        const r = await sandboxd("POST", `/jails/${id}/container/api/execute`, {
+          command,
+          env,
+          sessionId: "__DISABLE_SESSION__",
         });
-        const r = (await res.json()) as Record<string, unknown>;
         return { stdout: String(r.stdout), exitCode: Number(r.exitCode) };
       },
       async stopBehindTheBack() {
-        // The stand-in cannot tell which container is whose; every test project here starts afresh anyway.
-        expect(await standin.stopAllBehindTheirBacks()).toBeGreaterThan(0);
+        // Jails are named by Durable Object ids, which the test cannot map back to projects;
+        // every project here starts afresh anyway, so every running jail goes, disks and all.
+        const { jails } = (await sandboxd("GET", "/jails")) as { jails: Array<{ id: string; running: boolean }> };
+        const running = jails.filter((j) => j.running);
+        for (const j of running) await sandboxd("DELETE", `/jails/${j.id}`);
+        expect(running.length).toBeGreaterThan(0);
       },
     },
-    stop: async () => {
-      await stack.stop();
-      await standin.close();
-    },
+    stop: () => stack.stop(),
   };
 }
 
@@ -207,10 +212,10 @@ export function defineNoLostWorkSuite(kind: "local" | "cloudflare", start: () =>
       const before = snap.body.data?.snapshotId;
 
       await h.backdoor.stopBehindTheBack(p);
-      // GET starts nothing (the stand-in runtime cannot tell its Durable Object that it
-      // stopped, so only sandboxd's answer says "gone" here).
+      // GET starts nothing: the sandbox is gone (local) or its container stopped (cloudflare).
       const status = await call("GET", `/sandboxes/${p}`);
       if (kind === "local") expect(status.status).toBe(404);
+      else expect(status.body.data?.status).not.toBe("ready");
 
       expect((await sh(p, "cat kept.txt deep/er/x.txt")).stdout).toBe("kept\nx\n");
       expect(await head(p)).toBe(before);

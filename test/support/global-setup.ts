@@ -1,19 +1,20 @@
 /**
  * @module test/support/global-setup
  * Starts the servers the Worker under test reaches over 127.0.0.1: a real sandboxd
- * (local backend) and the stand-in container (cloudflare backend), with a git
- * repository to clone. Ports come from test/support/ports.ts via process.env.
+ * (the local backend's host, and the jail host running Cloudflare's container
+ * runtime for the cloudflare backend) and a git repository to clone over HTTP.
+ * Ports come from test/support/ports.ts via process.env.
  * The `workers` project uses it; should another project list it too, vitest calls it
  * once per project, so the servers are started by the first call and stopped by
  * the last teardown (kept on globalThis: each project may load this module anew).
  */
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
+import { ensureSandboxRuntime } from "../../scripts/lib/sandbox-runtime.ts";
 import { commitOf, serveGitRoot } from "./git-http.ts";
+import { createTestGitRepos } from "./git-repos.ts";
 import { TEST_SANDBOXD_TOKEN } from "./ports.ts";
 import { startSandboxd } from "./sandboxd-process.ts";
-import { startStandInContainer } from "./standin-container.ts";
-import { createTestGitRepos } from "./standin-git.ts";
 
 interface Servers {
   provided: { gitRepoUrl: string; gitMainCommit: string; gitFeatureCommit: string };
@@ -30,23 +31,23 @@ async function startServers(): Promise<Servers> {
     for (const s of stops.reverse()) await s();
   };
   try {
-    // A real sandboxd (local backend) with real bubblewrap and a temporary SANDBOXD_ROOT.
-    const sandboxd = await startSandboxd({ port: Number(process.env.TEST_SANDBOXD_PORT), token: TEST_SANDBOXD_TOKEN });
+    // A real sandboxd with real bubblewrap and a temporary SANDBOXD_ROOT: the local backend's
+    // host, and the jail host that runs Cloudflare's container runtime for the cloudflare backend.
+    const runtime = await ensureSandboxRuntime();
+    const sandboxd = await startSandboxd({
+      port: Number(process.env.TEST_SANDBOXD_PORT),
+      token: TEST_SANDBOXD_TOKEN,
+      env: { SANDBOXD_RUNTIME_BUN: runtime.bun, SANDBOXD_RUNTIME_BUNDLE: runtime.bundle },
+    });
     stops.push(async () => {
       await sandboxd.stop();
     });
-    // The stand-in container (cloudflare backend; see standin-container.ts), with a git repo to clone.
+    // A git repository with two branches, on a plain static server ("dumb HTTP"), to clone.
     const gitRepos = await createTestGitRepos();
     stops.push(gitRepos.cleanup);
-    // The same repository on a plain static server, for the backend contract suite's clone tests.
     const gitHttp = await serveGitRoot(gitRepos.root);
     stops.push(gitHttp.close);
     const bare = join(gitRepos.root, gitRepos.repo);
-    const standin = await startStandInContainer({
-      port: Number(process.env.TEST_STANDIN_CONTAINER_PORT),
-      gitRoot: gitRepos.root,
-    });
-    stops.push(standin.close);
     return {
       provided: {
         gitRepoUrl: `${gitHttp.url}/${gitRepos.repo}`,

@@ -8,7 +8,7 @@
 import { freePort } from "../../scripts/lib/net.ts";
 
 /** The env variable names the config and the global setup agree on. */
-export const PORT_VARS = ["TEST_SANDBOXD_PORT", "TEST_STANDIN_CONTAINER_PORT"] as const;
+export const PORT_VARS = ["TEST_SANDBOXD_PORT"] as const;
 
 /** Assigns a free port to each variable of PORT_VARS not already set; returns them. */
 export async function assignTestPorts(): Promise<Record<(typeof PORT_VARS)[number], number>> {

@@ -7,7 +7,7 @@ import "vitest";
 
 declare module "vitest" {
   export interface ProvidedContext {
-    /** Dumb-HTTP URL of a bare repository with branches main and feature (test/support/standin-git.ts). */
+    /** Dumb-HTTP URL of a bare repository with branches main and feature (test/support/git-repos.ts). */
     gitRepoUrl: string;
     /** Full SHA of main and of feature in that repository. */
     gitMainCommit: string;

@@ -1,16 +1,17 @@
 /**
  * @module test/worker/cloudflare-backend.test
  * The cloudflare adapter end to end: the real SDK client in the real Sandbox
- * Durable Object, over the stand-in container (test/support/standin-container.ts),
- * which runs real commands in bubblewrap on real files.
+ * Durable Object, over Cloudflare's real container runtime in a local jail
+ * (sandboxd, bubblewrap), running real commands on real files.
  */
 
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { describe, expect, inject, it } from "vitest";
 import { createCloudflareBackend } from "../../src/backend/cloudflare";
 import type { ExecEvent } from "../../src/backend/types";
 import { AppError } from "../../src/errors";
 import { STATE_DIR_IN_SHELL } from "../../src/shared/snapshot-format";
+import { isInternalProcess, runnerCommandLine } from "../../src/snapshots/run-runner";
 
 const backend = createCloudflareBackend(env.Sandbox, { workspaceRoot: "/workspace" });
 let seq = 0;
@@ -37,7 +38,7 @@ async function codeOf(work: Promise<unknown>): Promise<string> {
   throw new Error("expected a failure");
 }
 
-describe("cloudflare backend over the stand-in container", () => {
+describe("cloudflare backend on Cloudflare's container runtime (local jail)", () => {
   it("reports a never-created sandbox as SANDBOX_NOT_FOUND, then ready after ensure", async () => {
     const id = project();
     expect(await codeOf(backend.status(id))).toBe("SANDBOX_NOT_FOUND");
@@ -183,9 +184,67 @@ describe("cloudflare backend over the stand-in container", () => {
     expect(await codeOf(backend.processLogs(id, "proc_nope"))).toBe("PROCESS_NOT_FOUND");
   });
 
+  it("processes on Cloudflare's runtime: exit codes, cwd checks, own commands only, kill semantics", async () => {
+    const id = project();
+    await backend.ensure(id);
+    // A top-level exit ends the user's command only; quotes survive the wrapping; output is byte for byte.
+    const command = `printf "it's"; exit 7`;
+    const quick = await backend.startProcess(id, { command });
+    expect(quick.command).toBe(command);
+    const events = await collect(await backend.followProcess(id, quick.id));
+    expect(events[0]).toMatchObject({ type: "start", command });
+    expect(events.at(-1)).toMatchObject({ type: "exit", exitCode: 7 });
+    expect(await backend.getProcess(id, quick.id)).toMatchObject({ command, status: "failed", exitCode: 7 });
+    expect(await backend.processLogs(id, quick.id)).toEqual({ stdout: "it's", stderr: "" });
+    // A cwd that is missing or not a directory: INVALID_CWD, as the local backend answers, and nothing started.
+    await backend.writeFile(id, "/workspace/plain.txt", new Uint8Array([1]));
+    expect(await codeOf(backend.startProcess(id, { command: "true", cwd: "/workspace/nope" }))).toBe("INVALID_CWD");
+    expect(await codeOf(backend.startProcess(id, { command: "true", cwd: "/workspace/plain.txt" }))).toBe(
+      "INVALID_CWD",
+    );
+    // Only processes started through startProcess are listed (not streamed execs), each with its own
+    // command, so the Worker's runner processes are still recognised as internal.
+    await collect(await backend.execStream(id, { command: "echo streamed", timeoutMs: 5_000 }));
+    const runner = await backend.startProcess(id, { command: runnerCommandLine(["nothing"]) });
+    const listed = await backend.listProcesses(id);
+    expect(listed.map((p) => p.id).sort()).toEqual([quick.id, runner.id].sort());
+    expect(isInternalProcess(listed.find((p) => p.id === runner.id) ?? { command: "" })).toBe(true);
+
+    // Kill: SIGTERM; a process that ignores it gets SIGKILL 5 s later. Answered once it is gone,
+    // as `killed` with its exit code (143 after SIGTERM, 137 after SIGKILL); getProcess agrees.
+    const plain = await backend.startProcess(id, { command: "sleep 60" });
+    expect(await backend.killProcess(id, plain.id)).toMatchObject({ status: "killed", exitCode: 143 });
+    expect(await backend.getProcess(id, plain.id)).toMatchObject({ status: "killed", exitCode: 143 });
+    const stubborn = await backend.startProcess(id, { command: "trap '' TERM; echo up; sleep 60" });
+    while (!(await backend.processLogs(id, stubborn.id)).stdout.includes("up")) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const t0 = Date.now();
+    const killed = await backend.killProcess(id, stubborn.id);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(4_500);
+    expect(killed).toMatchObject({ status: "killed", exitCode: 137 });
+    expect(killed.endedAt).not.toBeNull();
+    expect(await backend.getProcess(id, stubborn.id)).toMatchObject({ status: "killed", exitCode: 137 });
+    // Killing a finished process answers it as it ended.
+    expect(await backend.killProcess(id, quick.id)).toMatchObject({ status: "failed", exitCode: 7 });
+
+    // A command whose shell ended but left a background child holding its output: running until
+    // that ends, and get / list answer at once; a kill stops the child, and the process ends as
+    // its shell did.
+    const lingering = await backend.startProcess(id, { command: "echo hi; sleep 45 &" });
+    await new Promise((r) => setTimeout(r, 500));
+    const t1 = Date.now();
+    expect(await backend.getProcess(id, lingering.id)).toMatchObject({ status: "running" });
+    expect((await backend.listProcesses(id)).find((p) => p.id === lingering.id)?.status).toBe("running");
+    expect(Date.now() - t1).toBeLessThan(3_000);
+    expect(await backend.killProcess(id, lingering.id)).toMatchObject({ status: "completed", exitCode: 0 });
+    const ps = await backend.exec(id, { command: "ps -eo args | grep -c '^[s]leep 45' || true", timeoutMs: 5_000 });
+    expect(ps.stdout.trim()).toBe("0");
+  });
+
   it("clones with argv quoting, reports commit and branch, and never leaks credentials", async () => {
     const id = project();
-    const repo = `${env.STANDIN_CONTAINER_URL}/__standin/git/hello.git`;
+    const repo = inject("gitRepoUrl");
     const out = await backend.clone(id, {
       repoUrl: repo,
       directory: "/workspace/hello",
@@ -214,7 +273,7 @@ describe("cloudflare backend over the stand-in container", () => {
       ),
     ).toBe("INVALID_REPO_URL");
     // Credentials in a failing URL never reach the error.
-    const secretUrl = repo.replace("http://", "http://alice:s3cr3t-token@").replace("hello.git", "missing.git");
+    const secretUrl = repo.replace("http://", "http://alice:s3cr3t-token@").replace(/[^/]+$/, "missing.git");
     const err = await backend
       .clone(id, { repoUrl: secretUrl, directory: "/workspace/m", timeoutMs: 30_000 })
       .catch((e: unknown) => e as AppError);

@@ -5,8 +5,6 @@
  */
 declare namespace Cloudflare {
   interface Env {
-    /** Base URL of the stand-in container server (test/support/standin-container.ts). */
-    STANDIN_CONTAINER_URL: string;
     /** D1 migrations read by vitest.config.ts (readD1Migrations), applied by setup/apply-migrations.ts. */
     TEST_MIGRATIONS: import("cloudflare:test").D1Migration[];
   }

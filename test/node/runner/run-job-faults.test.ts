@@ -15,9 +15,9 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { JobEvent, JobResult } from "../../../src/shared/job-format.ts";
 import { serveGitRoot } from "../../support/git-http.ts";
+import { createTestGitRepos } from "../../support/git-repos.ts";
 import { restore, snap, tempDir } from "../../support/runner-fixtures.ts";
 import { runnerEnv, runRunner, startRunner } from "../../support/runner-process.ts";
-import { createTestGitRepos } from "../../support/standin-git.ts";
 import type { StandinJobRecord } from "../../support/standin-job-routes.ts";
 import { useStandinRunnerApi } from "../../support/use-standin-runner-api.ts";
 

@@ -1,8 +1,8 @@
 /**
- * @module test/support/standin-git
- * A real git repository for clone tests, served by the stand-in container over
- * git's "dumb HTTP" protocol (static files after `git update-server-info`), so no
- * test needs the internet. Used by global-setup.ts.
+ * @module test/support/git-repos
+ * A real git repository for clone tests, served over git's "dumb HTTP" protocol
+ * (static files after `git update-server-info`, see git-http.ts), so no test needs
+ * the internet. Used by global-setup.ts.
  */
 import { execFileSync } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 export interface TestGitRepos {
-  /** Directory to serve at /__standin/git/. */
+  /** Directory to serve over HTTP (git-http.ts). */
   root: string;
   /** Relative path of the bare repository ("hello.git"); it has branches main and feature. */
   repo: string;
@@ -19,7 +19,7 @@ export interface TestGitRepos {
 
 /** Creates hello.git (commits on main and feature) ready for dumb-HTTP cloning. */
 export async function createTestGitRepos(): Promise<TestGitRepos> {
-  const root = await mkdtemp(join(tmpdir(), "standin-git-"));
+  const root = await mkdtemp(join(tmpdir(), "test-git-"));
   const work = join(root, "work");
   const git = (cwd: string, ...args: string[]) =>
     execFileSync("git", args, {
