@@ -1,10 +1,12 @@
 /**
  * @module models/egress
  * Model API keys stay in the Worker. Two halves:
- * - `modelRunnerEnv`: the model variables a job's runner gets — on the cloudflare
- *   backend base URLs on the intercepted MODELS_INTERNAL_HOST and placeholder keys;
- *   on the local backend (no interception there) the real keys and base URLs, and
- *   only for run-job (src/jobs/start.ts), never for other sandbox processes.
+ * - `modelRunnerEnv`: the model variables a job's runner gets — in a container whose
+ *   egress is intercepted (cloudflare backend, RUNNER_API_URL unset) base URLs on the
+ *   intercepted MODELS_INTERNAL_HOST and placeholder keys; otherwise (local jails and
+ *   the local backend reach the Worker at RUNNER_API_URL: nothing is intercepted) the
+ *   real keys and base URLs, and only for run-job (src/jobs/start.ts), never for other
+ *   sandbox processes.
  * - `forwardModelRequest`: the outbound handler's work for MODELS_INTERNAL_HOST —
  *   `/anthropic/*` to ANTHROPIC_BASE_URL with `x-api-key`, `/openai/*` to
  *   OPENAI_BASE_URL with `Authorization: Bearer`; whatever credentials the caller
@@ -25,7 +27,12 @@ import {
 /** The part of Config this module reads. */
 export type ModelConfig = Pick<
   Config,
-  "SANDBOX_BACKEND" | "ANTHROPIC_API_KEY" | "ANTHROPIC_BASE_URL" | "OPENAI_API_KEY" | "OPENAI_BASE_URL"
+  | "SANDBOX_BACKEND"
+  | "RUNNER_API_URL"
+  | "ANTHROPIC_API_KEY"
+  | "ANTHROPIC_BASE_URL"
+  | "OPENAI_API_KEY"
+  | "OPENAI_BASE_URL"
 >;
 
 /** Request headers that carry credentials or hop-by-hop state; never forwarded from the container. */
@@ -42,7 +49,7 @@ const STRIPPED_REQUEST_HEADERS = [
 
 /** Environment of `runner run-job` for the model APIs (see the module comment). */
 export function modelRunnerEnv(config: ModelConfig): Record<string, string> {
-  if (config.SANDBOX_BACKEND === "cloudflare") {
+  if (config.SANDBOX_BACKEND === "cloudflare" && !config.RUNNER_API_URL) {
     return {
       [MODEL_ENV.anthropicBaseUrl]: `${MODELS_INTERNAL_ORIGIN}${MODEL_ROUTES.anthropic}`,
       [MODEL_ENV.openaiBaseUrl]: `${MODELS_INTERNAL_ORIGIN}${MODEL_ROUTES.openai}`,

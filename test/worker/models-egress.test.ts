@@ -14,6 +14,7 @@ import { EGRESS_KEY_PLACEHOLDER, MODELS_INTERNAL_ORIGIN } from "../../src/shared
 
 const config: ModelConfig = {
   SANDBOX_BACKEND: "cloudflare",
+  RUNNER_API_URL: undefined,
   ANTHROPIC_API_KEY: "sk-ant-worker-secret",
   OPENAI_API_KEY: "sk-openai-worker-secret",
   ANTHROPIC_BASE_URL: "https://gateway.example/anthropic",
@@ -117,7 +118,7 @@ describe("model egress", () => {
     expect(((await res.json()) as { error: string }).error).toContain("OPENAI_API_KEY");
   });
 
-  it("gives the runner placeholders on cloudflare and the real settings on local", () => {
+  it("gives the runner placeholders where egress is intercepted, the real settings where not", () => {
     const cf = modelRunnerEnv(config);
     expect(cf).toEqual({
       ANTHROPIC_BASE_URL: `${MODELS_INTERNAL_ORIGIN}/anthropic`,
@@ -126,12 +127,14 @@ describe("model egress", () => {
       OPENAI_API_KEY: EGRESS_KEY_PLACEHOLDER,
     });
     expect(JSON.stringify(cf)).not.toContain("secret");
-    const local = modelRunnerEnv({ ...config, SANDBOX_BACKEND: "local" });
-    expect(local).toEqual({
+    const real = {
       ANTHROPIC_API_KEY: "sk-ant-worker-secret",
       ANTHROPIC_BASE_URL: "https://gateway.example/anthropic",
       OPENAI_API_KEY: "sk-openai-worker-secret",
-    });
+    };
+    expect(modelRunnerEnv({ ...config, SANDBOX_BACKEND: "local" })).toEqual(real);
+    // A local jail (cloudflare backend without Docker) reaches the Worker at RUNNER_API_URL: no interception.
+    expect(modelRunnerEnv({ ...config, RUNNER_API_URL: "http://127.0.0.1:8787" })).toEqual(real);
   });
 
   it("parses the four settings (empty = unset, base URLs checked and trimmed)", () => {
