@@ -42,6 +42,9 @@ export async function modelsOutboundHandler(request: Request, env: Env): Promise
   return await forwardModelRequest(request, workerApp(env).deps.config);
 }
 
+/** Where @cloudflare/sandbox 0.12.7 stores the placement id (its capturePlacementId). */
+const SDK_PLACEMENT_ID_KEY = "containerPlacementId";
+
 /** The state object the SDK's Sandbox constructor takes. */
 type SandboxState = ConstructorParameters<typeof SdkSandbox<Env>>[0];
 
@@ -59,6 +62,16 @@ export class Sandbox extends SdkSandbox<Env> {
       // ContainerProxy, which the Workers test pool does not provide. Its flag stays false.
       Object.defineProperty(this, "usingInterception", { get: () => false, set: () => {}, configurable: true });
     }
+  }
+
+  /**
+   * A destroyed sandbox is gone, as before it was created: the SDK keeps the placement id
+   * of the container it last saw, which the cloudflare adapter's status() reads as
+   * "created", so it is forgotten with the container (a sleeping one keeps it).
+   */
+  override async destroy(): Promise<void> {
+    await super.destroy();
+    await this.ctx.storage.delete(SDK_PLACEMENT_ID_KEY);
   }
 
   static {

@@ -52,6 +52,8 @@ export function defineBackendContract(name: string, make: () => SandboxBackend):
       await backend.writeFile(project, "/workspace/doomed.txt", utf8("x"));
       await backend.startProcess(project, { command: "sleep 30" });
       await backend.destroy(project);
+      // Gone, as before it was created: status starts nothing and says so.
+      await expectAppError(backend.status(project), "SANDBOX_NOT_FOUND");
       await backend.ensure(project);
       await expectAppError(backend.readFile(project, "/workspace/doomed.txt", 1024), "FILE_NOT_FOUND");
       const running = (await backend.listProcesses(project)).filter((x) => x.status === "running");
