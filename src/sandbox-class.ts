@@ -42,8 +42,8 @@ export async function modelsOutboundHandler(request: Request, env: Env): Promise
   return await forwardModelRequest(request, workerApp(env).deps.config);
 }
 
-/** Where @cloudflare/sandbox 0.12.7 stores the placement id (its capturePlacementId). */
-const SDK_PLACEMENT_ID_KEY = "containerPlacementId";
+/** The Durable Object storage key of {@link Sandbox.markCreated}. */
+const CREATED_KEY = "sandbox-worker:created";
 
 /** The state object the SDK's Sandbox constructor takes. */
 type SandboxState = ConstructorParameters<typeof SdkSandbox<Env>>[0];
@@ -64,14 +64,20 @@ export class Sandbox extends SdkSandbox<Env> {
     }
   }
 
-  /**
-   * A destroyed sandbox is gone, as before it was created: the SDK keeps the placement id
-   * of the container it last saw, which the cloudflare adapter's status() reads as
-   * "created", so it is forgotten with the container (a sleeping one keeps it).
-   */
+  /** Records that this sandbox was created (the cloudflare adapter's ensure calls it). */
+  async markCreated(): Promise<void> {
+    await this.ctx.storage.put(CREATED_KEY, Date.now());
+  }
+
+  /** Whether it was created and not destroyed since: what status() answers 404 without. */
+  async wasCreated(): Promise<boolean> {
+    return (await this.ctx.storage.get<number>(CREATED_KEY)) !== undefined;
+  }
+
+  /** A destroyed sandbox is gone, as before it was created (a sleeping one is not). */
   override async destroy(): Promise<void> {
     await super.destroy();
-    await this.ctx.storage.delete(SDK_PLACEMENT_ID_KEY);
+    await this.ctx.storage.delete(CREATED_KEY);
   }
 
   static {

@@ -73,7 +73,7 @@ const isRunning = async (sandbox: AnySandbox) => (await sandbox.getState()).stat
 
 /** The process half of the adapter, as the SandboxBackend methods it fills. */
 export function cloudflareProcesses(
-  ns: DurableObjectNamespace<AnySandbox>,
+  ns: Pick<DurableObjectNamespace, "get" | "idFromName">,
   sandboxOf: (projectId: string) => AnySandbox,
   workspaceRoot: string,
 ): {

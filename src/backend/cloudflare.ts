@@ -13,8 +13,8 @@
  * - git runs through `exec` with every argument single-quoted (no gitCheckout,
  *   removed in SDK 1.0); credentials in the URL are redacted from all output.
  * - `status()` never starts a container: it reads the Durable Object's container
- *   state (`getState()`), and "never created" is the absence of the placement id
- *   the SDK stores when it first opens a session in the container.
+ *   state (`getState()`), and "never created" is the absence of the mark ensure
+ *   leaves in the Durable Object (destroy removes it).
  */
 import { getSandbox, type Sandbox } from "@cloudflare/sandbox";
 import { BackendError, ConflictError, NotFoundError, TimeoutError, ValidationError } from "../errors";
@@ -42,6 +42,12 @@ export interface CloudflareBackendOptions {
   workspaceRoot: string;
 }
 
+/** What the product's Sandbox Durable Object adds to the SDK's (src/sandbox-class.ts). */
+interface CreationMarks {
+  markCreated(): Promise<void>;
+  wasCreated(): Promise<boolean>;
+}
+
 /** Exit codes of the adapter's own shell snippets. */
 const EXIT_NOT_FOUND = 44;
 const EXIT_NOT_EMPTY = 45;
@@ -61,16 +67,16 @@ async function race<T>(work: Promise<T>, ms: number, timeoutMs: number): Promise
 
 /** Creates the adapter over the Sandbox Durable Object namespace. */
 export function createCloudflareBackend(
-  ns: DurableObjectNamespace<AnySandbox>,
+  ns: DurableObjectNamespace<AnySandbox & CreationMarks>,
   opts: CloudflareBackendOptions,
 ): SandboxBackend {
   // Sessionless: every call is its own process in the container, so nothing of one request
   // waits behind another's long command (the runtime serialises the calls of one session),
   // an `exit` ends only that command, and output comes back byte for byte.
   const sandboxOf = (projectId: string): AnySandbox => getSandbox(ns, projectId, { enableDefaultSession: false });
-  // The default session, for ensure only: opening it is the handshake in which the SDK stores the
-  // container's placement id, which status() reads as "this sandbox was created".
-  const withSession = (projectId: string): AnySandbox => getSandbox(ns, projectId);
+  // The product's Sandbox class (src/sandbox-class.ts) records creation itself: the SDK's
+  // placement id, stored in a session handshake, was missing now and then under load.
+  const marks = (sandbox: AnySandbox) => sandbox as unknown as CreationMarks;
   const processes = cloudflareProcesses(ns, sandboxOf, opts.workspaceRoot);
   const info = (projectId: string, ready: boolean): SandboxInfo => ({
     projectId,
@@ -117,17 +123,19 @@ export function createCloudflareBackend(
       // slept or was replaced: its disk is new). A new container has no processes
       // either, so `started` adds nothing here.
       const result = await mapErrors(() =>
-        withSession(projectId).exec(`test -e ${STATE_DIR_IN_SHELL}/state.json; echo "initialized=$?"`),
+        sandboxOf(projectId).exec(`test -e ${STATE_DIR_IN_SHELL}/state.json; echo "initialized=$?"`),
       );
       const m = /initialized=(\d+)/.exec(result.stdout);
       if (result.exitCode !== 0 || !m) throw new BackendError("Sandbox container did not answer", "transient");
+      await mapErrors(() => marks(sandboxOf(projectId)).markCreated());
       return { ...info(projectId, true), initialized: m[1] === "0", started: false };
     },
 
     async status(projectId) {
       const sandbox = sandboxOf(projectId);
-      const placement = await mapErrors(() => sandbox.getContainerPlacementId());
-      if (placement === undefined) throw new NotFoundError(`Sandbox ${projectId} not found`, "SANDBOX_NOT_FOUND");
+      if (!(await mapErrors(() => marks(sandbox).wasCreated()))) {
+        throw new NotFoundError(`Sandbox ${projectId} not found`, "SANDBOX_NOT_FOUND");
+      }
       return info(projectId, await mapErrors(() => isRunning(sandbox)));
     },
 

@@ -56,7 +56,7 @@ describe("cloudflare backend on Cloudflare's container runtime (local jail)", ()
     await backend.exec(id, { command: `echo '{}' > ${STATE_DIR_IN_SHELL}/state.json`, timeoutMs: 10_000 });
     expect((await backend.ensure(id)).initialized).toBe(true);
     await backend.destroy(id);
-    expect((await backend.status(id)).status).toBe("stopped");
+    expect(await codeOf(backend.status(id))).toBe("SANDBOX_NOT_FOUND");
     expect((await backend.ensure(id)).initialized).toBe(false);
   });
 
