@@ -5,7 +5,9 @@
  * - Backend: `--backend local|cloudflare`, else $SANDBOX_BACKEND, else detected —
  *   a reachable Docker engine means real containers (`cloudflare`), otherwise the
  *   `local` backend: sandboxd on a free loopback port with a fresh token, and
- *   `wrangler dev --enable-containers=false`.
+ *   `wrangler dev --enable-containers=false`. `--backend cloudflare` without Docker
+ *   runs each container as a local jail instead: Cloudflare's own container runtime,
+ *   hosted by sandboxd (src/backend/jail-container.ts).
  * - API token: $API_TOKEN, else API_TOKEN from .dev.vars, else generated for this run.
  * - Ctrl-C / SIGTERM stop everything it started; if a child dies on its own, the
  *   rest are stopped and the script exits non-zero.
@@ -148,7 +150,11 @@ async function main(): Promise<void> {
     token = randomToken();
     tokenSource = "generated for this run; set API_TOKEN or put it in .dev.vars to keep one";
   }
-  log(`backend: ${backend} (${why}); API token ${tokenSource}`);
+  // The cloudflare backend without Docker: its containers are local jails in sandboxd.
+  const jails = backend === "cloudflare" && !(await dockerAvailable());
+  log(
+    `backend: ${backend} (${why}${jails ? "; no Docker: containers run as local jails" : ""}); API token ${tokenSource}`,
+  );
 
   const vars: Record<string, string> = { SANDBOX_BACKEND: backend, API_TOKEN: token };
   for (const name of PASS_THROUGH) {
@@ -156,33 +162,34 @@ async function main(): Promise<void> {
     if (value) vars[name] = value;
   }
   let isolation = "Cloudflare Sandbox container (Docker, locally)";
-  if (backend === "local") {
+  if (backend === "local" || jails) {
     const sandboxd = await startSandboxd(sup, {
       port: process.env.SANDBOXD_PORT ? Number(process.env.SANDBOXD_PORT) : undefined,
       root: process.env.SANDBOXD_ROOT,
     });
     vars.SANDBOXD_URL = sandboxd.url;
     vars.SANDBOXD_TOKEN = sandboxd.token;
+    const how = jails ? "Cloudflare's container runtime in a bubblewrap jail" : "bubblewrap";
     isolation = sandboxd.isolated
-      ? "bubblewrap (each project sees only its /workspace)"
+      ? `${how} (each project sees only its /workspace)`
       : "NONE — bwrap is missing or unusable; commands run unisolated on this machine (apt-get install bubblewrap)";
   }
   // Jobs and snapshot heads live in D1: the local database must have the schema first.
   await applyLocalD1Migrations();
   // The runner inside a local sandbox calls back to this Worker (on Cloudflare it uses
   // the container's outbound interception instead).
-  if (backend === "local") vars.RUNNER_API_URL = `http://127.0.0.1:${port}`;
+  if (backend === "local" || jails) vars.RUNNER_API_URL = `http://127.0.0.1:${port}`;
   // Parsed before wrangler starts, so a schedule this script cannot follow fails fast.
   const crons = readCrons(join(REPO_ROOT, "wrangler.jsonc")).map(parseCron);
   // No time limit while wrangler lives: on a build error it waits for the fix and reloads.
   const slow = setTimeout(
     () => log("still waiting for the Worker to answer /health — see the wrangler output above"),
-    backend === "cloudflare" ? 120_000 : 30_000,
+    backend === "cloudflare" && !jails ? 120_000 : 30_000,
   );
   const worker = await startWorkerDev(sup, {
     port,
     vars,
-    containers: backend === "cloudflare",
+    containers: backend === "cloudflare" && !jails,
     timeoutMs: Number.POSITIVE_INFINITY,
     // Exposes /__scheduled?cron=…, which runs the Worker's scheduled() handler.
     extraArgs: crons.length > 0 ? ["--test-scheduled"] : [],
