@@ -42,7 +42,7 @@ export async function modelsOutboundHandler(request: Request, env: Env): Promise
   return await forwardModelRequest(request, workerApp(env).deps.config);
 }
 
-/** The Durable Object storage key of {@link Sandbox.markCreated}. */
+/** The Durable Object storage key that {@link Sandbox.onStart} sets and destroy removes. */
 const CREATED_KEY = "sandbox-worker:created";
 
 /** The state object the SDK's Sandbox constructor takes. */
@@ -64,8 +64,9 @@ export class Sandbox extends SdkSandbox<Env> {
     }
   }
 
-  /** Records that this sandbox was created (the cloudflare adapter's ensure calls it). */
-  async markCreated(): Promise<void> {
+  /** Each start of its container records that this sandbox exists (see wasCreated). */
+  override async onStart(): Promise<void> {
+    await super.onStart();
     await this.ctx.storage.put(CREATED_KEY, Date.now());
   }
 

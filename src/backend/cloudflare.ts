@@ -13,8 +13,8 @@
  * - git runs through `exec` with every argument single-quoted (no gitCheckout,
  *   removed in SDK 1.0); credentials in the URL are redacted from all output.
  * - `status()` never starts a container: it reads the Durable Object's container
- *   state (`getState()`), and "never created" is the absence of the mark ensure
- *   leaves in the Durable Object (destroy removes it).
+ *   state (`getState()`), and "never created" is the absence of the mark its
+ *   Durable Object sets when its container starts (destroy removes it).
  */
 import { getSandbox, type Sandbox } from "@cloudflare/sandbox";
 import { BackendError, ConflictError, NotFoundError, TimeoutError, ValidationError } from "../errors";
@@ -44,7 +44,6 @@ export interface CloudflareBackendOptions {
 
 /** What the product's Sandbox Durable Object adds to the SDK's (src/sandbox-class.ts). */
 interface CreationMarks {
-  markCreated(): Promise<void>;
   wasCreated(): Promise<boolean>;
 }
 
@@ -74,8 +73,8 @@ export function createCloudflareBackend(
   // waits behind another's long command (the runtime serialises the calls of one session),
   // an `exit` ends only that command, and output comes back byte for byte.
   const sandboxOf = (projectId: string): AnySandbox => getSandbox(ns, projectId, { enableDefaultSession: false });
-  // The product's Sandbox class (src/sandbox-class.ts) records creation itself: the SDK's
-  // placement id, stored in a session handshake, was missing now and then under load.
+  // The product's Sandbox class (src/sandbox-class.ts) records creation when its container
+  // starts: the SDK's placement id, stored in a session handshake, was missing now and then.
   const marks = (sandbox: AnySandbox) => sandbox as unknown as CreationMarks;
   const processes = cloudflareProcesses(ns, sandboxOf, opts.workspaceRoot);
   const info = (projectId: string, ready: boolean): SandboxInfo => ({
@@ -127,7 +126,6 @@ export function createCloudflareBackend(
       );
       const m = /initialized=(\d+)/.exec(result.stdout);
       if (result.exitCode !== 0 || !m) throw new BackendError("Sandbox container did not answer", "transient");
-      await mapErrors(() => marks(sandboxOf(projectId)).markCreated());
       return { ...info(projectId, true), initialized: m[1] === "0", started: false };
     },
 
