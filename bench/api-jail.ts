@@ -18,6 +18,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
+import { SESSIONLESS } from "../src/shared/container-runtime.ts";
 import { startStack } from "../test/support/stack.ts";
 import { guardRun, runBench } from "./lifecycle.ts";
 import { expectOk, type Op, quantile } from "./measure.ts";
@@ -32,8 +33,6 @@ const TARGET_RSS_MIB = 80;
 const IDLE_MS = 2000;
 const FILE_BYTES = 4096;
 const FILE_PATH = "/workspace/bench.txt";
-/** The runtime's "no session" id: each command in a fresh shell, as the adapter runs them. */
-const NO_SESSION = "__DISABLE_SESSION__";
 /** ASCII, so the runtime's JSON read returns exactly FILE_BYTES characters. */
 const CONTENT = randomBytes(FILE_BYTES).toString("base64").slice(0, FILE_BYTES);
 
@@ -77,7 +76,7 @@ async function main(): Promise<void> {
     const directExec =
       (id: string): Op =>
       async () => {
-        const r = await jail("POST", `${id}/container/api/execute`, { command: "echo hi", sessionId: NO_SESSION });
+        const r = await jail("POST", `${id}/container/api/execute`, { command: "echo hi", sessionId: SESSIONLESS });
         if (r.exitCode !== 0 || r.stdout !== "hi\n") throw new Error(`direct exec: ${JSON.stringify(r).slice(0, 200)}`);
       };
     const worker = (path: string, init: RequestInit = {}) =>
@@ -97,7 +96,11 @@ async function main(): Promise<void> {
     });
     await expectOk(put, "write");
     await jail("POST", directId);
-    await jail("POST", `${directId}/container/api/write`, { path: FILE_PATH, content: CONTENT, sessionId: NO_SESSION });
+    await jail("POST", `${directId}/container/api/write`, {
+      path: FILE_PATH,
+      content: CONTENT,
+      sessionId: SESSIONLESS,
+    });
 
     const ops: Array<{ op: string; direct: Op; worker: Op }> = [
       {
@@ -119,7 +122,7 @@ async function main(): Promise<void> {
       {
         op: "read 4 KiB",
         direct: async () => {
-          const r = await jail("POST", `${directId}/container/api/read`, { path: FILE_PATH, sessionId: NO_SESSION });
+          const r = await jail("POST", `${directId}/container/api/read`, { path: FILE_PATH, sessionId: SESSIONLESS });
           if (r.content !== CONTENT) throw new Error(`direct read: ${String(r.content).length} chars`);
         },
         worker: async () => {

@@ -54,17 +54,19 @@ function parseBackendFlag(argv: string[]): string | undefined {
   return values.backend;
 }
 
-async function chooseBackend(argv: string[]): Promise<{ backend: Backend; why: string }> {
+/** The backend, why, and whether Docker answers (asked once). */
+async function chooseBackend(argv: string[]): Promise<{ backend: Backend; why: string; docker: boolean }> {
   const flag = parseBackendFlag(argv);
   const chosen = flag ?? process.env.SANDBOX_BACKEND;
-  if (chosen !== undefined && chosen !== "") {
-    if (chosen !== "local" && chosen !== "cloudflare")
-      throw new Error(`backend must be local or cloudflare, not "${chosen}"`);
-    return { backend: chosen, why: flag ? "--backend flag" : "SANDBOX_BACKEND" };
-  }
-  return (await dockerAvailable())
-    ? { backend: "cloudflare", why: "a Docker engine answers" }
-    : { backend: "local", why: "no Docker engine answers" };
+  if (chosen !== undefined && chosen !== "" && chosen !== "local" && chosen !== "cloudflare")
+    throw new Error(`backend must be local or cloudflare, not "${chosen}"`);
+  // The local backend needs no Docker, so it is not asked.
+  const docker = chosen === "local" ? false : await dockerAvailable();
+  if (chosen === "local" || chosen === "cloudflare")
+    return { backend: chosen, why: flag ? "--backend flag" : "SANDBOX_BACKEND", docker };
+  return docker
+    ? { backend: "cloudflare", why: "a Docker engine answers", docker }
+    : { backend: "local", why: "no Docker engine answers", docker };
 }
 
 function banner(
@@ -133,7 +135,7 @@ setInterval(() => {
 }, 500).unref();
 
 async function main(): Promise<void> {
-  const { backend, why } = await chooseBackend(process.argv.slice(2));
+  const { backend, why, docker } = await chooseBackend(process.argv.slice(2));
   const port = Number(process.env.PORT ?? "8787");
   if (!Number.isInteger(port) || port < 1 || port > 65535)
     throw new Error(`PORT must be a port number, not "${process.env.PORT}"`);
@@ -151,7 +153,7 @@ async function main(): Promise<void> {
     tokenSource = "generated for this run; set API_TOKEN or put it in .dev.vars to keep one";
   }
   // The cloudflare backend without Docker: its containers are local jails in sandboxd.
-  const jails = backend === "cloudflare" && !(await dockerAvailable());
+  const jails = backend === "cloudflare" && !docker;
   log(
     `backend: ${backend} (${why}${jails ? "; no Docker: containers run as local jails" : ""}); API token ${tokenSource}`,
   );

@@ -158,7 +158,17 @@ const BANNER = [
  * source, these scripts (BUILD_SCRIPTS), esbuild or a bundled npm package changed. Run it with
  * `SANDBOX_RUNTIME_SOCKET=/path.sock <bun> <bundle>`.
  */
-export async function ensureSandboxRuntime(opts: RuntimeOptions = {}): Promise<SandboxRuntime> {
+export function ensureSandboxRuntime(opts: RuntimeOptions = {}): Promise<SandboxRuntime> {
+  // Every sandboxd a process starts (a test file starts several stacks) asks for the same
+  // runtime: the checksum of its sources and Bun's version are read once per process.
+  if (Object.keys(opts).length > 0) return prepareRuntime(opts);
+  defaultRuntime ??= prepareRuntime({});
+  return defaultRuntime;
+}
+
+let defaultRuntime: Promise<SandboxRuntime> | undefined;
+
+async function prepareRuntime(opts: RuntimeOptions): Promise<SandboxRuntime> {
   const bun = await resolveBun();
   const source = await locateRuntimeSource(opts);
   const cacheDir = resolve(opts.cacheDir ?? DEFAULT_CACHE_DIR);

@@ -8,6 +8,7 @@
  */
 import type { Sandbox } from "@cloudflare/sandbox";
 import { BackendError, NotFoundError, ValidationError } from "../errors";
+import { SESSIONLESS } from "../shared/container-runtime";
 import { shellQuote } from "../shared/git";
 import { type SdkProcess, toProcessInfo, unwrapProcessCommand, wrapProcessCommand } from "./cloudflare-convert";
 import { mapErrors, sdkErrorShape } from "./cloudflare-errors";
@@ -25,7 +26,6 @@ type AnySandbox = Sandbox<any>;
  * re-lined. The adapter calls the Durable Object itself with the token, so a process
  * is spawned on its own (`bash -c`) like every other call of the adapter.
  */
-const SESSIONLESS = "__DISABLE_SESSION__";
 /** The Durable Object's own startProcess (the SDK's Sandbox.startProcess(command, options, sessionId)). */
 interface SessionlessStart {
   startProcess(
@@ -69,7 +69,8 @@ async function rpcData<T>(work: () => Promise<T>): Promise<T> {
 /** Whether the runtime refused a kill because the process had already ended. */
 const alreadyEnded = (err: unknown) => sdkErrorShape(err)?.code === "COMMAND_NOT_FOUND";
 
-const isRunning = async (sandbox: AnySandbox) => (await sandbox.getState()).status === "healthy";
+/** Whether the sandbox's container runs (read from its Durable Object: never starts it). */
+export const isRunning = async (sandbox: AnySandbox) => (await sandbox.getState()).status === "healthy";
 
 /** The process half of the adapter, as the SandboxBackend methods it fills. */
 export function cloudflareProcesses(

@@ -30,7 +30,7 @@ import {
 } from "./cloudflare-convert";
 import { type ErrorContext, mapErrors } from "./cloudflare-errors";
 import { readFileBody, writeFileBytes } from "./cloudflare-files";
-import { cloudflareProcesses } from "./cloudflare-processes";
+import { cloudflareProcesses, isRunning } from "./cloudflare-processes";
 import { execEventStream } from "./cloudflare-streams";
 import type { ExecRequest, ExecResult, SandboxBackend, SandboxInfo } from "./types";
 
@@ -83,7 +83,6 @@ export function createCloudflareBackend(
     backend: "cloudflare",
     isolated: true,
   });
-  const isRunning = async (sandbox: AnySandbox) => (await sandbox.getState()).status === "healthy";
 
   /** Runs `command` wrapped in `timeout`; the result says whether the timeout killed it. */
   async function run(projectId: string, req: ExecRequest, errCtx: ErrorContext = {}) {

@@ -8,7 +8,7 @@
  * one, and the vendored copy (CF_SANDBOX_RUNTIME_DIR in CI) is the pinned source.
  */
 import { existsSync, readFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import {
   RUNTIME_NOT_FOUND_MESSAGE,
@@ -17,6 +17,7 @@ import {
   RUNTIME_VERSION,
   runtimeSourceChecksum,
 } from "../../scripts/lib/sandbox-runtime.ts";
+import { VENDORED_RUNTIME_DIR } from "../support/vendored-runtime.ts";
 
 const root = join(import.meta.dirname, "..", "..");
 const read = (file: string) => readFileSync(join(root, file), "utf8");
@@ -47,10 +48,7 @@ describe("deploy configuration", () => {
     expect(RUNTIME_TAG).toBe(`@cloudflare/sandbox@${RUNTIME_VERSION}`);
 
     // The vendored copy (CI points CF_SANDBOX_RUNTIME_DIR at it) is the pinned source.
-    const vendored = resolve(
-      process.env.CF_SANDBOX_RUNTIME_DIR ||
-        join(root, "..", "shared", "vendor", `cloudflare-sandbox-runtime-${RUNTIME_VERSION}`),
-    );
+    const vendored = VENDORED_RUNTIME_DIR;
     if (existsSync(vendored)) {
       expect(await runtimeSourceChecksum(vendored)).toBe(RUNTIME_SOURCE_SHA256);
       // Bun and the runtime's npm dependencies at the versions the runtime declares.

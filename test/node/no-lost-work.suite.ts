@@ -9,6 +9,7 @@
  * nothing; a container stopped behind the API's back comes back with every file.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SESSIONLESS } from "../../src/shared/container-runtime.ts";
 import { RUNNER_ENV, RUNNER_PATH } from "../../src/shared/snapshot-format.ts";
 import { type Stack, startStack } from "../support/stack.ts";
 
@@ -31,9 +32,9 @@ interface Harness {
 /** `runner snapshot` as the Worker would start it (src/snapshots/run-runner.ts). */
 const RUNNER_LINE = `exec node "\${SANDBOX_RUNNER:-${RUNNER_PATH}}" snapshot --json`;
 
-export async function localHarness(): Promise<Harness> {
-  const stack = await startStack({ SYNC_ON_CREATE: "true", SYNC_INTERVAL_MS: "500", SYNC_BATCH_FILES: "1" });
-  const sandboxd = async (method: string, path: string, body?: unknown) => {
+/** sandboxd's own API (the local backend's host, the jail host), around the Worker. */
+function sandboxdOf(stack: Stack) {
+  return async (method: string, path: string, body?: unknown) => {
     const res = await fetch(`${stack.sandboxd.url}${path}`, {
       method,
       headers: { authorization: `Bearer ${stack.sandboxd.token}`, "content-type": "application/json" },
@@ -41,6 +42,11 @@ export async function localHarness(): Promise<Harness> {
     });
     return (await res.json()) as Record<string, unknown>;
   };
+}
+
+export async function localHarness(): Promise<Harness> {
+  const stack = await startStack({ SYNC_ON_CREATE: "true", SYNC_INTERVAL_MS: "500", SYNC_BATCH_FILES: "1" });
+  const sandboxd = sandboxdOf(stack);
   let fresh = 0;
   return {
     stack,
@@ -72,14 +78,7 @@ export async function cloudflareHarness(): Promise<Harness> {
     SYNC_INTERVAL_MS: "500",
     SYNC_BATCH_FILES: "1",
   });
-  const sandboxd = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${stack.sandboxd.url}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${stack.sandboxd.token}`, "content-type": "application/json" },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    return (await res.json()) as Record<string, unknown>;
-  };
+  const sandboxd = sandboxdOf(stack);
   let fresh = 0;
   return {
     stack,
@@ -92,7 +91,7 @@ export async function cloudflareHarness(): Promise<Harness> {
         const r = await sandboxd("POST", `/jails/${id}/container/api/execute`, {
           command,
           env,
-          sessionId: "__DISABLE_SESSION__",
+          sessionId: SESSIONLESS,
         });
         return { stdout: String(r.stdout), exitCode: Number(r.exitCode) };
       },

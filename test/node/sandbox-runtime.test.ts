@@ -12,7 +12,7 @@ import { existsSync } from "node:fs";
 import { chmod, cp, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import {
   ensureSandboxRuntime,
@@ -23,12 +23,10 @@ import {
   RUNTIME_VERSION,
   runtimeSourceChecksum,
 } from "../../scripts/lib/sandbox-runtime.ts";
+import { VENDORED_RUNTIME_DIR } from "../support/vendored-runtime.ts";
 
 const root = join(import.meta.dirname, "..", "..");
-const vendored = resolve(
-  process.env.CF_SANDBOX_RUNTIME_DIR ||
-    join(root, "..", "shared", "vendor", `cloudflare-sandbox-runtime-${RUNTIME_VERSION}`),
-);
+const vendored = VENDORED_RUNTIME_DIR;
 
 /** The vendored source; throws the not-found sentence when it is absent (a failure, not a skip). */
 function source(): string {

@@ -14,6 +14,7 @@ import { readdirSync, readlinkSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureSandboxRuntime } from "../../../scripts/lib/sandbox-runtime.ts";
+import { SESSIONLESS } from "../../../src/shared/container-runtime.ts";
 import { type RunningSandboxd, startSandboxd } from "../../support/sandboxd-process.ts";
 import { call, eventually } from "./helpers.ts";
 
@@ -188,14 +189,14 @@ describe("sandboxd jail proxy", () => {
     expect((await call(sd, "POST", `/jails/${id}`)).status).toBe(200);
     const big = Buffer.alloc(64 * 1024, 7).toString("base64");
     const write = (path: string, content: string) =>
-      rt(id, "POST", "/api/write", { path, content, encoding: "base64", sessionId: "__DISABLE_SESSION__" });
+      rt(id, "POST", "/api/write", { path, content, encoding: "base64", sessionId: SESSIONLESS });
     expect((await write("/workspace/big.bin", big)).status).toBe(200);
     const statuses: number[] = [];
     for (let i = 0; i < 40; i++) {
       const read = await fetch(`${sd.url}/jails/${id}/container/api/read/stream`, {
         method: "POST",
         headers: { authorization: `Bearer ${sd.token}`, "content-type": "application/json" },
-        body: JSON.stringify({ path: "/workspace/big.bin", sessionId: "__DISABLE_SESSION__" }),
+        body: JSON.stringify({ path: "/workspace/big.bin", sessionId: SESSIONLESS }),
       });
       await read.arrayBuffer();
       statuses.push((await write(`/workspace/small-${i % 3}.txt`, "Y2Fm6Qr/QQ==")).status);
