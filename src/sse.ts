@@ -38,6 +38,17 @@ function toMessage(event: ExecEvent, id: string) {
   return { event: type, data: JSON.stringify(data), id };
 }
 
+/** `work` kept running past the response where the runtime has an execution context (not in app.request tests). */
+function keepAlive(c: Context, work: Promise<unknown>): void {
+  let ctx: { waitUntil(p: Promise<unknown>): void } | undefined;
+  try {
+    ctx = c.executionCtx;
+  } catch {
+    return; // Hono throws when there is none
+  }
+  ctx.waitUntil(work);
+}
+
 /**
  * Answer with SSE from `open(signal)`. The signal aborts when the client goes away,
  * so the backend can stop following or kill what it streams.
@@ -52,6 +63,15 @@ export async function respondWithEvents(
   const clientGone = () => abort.abort();
   c.req.raw.signal?.addEventListener("abort", clientGone, { once: true });
   return streamSSE(c, async (sse) => {
+    // What runs after the client went away (the backend killing what it streamed) must
+    // outlive the request, which the runtime otherwise cancels with its connection.
+    let done = () => {};
+    keepAlive(
+      c,
+      new Promise<void>((resolve) => {
+        done = resolve;
+      }),
+    );
     sse.onAbort(clientGone);
     let lastWrite = Date.now();
     const send = async (event: ExecEvent) => {
@@ -87,6 +107,7 @@ export async function respondWithEvents(
       abort.abort();
       // Cancel rather than release: tells the backend to stop producing.
       await reader.cancel().catch(() => {});
+      done();
     }
   });
 }

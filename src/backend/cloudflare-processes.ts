@@ -85,6 +85,7 @@ export function cloudflareProcesses(
   logs: SandboxBackend["processLogs"];
   follow: SandboxBackend["followProcess"];
   killAll: SandboxBackend["killAllProcesses"];
+  killTagged(projectId: string, tag: string): Promise<number>;
 } {
   /** The processes a user started (startProcess), with their own commands; never the wrappers or streamed execs. */
   async function userProcesses(sandbox: AnySandbox): Promise<{ proc: SdkProcess; command: string }[]> {
@@ -157,17 +158,24 @@ export function cloudflareProcesses(
     return r.exitCode === 3;
   }
 
+  /** Kills every running process `doomed` picks, all at once (each kill may take the runtime's 5 s grace). */
+  async function killWhere(sandbox: AnySandbox, doomed: (p: SdkProcess) => boolean): Promise<number> {
+    const list = (await bounded(() => rpcData(() => sandbox.listProcesses()), "a process listing")) as SdkProcess[];
+    const running = list.filter((p) => (p.status === "running" || p.status === "starting") && doomed(p));
+    const killed = await Promise.all(running.map((p) => killOne(sandbox, p)));
+    return killed.filter(Boolean).length;
+  }
+
   return {
+    killTagged: (projectId, tag) => killWhere(sandboxOf(projectId), (p) => p.command.includes(tag)),
+
     async killAll(projectId, keep = []) {
       const sandbox = sandboxOf(projectId);
       // A sleeping container has no processes; do not wake it to say so.
       if (!(await mapErrors(() => isRunning(sandbox)))) return 0;
       // Every running process (streamed execs too) but the kept ones, all at once: each kill
       // may take the runtime's 5 s SIGTERM grace, which one after another would add up.
-      const list = (await bounded(() => rpcData(() => sandbox.listProcesses()), "a process listing")) as SdkProcess[];
-      const doomed = list.filter((p) => (p.status === "running" || p.status === "starting") && !keep.includes(p.id));
-      const killed = await Promise.all(doomed.map((p) => killOne(sandbox, p)));
-      return killed.filter(Boolean).length;
+      return killWhere(sandbox, (p) => !keep.includes(p.id));
     },
 
     async start(projectId, req) {

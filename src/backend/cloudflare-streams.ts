@@ -34,10 +34,25 @@ const isTerminal = (e: ExecEvent) => e.type === "exit" || e.type === "error";
 function mapSseStream(
   sse: ReadableStream<Uint8Array>,
   map: EventMapper,
-  opts: { signal?: AbortSignal; deadlineMs?: number; onDeadline?: () => ExecEvent },
+  opts: {
+    signal?: AbortSignal;
+    deadlineMs?: number;
+    onDeadline?: () => ExecEvent;
+    /** Runs once when the consumer goes away before a terminal event (to stop what streams). */
+    onAbandon?: () => Promise<void>;
+  },
 ): ReadableStream<ExecEvent> {
   const abort = new AbortController();
-  const onAbort = () => abort.abort();
+  // The SDK's parser does not end a pending read when its signal aborts: the abort is raced too.
+  let leave = () => {};
+  const consumerGone = new Promise<"gone">((resolve) => {
+    leave = () => resolve("gone");
+  });
+  const onAbort = () => {
+    abort.abort();
+    leave();
+  };
+  if (opts.signal?.aborted) onAbort();
   opts.signal?.addEventListener("abort", onAbort, { once: true });
   const iterator = parseSSEStream<SdkStreamEvent>(sse, abort.signal)[Symbol.asyncIterator]();
   let finished = false;
@@ -45,6 +60,12 @@ function mapSseStream(
   const deadlineHit = new Promise<"deadline">((resolve) => {
     if (opts.deadlineMs !== undefined) deadline = setTimeout(() => resolve("deadline"), opts.deadlineMs);
   });
+  let abandoned = false;
+  const abandon = async () => {
+    if (abandoned || !opts.onAbandon) return;
+    abandoned = true;
+    await opts.onAbandon().catch(() => undefined);
+  };
   const finish = () => {
     finished = true;
     if (deadline !== undefined) clearTimeout(deadline);
@@ -55,7 +76,13 @@ function mapSseStream(
       if (finished) return;
       try {
         for (;;) {
-          const next = await Promise.race([iterator.next(), deadlineHit]);
+          const next = await Promise.race([iterator.next(), deadlineHit, consumerGone]);
+          if (next === "gone") {
+            finish();
+            await abandon();
+            controller.close();
+            return;
+          }
           if (next === "deadline") {
             controller.enqueue(opts.onDeadline?.() ?? { type: "error", code: "TIMEOUT", message: "Stream timed out" });
             finish();
@@ -82,6 +109,7 @@ function mapSseStream(
       } catch (err) {
         finish();
         if (opts.signal?.aborted) {
+          await abandon();
           controller.close();
           return;
         }
@@ -91,8 +119,10 @@ function mapSseStream(
       }
     },
     async cancel() {
+      const early = !finished;
       finish();
       abort.abort();
+      if (early) await abandon();
       await iterator.return?.(undefined).catch(() => undefined);
     },
   });
@@ -101,7 +131,14 @@ function mapSseStream(
 /** Events of a streamed exec of `command` wrapped by wrapWithTimeout. */
 export function execEventStream(
   sse: ReadableStream<Uint8Array>,
-  req: { command: string; timeoutMs: number; startedAt: number; signal?: AbortSignal },
+  req: {
+    command: string;
+    timeoutMs: number;
+    startedAt: number;
+    signal?: AbortSignal;
+    /** Stops the command when its client goes away first. */
+    onAbandon?: () => Promise<void>;
+  },
 ): ReadableStream<ExecEvent> {
   const timeoutEvent = (): ExecEvent => ({
     type: "error",
@@ -129,7 +166,12 @@ export function execEventStream(
           return undefined;
       }
     },
-    { signal: req.signal, deadlineMs: req.timeoutMs + WORKER_TIMEOUT_GRACE_MS, onDeadline: timeoutEvent },
+    {
+      signal: req.signal,
+      deadlineMs: req.timeoutMs + WORKER_TIMEOUT_GRACE_MS,
+      onDeadline: timeoutEvent,
+      onAbandon: req.onAbandon,
+    },
   );
 }
 

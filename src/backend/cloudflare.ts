@@ -150,16 +150,22 @@ export function createCloudflareBackend(
 
     async execStream(projectId, req, signal) {
       const startedAt = Date.now();
+      // The runtime keeps running a streamed command whose reader went away: a tag (a shell
+      // comment, seen in the runtime's process list) lets the adapter find and kill it then.
+      const tag = `sandbox-worker-stream-${crypto.randomUUID()}`;
       const sse = await mapErrors(
         () =>
-          sandboxOf(projectId).execStream(wrapWithTimeout(req.command, req.timeoutMs), {
+          sandboxOf(projectId).execStream(`${wrapWithTimeout(req.command, req.timeoutMs)} # ${tag}`, {
             timeout: req.timeoutMs + CONTAINER_TIMEOUT_GRACE_MS,
             ...(req.cwd !== undefined ? { cwd: req.cwd } : {}),
             ...(req.env !== undefined ? { env: req.env } : {}),
           }),
         { timeoutMs: req.timeoutMs },
       );
-      return execEventStream(sse, { command: req.command, timeoutMs: req.timeoutMs, startedAt, signal });
+      const onAbandon = async () => {
+        await processes.killTagged(projectId, tag);
+      };
+      return execEventStream(sse, { command: req.command, timeoutMs: req.timeoutMs, startedAt, signal, onAbandon });
     },
 
     readFile: (projectId, path, maxBytes) => readFileBody(sandboxOf(projectId), path, maxBytes),

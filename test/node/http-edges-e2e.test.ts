@@ -1,5 +1,5 @@
 /**
- * What only a real connection shows, through `wrangler dev` on the local backend: a
+ * What only a real connection shows, through `wrangler dev` (cloudflare backend on local jails): a
  * streamed exec whose client hangs up is killed within seconds even when it prints
  * nothing (the Worker notices the closed connection by its SSE heartbeat).
  *

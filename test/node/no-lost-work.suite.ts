@@ -33,20 +33,9 @@ interface Harness {
 const RUNNER_LINE = `exec node "\${SANDBOX_RUNNER:-${RUNNER_PATH}}" snapshot --json`;
 
 /** sandboxd's own API (the local backend's host, the jail host), around the Worker. */
-function sandboxdOf(stack: Stack) {
-  return async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${stack.sandboxd.url}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${stack.sandboxd.token}`, "content-type": "application/json" },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    return (await res.json()) as Record<string, unknown>;
-  };
-}
-
 export async function localHarness(): Promise<Harness> {
   const stack = await startStack({ SYNC_ON_CREATE: "true", SYNC_INTERVAL_MS: "500", SYNC_BATCH_FILES: "1" });
-  const sandboxd = sandboxdOf(stack);
+  const sandboxd = stack.host;
   let fresh = 0;
   return {
     stack,
@@ -78,7 +67,7 @@ export async function cloudflareHarness(): Promise<Harness> {
     SYNC_INTERVAL_MS: "500",
     SYNC_BATCH_FILES: "1",
   });
-  const sandboxd = sandboxdOf(stack);
+  const sandboxd = stack.host;
   let fresh = 0;
   return {
     stack,

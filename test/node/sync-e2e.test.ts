@@ -37,13 +37,13 @@ describe("continuous sync", () => {
     // The sync watcher is the Worker's own: users do not see it among their processes…
     const procs = await stack.call("GET", `/sandboxes/${p}/processes`);
     expect(procs.body.data?.processes).toEqual([]);
-    // …but it runs, once (sandboxd lists every process).
-    const all = await fetch(`${stack.sandboxd.url}/projects/${p}/processes`, {
-      headers: { authorization: `Bearer ${stack.sandboxd.token}` },
-    });
-    const processes = ((await all.json()) as { processes: Array<{ id: string; status: string; command: string }> })
-      .processes;
-    const running = processes.filter((x) => x.status === "running" && x.command.includes("'sync' '--watch'"));
+    // …but it runs, once (the runtime in the project's jail, the only one here, lists every process).
+    const { jails } = (await stack.host("GET", "/jails")) as { jails: Array<{ id: string; running: boolean }> };
+    const jail = jails.filter((j) => j.running);
+    expect(jail).toHaveLength(1);
+    const listed = await stack.host("GET", `/jails/${jail[0]?.id}/container/api/process/list`);
+    const processes = listed.processes as Array<{ id: string; status: string; command: string }>;
+    const running = processes.filter((x) => x.status === "running" && /sync\W+--watch/.test(x.command));
     expect(running.map((x) => x.id)).toEqual([syncId]);
     // Its first act is a snapshot of the workspace as it starts (empty here): wait for it,
     // so the next test's change is not raced by that first scan.

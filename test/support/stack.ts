@@ -2,8 +2,8 @@
  * @module test/support/stack
  * The whole local system for end-to-end tests, as `npm run dev` runs it: a real
  * sandboxd (bubblewrap), local D1 with the migrations applied, and the Worker
- * under `wrangler dev` on the local backend with RUNNER_API_URL pointing at
- * itself — each in a private temp directory and dev registry, on free ports.
+ * under `wrangler dev` on the cloudflare backend, its containers local jails in
+ * sandboxd (no Docker), with RUNNER_API_URL pointing at itself — each in a private temp directory and dev registry, on free ports.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -26,6 +26,8 @@ export interface Stack {
   /** Environment for further `wrangler dev` sessions that should see this one (dev registry). */
   env: NodeJS.ProcessEnv;
   supervisor: Supervisor;
+  /** An authenticated JSON call to sandboxd, the jail host (its routes: container/sandboxd/server.ts). */
+  host(method: string, path: string, body?: unknown): Promise<Record<string, unknown>>;
   /** An authenticated JSON call to the Worker; returns status and parsed body. */
   call(method: string, path: string, body?: unknown): Promise<{ status: number; body: Envelope }>;
   /** Polls GET /jobs/:id until the job is succeeded, failed or cancelled; returns it. */
@@ -75,7 +77,7 @@ export async function startStack(vars: Record<string, string> = {}, wranglerArgs
       port,
       containers: false,
       vars: {
-        SANDBOX_BACKEND: "local",
+        SANDBOX_BACKEND: "cloudflare",
         SANDBOXD_URL: sandboxd.url,
         SANDBOXD_TOKEN: sandboxd.token,
         API_TOKEN: apiToken,
@@ -98,6 +100,14 @@ export async function startStack(vars: Record<string, string> = {}, wranglerArgs
       });
       return { status: res.status, body: (await res.json()) as Envelope };
     };
+    const host: Stack["host"] = async (method, path, body) => {
+      const res = await fetch(`${sandboxd.url}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${sandboxd.token}`, "content-type": "application/json" },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      return (await res.json()) as Record<string, unknown>;
+    };
     const waitForJob: Stack["waitForJob"] = async (id, timeoutMs = 60_000) => {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
@@ -118,6 +128,7 @@ export async function startStack(vars: Record<string, string> = {}, wranglerArgs
       env,
       supervisor,
       call,
+      host,
       waitForJob,
       stop,
     };
