@@ -2,9 +2,8 @@
  * Two test projects, run side by side, three files at a time, slowest first:
  * - `node`: sandboxd and other Node-side code, with real processes and bubblewrap.
  * - `workers`: the Worker in workerd (miniflare) through @cloudflare/vitest-plugin,
- *   talking to a real sandboxd (test/support/global-setup.ts starts it): the local
- *   backend's host, and the jail host where Cloudflare's container runtime runs for
- *   the cloudflare backend.
+ *   talking to a real sandboxd (test/support/global-setup.ts starts it), the jail
+ *   host where Cloudflare's container runtime runs each Sandbox's container.
  * Neither isolates its files: a file runs in a vitest worker (a Node process, or a
  * workerd runtime) that the files before it used, one after another, so every file leaves things as it would want to find them (the job files
  * reset the jobs table first). A fresh process or runtime per file cost 1-3 s each.
@@ -33,7 +32,6 @@ function workersProject(
         miniflare: {
           bindings: {
             API_TOKEN: TEST_API_TOKEN,
-            SANDBOX_BACKEND: "local",
             SANDBOXD_URL: `http://127.0.0.1:${ports.TEST_SANDBOXD_PORT}`,
             SANDBOXD_TOKEN: TEST_SANDBOXD_TOKEN,
             CLONE_ALLOWED_SCHEMES: "https,http",

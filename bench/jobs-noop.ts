@@ -1,15 +1,16 @@
 /**
  * @module bench/jobs-noop
  * The overhead half of bench/jobs.ts: no-op `shell` jobs (`command: "true"`) run
- * one at a time by the real runner in a real sandbox (sandboxd, bubblewrap), each
- * POST /jobs → POST /run-next → GET /jobs/:id every POLL_MS until it ends.
+ * one at a time by the real runner in a real sandbox (a jail: Cloudflare's runtime in
+ * bubblewrap, hosted by sandboxd), each POST /jobs → POST /run-next → GET /jobs/:id
+ * every POLL_MS until it ends.
  *
  * Overhead = (finishedAt − startedAt) − timings.agent, both timestamps the Worker's
  * own (lease and result), so the poll interval does not enter it; the client's view
  * (run-next sent → end seen by a poll) is kept beside it. The breakdown is the
  * runner's result.timings plus what lies outside the runner's `total`: starting it
- * (Worker → sandboxd startProcess, bubblewrap, Node and bundle load) and, after
- * `total`, the final event flush and the result post. Probes time `exec true` and
+ * (Worker → Sandbox Durable Object → the runtime's process start, Node and bundle
+ * load) and, after `total`, the final event flush and the result post. Probes time `exec true` and
  * `exec node runner.mjs --version` through the Worker to split the start-up.
  */
 import type { Job, JobEvent } from "../src/shared/job-format.ts";

@@ -93,7 +93,7 @@ export function printJobsReport(r: JobsReport): void {
     console.log("\nstart-up probes through the Worker (POST /sandboxes/:id/exec, p50 of 10):");
     print([
       ["probe", "", "p50 ms"],
-      ["exec true (Worker → sandboxd → bwrap)", "", f(execTrue, 0)],
+      ["exec true (Worker → Sandbox DO → jail runtime)", "", f(execTrue, 0)],
       ["exec node runner.mjs --version", "", f(runnerVersion, 0)],
       ["difference = Node start + bundle load", "", f(runnerVersion - execTrue, 0)],
     ]);

@@ -1,22 +1,31 @@
 /**
  * @module bench/jobs
  * `npm run bench:jobs`: leasing throughput/latency and the overhead of a no-op job
- * (issue 4, point 8). The Worker is the deploy bundle in workerd under Miniflare
- * (bench/workerd.ts: production-like), D1 and R2 on disk in a temp dir with the D1
- * migrations applied by wrangler; everything on 127.0.0.1, all stopped and deleted
- * at the end. The npm script builds the runner first.
+ * (issue 4, point 8), on the one backend (cloudflare: each project is the SDK's Sandbox
+ * Durable Object, its container a local jail). The Worker is the deploy bundle in workerd
+ * under Miniflare (bench/workerd.ts: production-like, no Docker, so its Sandbox Durable
+ * Object's container is a jail at SANDBOXD_URL), D1 and R2 on disk in a temp dir with the
+ * D1 migrations applied by wrangler; everything on 127.0.0.1, all stopped and deleted at
+ * the end. The npm script builds the runner first.
  *
- * 1. Leasing, with the Worker pointed at a STAND-IN sandboxd (bench/standin-sandboxd.ts)
- *    that answers ensure/startProcess at once and starts nothing: BENCH_JOBS (1,000)
- *    jobs in as many projects, then /run-next until all are leased, at one client
- *    (latency) and, on a fresh Worker and D1, at BENCH_LEASE_CONCURRENCY clients
- *    (throughput). These numbers are the Worker's /run-next path without runner start.
- * 2. No-op jobs on the real local backend (sandboxd + bubblewrap, the bundled runner
- *    calling back through RUNNER_API_URL): one cold first job of a fresh project, then
- *    BENCH_NOOP (20) jobs one at a time (bench/jobs-noop.ts), and start-up probes.
- * 3. Leasing with real starts: BENCH_REAL_LEASES (20) jobs in as many projects leased
- *    at one client against the real sandboxd (each call also spawns a real runner),
- *    then waits for those jobs to end.
+ * 1. Leasing, with the Worker's SANDBOXD_URL pointed at a STAND-IN jail host
+ *    (bench/standin-jail-host.ts) that answers the container start and the runtime calls
+ *    of a job start at once and spawns nothing: BENCH_JOBS (1,000) jobs in as many
+ *    projects, then /run-next until all are leased, at one client (latency) and, on a
+ *    fresh Worker and D1, at BENCH_LEASE_CONCURRENCY clients (throughput). These numbers
+ *    are the Worker's /run-next path — including a new Sandbox Durable Object per project
+ *    and its container-start handshake — without a real jail start, restore or runner.
+ *    Why a stand-in rather than real jails: each real lease of a fresh project starts a
+ *    jail (bubblewrap + Bun, ~0.4–1 s and ~60 MiB each) and a runner, so 1,000 of them
+ *    would take many minutes and measure the jail host, not leasing; row 3 gives the real
+ *    figure on a small count.
+ * 2. No-op jobs on real jails (sandboxd running Cloudflare's runtime, the bundled runner
+ *    in the jail calling back through RUNNER_API_URL): one cold first job of a fresh
+ *    project, then BENCH_NOOP (20) jobs one at a time (bench/jobs-noop.ts), and start-up
+ *    probes.
+ * 3. Leasing with real starts: BENCH_REAL_LEASES (20) jobs in as many projects leased at
+ *    one client against real jails (each call starts a jail, restores the fresh
+ *    workspace and starts a real runner), then waits for those jobs to end.
  * Bounded: a total budget (hard stop) and per-run deadlines.
  */
 import { existsSync } from "node:fs";
@@ -31,7 +40,7 @@ import { type LeaseRun, leaseRun } from "./jobs-lease.ts";
 import { execProbe, type NoopSample, noopJob, POLL_MS, RUNNER_VERSION_COMMAND } from "./jobs-noop.ts";
 import { printJobsReport } from "./jobs-report.ts";
 import { guardRun, runBench } from "./lifecycle.ts";
-import { type StandinSandboxd, startStandinSandboxd } from "./standin-sandboxd.ts";
+import { type StandinJailHost, startStandinJailHost } from "./standin-jail-host.ts";
 import { startMigratedWorkerd, type WorkerdWorker } from "./workerd.ts";
 
 const JOBS = Number(process.env.BENCH_JOBS ?? "1000");
@@ -44,7 +53,7 @@ const PROBES = 10;
 const TARGETS = { leaseP50Ms: 20, overheadMs: 1000 };
 const RUNNER = join(REPO_ROOT, "dist", "runner", "runner.mjs");
 
-/** A Worker in workerd with its own D1 in `dir`, on the local backend at `sandboxd`. */
+/** A Worker in workerd with its own D1 in `dir`, its sandboxes' containers jails at `sandboxd`. */
 async function worker(
   dir: string,
   sandboxd: { url: string; token: string },
@@ -56,7 +65,6 @@ async function worker(
     port,
     ...(scriptPath ? { scriptPath } : {}),
     vars: {
-      SANDBOX_BACKEND: "local",
       SANDBOXD_URL: sandboxd.url,
       SANDBOXD_TOKEN: sandboxd.token,
       API_TOKEN: apiToken,
@@ -92,7 +100,7 @@ async function main(): Promise<void> {
   const budget = () => Math.min(deadline, Date.now() + RUN_BUDGET_MS);
   const root = await mkdtemp(join(tmpdir(), "sandbox-bench-jobs-"));
   const workers: WorkerdWorker[] = [];
-  let standin: StandinSandboxd | undefined;
+  let standin: StandinJailHost | undefined;
   const sup = new Supervisor((child, code) => {
     console.error(`bench: ${child.name} exited unexpectedly (code ${code}); last output:\n${child.tail().join("\n")}`);
     void guard.stop().then(() => process.exit(1));
@@ -111,20 +119,22 @@ async function main(): Promise<void> {
 
     // 1. Leasing against the stand-in: each run on a fresh Worker and D1, so the leases
     //    of one run (60 s long, never finished: no runner) cannot expire into the next.
-    standin = await startStandinSandboxd(randomToken());
-    console.log(`bench: leasing ${JOBS} jobs against the stand-in sandboxd (${cpus().length} CPUs) …`);
+    standin = await startStandinJailHost(randomToken());
+    console.log(`bench: leasing ${JOBS} jobs against the stand-in jail host (${cpus().length} CPUs) …`);
     const a = await worker(join(root, "lease-1"), standin, apiToken);
     workers.push(a);
-    leases.push(await leaseRun(jobsApi(a.url, apiToken), "stand-in sandboxd", JOBS, 1, budget()));
+    leases.push(await leaseRun(jobsApi(a.url, apiToken), "stand-in jail host", JOBS, 1, budget()));
     console.log(`bench: 1 client done; ${CONCURRENCY} clients on a fresh Worker and D1 …`);
     const b = await worker(join(root, `lease-${CONCURRENCY}`), standin, apiToken, a.scriptPath);
     workers.push(b);
-    leases.push(await leaseRun(jobsApi(b.url, apiToken), "stand-in sandboxd", JOBS, CONCURRENCY, budget()));
+    leases.push(await leaseRun(jobsApi(b.url, apiToken), "stand-in jail host", JOBS, CONCURRENCY, budget()));
+    const standinJails = standin.jails;
     const standinStarts = standin.starts;
     for (const w of workers.splice(0)) await w.stop();
+    await standin.stop();
 
-    // 2. No-op jobs on the real local backend, one at a time.
-    console.log("bench: starting sandboxd and the Worker on the real local backend …");
+    // 2. No-op jobs on real jails, one at a time.
+    console.log("bench: starting sandboxd (jails on Cloudflare's runtime) and the Worker …");
     const sandboxd = await startSandboxd(sup, { root: join(root, "sandboxd"), output: "quiet" });
     const c = await worker(join(root, "real"), sandboxd, apiToken, a.scriptPath);
     workers.push(c);
@@ -142,7 +152,7 @@ async function main(): Promise<void> {
 
     // 3. Leasing with real starts (fewer jobs: each call also spawns a real runner).
     console.log(`bench: leasing ${REAL_LEASES} jobs with real runner starts …`);
-    const real = await leaseRun(api, "real sandboxd (starts runners)", REAL_LEASES, 1, budget());
+    const real = await leaseRun(api, "real jails (start jail + runner)", REAL_LEASES, 1, budget());
     leases.push(real);
     const ended = await waitAll(api, real.ids, budget());
 
@@ -156,17 +166,22 @@ async function main(): Promise<void> {
       probes,
       targets: TARGETS,
       notes: [
-        `leasing rows 1–2: the Worker's SANDBOXD_URL is a STAND-IN (bench/standin-sandboxd.ts) answering ensure and ` +
-          `startProcess at once (${standinStarts} starts answered): they include the whole /run-next path in the ` +
-          "Worker (lease sweep, D1 lease, status event, job token, both calls to sandboxd over loopback) and " +
-          "EXCLUDE any runner start. Each run queued its jobs first, on a fresh Worker and D1.",
-        `leasing row 3: real sandboxd; each call also ensures the sandbox and spawns the runner in bubblewrap ` +
+        `leasing rows 1–2: the Worker's SANDBOXD_URL is a STAND-IN jail host (bench/standin-jail-host.ts) answering ` +
+          `the container start and the runtime's calls at once (${standinJails} jails, ${standinStarts} runner starts ` +
+          "answered): they include the whole /run-next path in the Worker (lease sweep, D1 lease, status event, job " +
+          "token, a new Sandbox Durable Object per project with its container-start handshake, the ensure exec, the " +
+          "process listing and the runner's start, each a loopback HTTP hop) and EXCLUDE the jail's start, the " +
+          "workspace restore and any process the runtime would spawn. Each run queued its jobs first, on a fresh " +
+          "Worker and D1.",
+        `leasing row 3: real jails; each call also starts the project's jail (bubblewrap + Bun + the runtime), ` +
+          "restores its fresh workspace (a runner run) and starts the runner " +
           `(runners then run concurrently with later calls); ${ended.succeeded} of ${real.ids.length} of its jobs ` +
           `succeeded${ended.ended < real.ids.length ? ` (${real.ids.length - ended.ended} still running at the deadline)` : ""}.`,
         `no-op overhead = finishedAt − startedAt (both the Worker's clock: lease and result) − timings.agent ` +
           `(the command's own time); the client poll (every ${POLL_MS} ms) is not part of it. "cold 1st job" is the ` +
           "first job of a fresh project (not in p50/p99); later jobs restore the head the previous job made.",
-        '"outside runner" = runner start (Worker → sandboxd startProcess, bwrap, Node + bundle load) before ' +
+        '"outside runner" = runner start (Worker → Sandbox Durable Object → the runtime\'s process start in the jail, ' +
+          "Node + bundle load) before " +
           "timings.total starts, plus the final event flush and result post after it ends.",
         '"first runner event" includes the runner\'s event batching (flushes every 500 ms or at the end).',
       ],

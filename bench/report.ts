@@ -1,15 +1,21 @@
 /**
  * @module bench/report
  * The printed result of bench/api.ts: one block per operation with a column per
- * path (direct to sandboxd, the Worker in workerd, the Worker via `wrangler dev`),
- * the fixed cost of each Worker path (GET /health), and the issue's targets with
- * met/MISSED. A missed target is reported, not turned into an exit code.
+ * path (the runtime straight through the jail proxy, the Worker in workerd, the Worker
+ * via `wrangler dev`), the fixed cost of each Worker path (GET /health), the sandbox
+ * start and idle-memory rows, and the targets with met/MISSED. A missed target is
+ * reported, not turned into an exit code.
  */
 import type { RunResult } from "./measure.ts";
 
-/** The three ways a request reaches sandboxd, in column order. */
+/** The three ways a request reaches a sandbox's runtime, in column order. */
 export const PATHS = ["direct", "workerd", "wrangler dev"] as const;
 export type PathName = (typeof PATHS)[number];
+const HEADINGS: Record<PathName, string> = {
+  direct: "direct (jail proxy)",
+  workerd: "Worker in workerd",
+  "wrangler dev": "Worker, wrangler dev",
+};
 
 /** Latency run (one client) and load run (`concurrency` clients) of one op on one path. */
 export interface Measured {
@@ -20,12 +26,20 @@ export interface Measured {
 /** One operation measured on every path. */
 export interface OpResult {
   op: string;
-  /** Whether the issue's targets apply (false for /health, the fixed-cost floor). */
+  /** Whether the ratio target applies (false for /health, the fixed-cost floor). */
   target: boolean;
   byPath: Record<PathName, Measured>;
 }
 
-/** What the targets are (issue 2, point 10). */
+/** A row of the summary: a measured value against its bound (met null: information only). */
+export interface Line {
+  name: string;
+  value: string;
+  bound: string;
+  met: boolean | null;
+}
+
+/** What the ratio target is. */
 export interface Targets {
   /** Worker p50 / direct p50 at one client, checked on this path. */
   ratio: number;
@@ -33,8 +47,8 @@ export interface Targets {
   concurrency: number;
 }
 
-const fmt = (n: number, digits = 2): string => (Number.isFinite(n) ? n.toFixed(digits) : "n/a");
-const verdict = (ok: boolean): string => (ok ? "met" : "MISSED");
+export const fmt = (n: number, digits = 2): string => (Number.isFinite(n) ? n.toFixed(digits) : "n/a");
+const verdict = (met: boolean | null): string => (met === null ? "info" : met ? "met" : "MISSED");
 
 function block(r: OpResult, concurrency: number): string[][] {
   const direct = r.byPath.direct.lat.p50Ms;
@@ -43,8 +57,9 @@ function block(r: OpResult, concurrency: number): string[][] {
     ...PATHS.map((p) => cell(r.byPath[p])),
   ];
   return [
-    [r.op, ...PATHS],
+    [r.op, ...PATHS.map((p) => HEADINGS[p])],
     row("p50 ms, 1 client", (m) => fmt(m.lat.p50Ms)),
+    row("p95 ms, 1 client", (m) => fmt(m.lat.p95Ms)),
     row("p99 ms, 1 client", (m) => fmt(m.lat.p99Ms)),
     row("req/s, 1 client", (m) => fmt(m.lat.rps, 0)),
     row(`p50 ms, ${concurrency} clients`, (m) => fmt(m.load.p50Ms)),
@@ -55,17 +70,26 @@ function block(r: OpResult, concurrency: number): string[][] {
   ];
 }
 
-/** Prints the tables, the fixed cost of each Worker path and the targets. */
-export function printReport(results: OpResult[], targets: Targets): void {
+function table(rows: string[][]): string[] {
+  const widths = (rows[0] ?? []).map((_, i) => Math.max(...rows.map((l) => (l[i] ?? "").length)));
+  return rows.map((cells) =>
+    cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0))).join("   "),
+  );
+}
+
+/**
+ * Prints the per-op tables, the fixed cost of each Worker path, and the summary: the
+ * ratio target of each targeted op, `more` (start, memory, information rows), notes.
+ */
+export function printReport(results: OpResult[], targets: Targets, more: Line[], notes: string[]): void {
   const c = targets.concurrency;
   const blocks = results.map((r) => block(r, c));
-  const all = blocks.flat();
-  const widths = (all[0] ?? []).map((_, i) => Math.max(...all.map((l) => (l[i] ?? "").length)));
-  const show = (cells: string[]) =>
-    cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0))).join("   ");
+  const lines = table(blocks.flat());
+  let at = 0;
   for (const b of blocks) {
     console.log("");
-    for (const line of b) console.log(show(line));
+    for (const l of lines.slice(at, at + b.length)) console.log(l);
+    at += b.length;
   }
 
   // GET /health does no sandbox work, so a Worker path minus sandboxd's own /health
@@ -79,30 +103,44 @@ export function printReport(results: OpResult[], targets: Targets): void {
     console.log(`\nfixed cost at p50, 1 client (GET /health, Worker minus sandboxd): ${extra}`);
   }
 
-  console.log(
-    `\ntargets (issue 2, point 10); the ratio is checked on the ${targets.ratioPath} path (production-like):`,
-  );
+  const summary: Line[] = [];
   for (const r of results.filter((x) => x.target)) {
     const direct = r.byPath.direct.lat.p50Ms;
     const ratio = r.byPath[targets.ratioPath].lat.p50Ms / direct;
-    const others = PATHS.filter((p) => p !== "direct" && p !== targets.ratioPath)
-      .map((p) => `${p} ${fmt(r.byPath[p].lat.p50Ms / direct)}`)
-      .join(", ");
+    summary.push({
+      name: `${r.op}: Worker (${targets.ratioPath}) / direct, p50`,
+      value: `${fmt(ratio)}× (${fmt(r.byPath[targets.ratioPath].lat.p50Ms)} / ${fmt(direct)} ms)`,
+      bound: `≤ ${targets.ratio}×`,
+      met: ratio <= targets.ratio,
+    });
+    for (const p of PATHS.filter((x) => x !== "direct" && x !== targets.ratioPath)) {
+      summary.push({
+        name: `${r.op}: Worker (${p}) / direct, p50`,
+        value: `${fmt(r.byPath[p].lat.p50Ms / direct)}×`,
+        bound: "",
+        met: null,
+      });
+    }
     const errors = PATHS.map((p) => r.byPath[p].load.errors);
-    const errorsOk = errors.every((e) => e === 0);
-    console.log(
-      `  ${r.op.padEnd(10)}  p50 ${targets.ratioPath}/direct = ${fmt(ratio)} (≤ ${targets.ratio}: ${verdict(ratio <= targets.ratio)})` +
-        ` [${others}: information only]`,
-    );
-    console.log(
-      `  ${"".padEnd(10)}  errors at ${c} clients (${PATHS.join(" / ")}) = ${errors.join(" / ")}` +
-        ` (0 on every path: ${verdict(errorsOk)})`,
-    );
+    summary.push({
+      name: `${r.op}: errors at ${c} clients (${PATHS.join(" / ")})`,
+      value: errors.join(" / "),
+      bound: "0",
+      met: errors.every((e) => e === 0),
+    });
   }
+  summary.push(...more);
+  console.log("\nsummary (targets checked against the reference measured in this run):");
+  for (const l of table([
+    ["", "measured", "bound", "verdict"],
+    ...summary.map((s) => [s.name, s.value, s.bound, verdict(s.met)]),
+  ]))
+    console.log(`  ${l}`);
   for (const r of results) {
     for (const p of PATHS) {
       const m = r.byPath[p];
       for (const s of new Set([...m.lat.errorSamples, ...m.load.errorSamples])) console.log(`  ${r.op} via ${p}: ${s}`);
     }
   }
+  for (const n of notes) console.log(`note: ${n}`);
 }

@@ -12,7 +12,10 @@
  * npm script builds it first) as a child process against the Worker's runner API,
  * the deploy bundle in workerd under Miniflare (bench/workerd.ts) with R2 and D1
  * persisted on disk in a temp dir and the D1 migrations applied by wrangler. The
- * runner token is minted here with the Worker's RUNNER_TOKEN_SECRET.
+ * runner token is minted here with the Worker's RUNNER_TOKEN_SECRET. The Worker runs on
+ * the one backend (cloudflare, its default); no sandbox is started, so no jail host is
+ * needed: the runner runs on the host, as restic and tar do, so all three read and write
+ * the same directories (in a sandbox it would call the same runner API from its jail).
  *
  * Measured in one run: tar create; then BENCH_ROUNDS (default 3) paired rounds of
  * first snapshot beside restic's first backup, no-change snapshot beside restic's
@@ -110,7 +113,6 @@ async function main(): Promise<void> {
     workerd = await startMigratedWorkerd(root, {
       port: await freePort(),
       vars: {
-        SANDBOX_BACKEND: "local",
         API_TOKEN: randomToken(),
         RUNNER_TOKEN_SECRET: secret,
       },

@@ -1,6 +1,6 @@
 /**
  * @module bench/workerd
- * The production-like Worker path of bench/api.ts: the Worker bundle wrangler would
+ * The production-like Worker path of the benches: the Worker bundle wrangler would
  * deploy, run in workerd by Miniflare directly — without `wrangler dev`'s proxy
  * worker (a second workerd hop in front of the user worker), without the dev-only
  * middleware wrangler dev wraps around the bundle, and with the listening socket bound
@@ -9,6 +9,13 @@
  * the Worker runs in workerd with none of these, so the 1.3× target is checked here.
  * One Miniflare-only hop remains on the way out: every fetch the Worker makes passes
  * Miniflare's small outbound-interceptor worker (it cannot be turned off).
+ *
+ * Containers are off, as under `wrangler dev --enable-containers=false`: the Sandbox
+ * Durable Object has no `ctx.container`, so with SANDBOXD_URL (and SANDBOXD_TOKEN) among
+ * the vars its container is a local jail in that sandboxd (src/sandbox-class.ts,
+ * src/backend/jail-container.ts), exactly as under `wrangler dev`. The Worker's console
+ * output (the SDK logs every call at info) is dropped below warn, as `wrangler dev
+ * --log-level warn` drops it; warnings and errors go to stderr.
  *
  * The rest of the configuration is what wrangler itself derives from wrangler.jsonc for
  * Miniflare (compatibility date and flags, vars, Durable Object, D1 and R2 bindings, …),
@@ -110,6 +117,9 @@ export async function startWorkerd(opts: WorkerdOptions): Promise<WorkerdWorker>
       // Per-request logging would cost time on every request measured (wrangler dev turns it off too).
       logRequests: false,
       log: new NoOpLog(),
+      handleStructuredLogs: ({ level, message }) => {
+        if (level === "warn" || level === "error") process.stderr.write(`workerd ${level}: ${message}\n`);
+      },
       ...(opts.persistTo ? { resourcePersistencePath: join(opts.persistTo, "v3") } : {}),
       workers: [
         {

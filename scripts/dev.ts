@@ -2,12 +2,12 @@
  * @module scripts/dev
  * `npm run dev`: runs the Worker on http://127.0.0.1:$PORT (default 8787).
  *
- * - Backend: `--backend local|cloudflare`, else $SANDBOX_BACKEND, else detected —
- *   a reachable Docker engine means real containers (`cloudflare`), otherwise the
- *   `local` backend: sandboxd on a free loopback port with a fresh token, and
- *   `wrangler dev --enable-containers=false`. `--backend cloudflare` without Docker
- *   runs each container as a local jail instead: Cloudflare's own container runtime,
- *   hosted by sandboxd (src/backend/jail-container.ts).
+ * - Every sandbox is the SDK's Sandbox Durable Object running Cloudflare's container
+ *   runtime; where its container runs is `--containers docker|jails`, else
+ *   $SANDBOX_CONTAINERS, else detected: a reachable Docker engine means the real
+ *   container image under `wrangler dev`, otherwise local jails — the same runtime in
+ *   bubblewrap, hosted by sandboxd on a free loopback port with a fresh token
+ *   (src/backend/jail-container.ts), and `wrangler dev --enable-containers=false`.
  * - API token: $API_TOKEN, else API_TOKEN from .dev.vars, else generated for this run.
  * - Ctrl-C / SIGTERM stop everything it started; if a child dies on its own, the
  *   rest are stopped and the script exits non-zero.
@@ -23,7 +23,7 @@ import { portIsFree, randomToken } from "./lib/net.ts";
 import { type ManagedChild, Supervisor, signalGroup } from "./lib/proc.ts";
 import { applyLocalD1Migrations, REPO_ROOT, startSandboxd, startWorkerDev } from "./lib/services.ts";
 
-type Backend = "local" | "cloudflare";
+type Containers = "docker" | "jails";
 
 /** Model-provider settings future agents need; forwarded to the Worker when set. */
 const PASS_THROUGH = ["ANTHROPIC_API_KEY", "OPENAI_API_KEY", "ANTHROPIC_BASE_URL", "OPENAI_BASE_URL"] as const;
@@ -34,45 +34,45 @@ const log = (msg: string): void => {
 
 function usage(): never {
   process.stdout.write(
-    "usage: npm run dev [-- --backend local|cloudflare]\n" +
-      "env: PORT (default 8787), API_TOKEN, SANDBOX_BACKEND, SANDBOXD_PORT, SANDBOXD_ROOT\n",
+    "usage: npm run dev [-- --containers docker|jails]\n" +
+      "env: PORT (default 8787), API_TOKEN, SANDBOX_CONTAINERS, SANDBOXD_PORT, SANDBOXD_ROOT\n",
   );
   process.exit(0);
 }
 
-function parseBackendFlag(argv: string[]): string | undefined {
-  let values: { backend?: string; help?: boolean };
+function parseContainersFlag(argv: string[]): string | undefined {
+  let values: { containers?: string; help?: boolean };
   try {
     ({ values } = parseArgs({
       args: argv,
-      options: { backend: { type: "string" }, help: { type: "boolean", short: "h" } },
+      options: { containers: { type: "string" }, help: { type: "boolean", short: "h" } },
     }));
   } catch (err) {
     throw new Error(`${err instanceof Error ? err.message : String(err)} (see --help)`);
   }
   if (values.help) usage();
-  return values.backend;
+  return values.containers;
 }
 
-/** The backend, why, and whether Docker answers (asked once). */
-async function chooseBackend(argv: string[]): Promise<{ backend: Backend; why: string; docker: boolean }> {
-  const flag = parseBackendFlag(argv);
-  const chosen = flag ?? process.env.SANDBOX_BACKEND;
-  if (chosen !== undefined && chosen !== "" && chosen !== "local" && chosen !== "cloudflare")
-    throw new Error(`backend must be local or cloudflare, not "${chosen}"`);
-  // The local backend needs no Docker, so it is not asked.
-  const docker = chosen === "local" ? false : await dockerAvailable();
-  if (chosen === "local" || chosen === "cloudflare")
-    return { backend: chosen, why: flag ? "--backend flag" : "SANDBOX_BACKEND", docker };
-  return docker
-    ? { backend: "cloudflare", why: "a Docker engine answers", docker }
-    : { backend: "local", why: "no Docker engine answers", docker };
+/** Where containers run, and why. */
+async function chooseContainers(argv: string[]): Promise<{ containers: Containers; why: string }> {
+  const flag = parseContainersFlag(argv);
+  const chosen = flag || process.env.SANDBOX_CONTAINERS;
+  if (chosen === "docker" || chosen === "jails") {
+    if (chosen === "docker" && !(await dockerAvailable()))
+      throw new Error("--containers docker: no Docker engine answers (start one, or use --containers jails)");
+    return { containers: chosen, why: flag ? "--containers flag" : "SANDBOX_CONTAINERS" };
+  }
+  if (chosen) throw new Error(`containers must be docker or jails, not "${chosen}"`);
+  return (await dockerAvailable())
+    ? { containers: "docker", why: "a Docker engine answers" }
+    : { containers: "jails", why: "no Docker engine answers" };
 }
 
 function banner(
   url: string,
   token: string,
-  backend: Backend,
+  containers: Containers,
   isolation: string,
   tokenSource: string,
   crons: readonly CronSchedule[],
@@ -83,7 +83,7 @@ function banner(
     line,
     `  sandbox-worker is running at ${url}`,
     `  API token : ${token}   (${tokenSource})`,
-    `  backend   : ${backend}`,
+    `  containers: ${containers === "docker" ? "Cloudflare's container image, under Docker" : "local jails (sandboxd)"}`,
     `  isolation : ${isolation}`,
     `  cron      : fires ${cron} (wrangler.jsonc triggers.crons)`,
     "",
@@ -135,7 +135,7 @@ setInterval(() => {
 }, 500).unref();
 
 async function main(): Promise<void> {
-  const { backend, why, docker } = await chooseBackend(process.argv.slice(2));
+  const { containers, why } = await chooseContainers(process.argv.slice(2));
   const port = Number(process.env.PORT ?? "8787");
   if (!Number.isInteger(port) || port < 1 || port > 65535)
     throw new Error(`PORT must be a port number, not "${process.env.PORT}"`);
@@ -152,46 +152,42 @@ async function main(): Promise<void> {
     token = randomToken();
     tokenSource = "generated for this run; set API_TOKEN or put it in .dev.vars to keep one";
   }
-  // The cloudflare backend without Docker: its containers are local jails in sandboxd.
-  const jails = backend === "cloudflare" && !docker;
-  log(
-    `backend: ${backend} (${why}${jails ? "; no Docker: containers run as local jails" : ""}); API token ${tokenSource}`,
-  );
+  const jails = containers === "jails";
+  log(`containers: ${containers} (${why}); API token ${tokenSource}`);
 
-  const vars: Record<string, string> = { SANDBOX_BACKEND: backend, API_TOKEN: token };
+  const vars: Record<string, string> = { API_TOKEN: token };
   for (const name of PASS_THROUGH) {
     const value = process.env[name];
     if (value) vars[name] = value;
   }
   let isolation = "Cloudflare Sandbox container (Docker, locally)";
-  if (backend === "local" || jails) {
+  if (jails) {
     const sandboxd = await startSandboxd(sup, {
       port: process.env.SANDBOXD_PORT ? Number(process.env.SANDBOXD_PORT) : undefined,
       root: process.env.SANDBOXD_ROOT,
     });
     vars.SANDBOXD_URL = sandboxd.url;
     vars.SANDBOXD_TOKEN = sandboxd.token;
-    const how = jails ? "Cloudflare's container runtime in a bubblewrap jail" : "bubblewrap";
     isolation = sandboxd.isolated
-      ? `${how} (each project sees only its /workspace)`
+      ? "Cloudflare's container runtime in a bubblewrap jail (each project sees only its /workspace)"
       : "NONE — bwrap is missing or unusable; commands run unisolated on this machine (apt-get install bubblewrap)";
   }
   // Jobs and snapshot heads live in D1: the local database must have the schema first.
   await applyLocalD1Migrations();
   // The runner inside a local sandbox calls back to this Worker (on Cloudflare it uses
   // the container's outbound interception instead).
-  if (backend === "local" || jails) vars.RUNNER_API_URL = `http://127.0.0.1:${port}`;
+  if (jails) vars.RUNNER_API_URL = `http://127.0.0.1:${port}`;
   // Parsed before wrangler starts, so a schedule this script cannot follow fails fast.
   const crons = readCrons(join(REPO_ROOT, "wrangler.jsonc")).map(parseCron);
   // No time limit while wrangler lives: on a build error it waits for the fix and reloads.
   const slow = setTimeout(
     () => log("still waiting for the Worker to answer /health — see the wrangler output above"),
-    backend === "cloudflare" && !jails ? 120_000 : 30_000,
+    jails ? 30_000 : 120_000,
   );
   const worker = await startWorkerDev(sup, {
     port,
     vars,
-    containers: backend === "cloudflare" && !jails,
+    containers: !jails,
     timeoutMs: Number.POSITIVE_INFINITY,
     // Exposes /__scheduled?cron=…, which runs the Worker's scheduled() handler.
     extraArgs: crons.length > 0 ? ["--test-scheduled"] : [],
@@ -209,7 +205,7 @@ async function main(): Promise<void> {
       if (!shuttingDown) log(`cron "${cron}" could not be fired: ${err instanceof Error ? err.message : String(err)}`);
     }
   });
-  process.stdout.write(`\n${banner(worker.url, token, backend, isolation, tokenSource, crons)}\n\n`);
+  process.stdout.write(`\n${banner(worker.url, token, containers, isolation, tokenSource, crons)}\n\n`);
 }
 
 main().catch((err: unknown) => {

@@ -42,7 +42,6 @@ const optionalBaseUrl = optionalText.pipe(
 );
 
 const ConfigSchema = z.object({
-  SANDBOX_BACKEND: z.enum(["cloudflare", "local"]).default("cloudflare"),
   API_TOKEN: z.string().optional(),
   WORKSPACE_ROOT: z
     .string()
@@ -73,7 +72,7 @@ const ConfigSchema = z.object({
   // Seed 000's batching: every 30 s or 10 changed files.
   SYNC_INTERVAL_MS: intFrom(30_000, 100, 3_600_000),
   SYNC_BATCH_FILES: intFrom(10, 1, 100_000),
-  // Where runners reach the runner API (local backend: the dev server); empty = the Sandbox's
+  // Where runners reach the runner API (local jails: the dev server); empty = the Sandbox's
   // outbound interception host (RUNNER_INTERNAL_ORIGIN in src/snapshots/service.ts).
   RUNNER_API_URL: z
     .string()
@@ -83,9 +82,9 @@ const ConfigSchema = z.object({
   RUNNER_TOKEN_SECRET: z.string().optional(),
   // Jobs the cron keeps running at once (src/jobs/cron.ts); /run-next and /run-job are not limited by it.
   MAX_CONCURRENT_JOBS: intFrom(4, 1, 1000),
-  // Model providers of the coding agents (src/models/egress.ts). Keys are secrets: on the cloudflare
-  // backend they never enter a container (the Worker adds them on egress); on the local backend only
-  // run-job gets them. Base URLs (an AI Gateway, a proxy) default to the providers' public APIs.
+  // Model providers of the coding agents (src/models/egress.ts). Keys are secrets: on Cloudflare
+  // they never enter a container (the Worker adds them on egress); in a local jail (RUNNER_API_URL
+  // set) only run-job gets them. Base URLs (an AI Gateway, a proxy) default to the providers' public APIs.
   ANTHROPIC_API_KEY: optionalText,
   OPENAI_API_KEY: optionalText,
   ANTHROPIC_BASE_URL: optionalBaseUrl,

@@ -45,6 +45,17 @@ export async function modelsOutboundHandler(request: Request, env: Env): Promise
 /** The Durable Object storage key that {@link Sandbox.onStart} sets and destroy removes. */
 const CREATED_KEY = "sandbox-worker:created";
 
+/**
+ * The Sandboxes whose running container's workspace is known to be restored (the adapter's
+ * ensure saw the runner's state): spares every API call the exec that checks it. Any start
+ * or stop of the container clears it, as does losing the instance (it lives in memory). A
+ * module-level set rather than a private field, which would make the class nominal to
+ * TypeScript and the adapter's structural view of it fail.
+ */
+const readyWorkspaces = new WeakSet<object>();
+/** The Sandboxes whose container started since the adapter last ensured them (see noteEnsured). */
+const freshStarts = new WeakSet<object>();
+
 /** The state object the SDK's Sandbox constructor takes. */
 type SandboxState = ConstructorParameters<typeof SdkSandbox<Env>>[0];
 
@@ -66,8 +77,33 @@ export class Sandbox extends SdkSandbox<Env> {
 
   /** Each start of its container records that this sandbox exists (see wasCreated). */
   override async onStart(): Promise<void> {
+    readyWorkspaces.delete(this);
+    freshStarts.add(this);
     await super.onStart();
     await this.ctx.storage.put(CREATED_KEY, Date.now());
+  }
+
+  override async onStop(params?: Parameters<SdkSandbox<Env>["onStop"]>[0]): Promise<void> {
+    readyWorkspaces.delete(this);
+    await super.onStop(params);
+  }
+
+  /** The container runs and its workspace was restored since it started. */
+  async workspaceReady(): Promise<boolean> {
+    return readyWorkspaces.has(this) && (await this.getState()).status === "healthy";
+  }
+
+  /**
+   * What the adapter's ensure saw in the running container: whether the runner's state is
+   * there (`initialized`, remembered while it runs). Answers whether the container started
+   * since the last ensure: with its disk kept (a local jail's runtime restarted) its
+   * processes, the sync watcher among them, are gone although the workspace is restored.
+   */
+  async noteEnsured(initialized: boolean): Promise<boolean> {
+    const started = freshStarts.has(this);
+    freshStarts.delete(this);
+    if (initialized && (await this.getState()).status === "healthy") readyWorkspaces.add(this);
+    return started;
   }
 
   /** Whether it was created and not destroyed since: what status() answers 404 without. */
@@ -77,6 +113,7 @@ export class Sandbox extends SdkSandbox<Env> {
 
   /** A destroyed sandbox is gone, as before it was created (a sleeping one is not). */
   override async destroy(): Promise<void> {
+    readyWorkspaces.delete(this);
     await super.destroy();
     await this.ctx.storage.delete(CREATED_KEY);
   }

@@ -9,20 +9,10 @@
 import pkg from "../package.json";
 import { createApp } from "./app";
 import { createCloudflareBackend } from "./backend/cloudflare";
-import { createLocalBackend } from "./backend/local";
-import type { SandboxBackend } from "./backend/types";
 import { type Config, loadConfig } from "./config";
 import type { AppDeps } from "./deps";
 import { createJobQueue } from "./jobs/queue";
 import { createSnapshotService, RUNNER_INTERNAL_ORIGIN, type SnapshotService } from "./snapshots/service";
-
-function createBackend(env: Env, config: Config): SandboxBackend {
-  if (config.SANDBOX_BACKEND === "local") {
-    if (!config.SANDBOXD_URL) throw new Error("SANDBOX_BACKEND=local needs SANDBOXD_URL (run `npm run dev`)");
-    return createLocalBackend({ url: config.SANDBOXD_URL, token: config.SANDBOXD_TOKEN ?? "" });
-  }
-  return createCloudflareBackend(env.Sandbox, { workspaceRoot: config.WORKSPACE_ROOT });
-}
 
 function createSnapshots(env: Env, config: Config): SnapshotService {
   return createSnapshotService({
@@ -30,9 +20,10 @@ function createSnapshots(env: Env, config: Config): SnapshotService {
     db: env.DB,
     keep: config.SNAPSHOT_KEEP,
     secrets: config,
-    // On Cloudflare the Sandbox intercepts RUNNER_INTERNAL_ORIGIN; a local sandbox needs
-    // the Worker's own address (npm run dev sets RUNNER_API_URL), or it cannot call back.
-    runnerApiUrl: config.RUNNER_API_URL ?? (config.SANDBOX_BACKEND === "cloudflare" ? RUNNER_INTERNAL_ORIGIN : null),
+    // On Cloudflare the Sandbox intercepts RUNNER_INTERNAL_ORIGIN; a local jail (SANDBOXD_URL)
+    // is not intercepted and calls the Worker's own address (npm run dev sets RUNNER_API_URL):
+    // without one its runner cannot call back, so snapshots and jobs are off.
+    runnerApiUrl: config.RUNNER_API_URL ?? (config.SANDBOXD_URL ? null : RUNNER_INTERNAL_ORIGIN),
   });
 }
 
@@ -51,7 +42,7 @@ export function workerApp(env: Env): WorkerApp {
     const config = loadConfig(env as unknown as Record<string, unknown>);
     const snapshots = createSnapshots(env, config);
     const deps: AppDeps = {
-      backend: createBackend(env, config),
+      backend: createCloudflareBackend(env.Sandbox, { workspaceRoot: config.WORKSPACE_ROOT }),
       config,
       version: pkg.version,
       snapshots,

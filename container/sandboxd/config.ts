@@ -1,7 +1,8 @@
 /**
  * @module sandboxd/config
- * sandboxd's settings, read once from the environment at start. Limits exist so
- * that one chatty command or one huge upload cannot exhaust sandboxd's memory.
+ * sandboxd's settings, read once from the environment at start. The JSON limit keeps
+ * one huge control request from exhausting sandboxd's memory (the jails' own traffic
+ * streams through the proxy).
  */
 import { isAbsolute, resolve } from "node:path";
 
@@ -11,22 +12,15 @@ export interface SandboxdConfig {
   port: number;
   /** Bearer token every request but GET /health must carry; null only with SANDBOXD_INSECURE_NO_TOKEN=1. */
   token: string | null;
-  /** Holds `projects/<projectId>/workspace`. */
+  /** Holds `jails/<id>/{workspace,state,home,run}`. */
   root: string;
   /** "auto" uses bubblewrap when it works; "none" runs unisolated (loudly). */
   isolation: "auto" | "none";
   maxJsonBytes: number;
-  maxFileBytes: number;
-  /** Per stream, for buffered exec output. */
-  maxOutputBytes: number;
-  /** Per stream, the ring buffer of a background process's logs. */
-  processLogBytes: number;
-  /** Schemes `git clone` may use; the Worker applies its own (narrower) list first. */
-  cloneSchemes: string[];
   /**
    * The container runtime jails run (see jails.ts): the Bun executable and the
    * runtime bundle, absolute host paths built by `npm run build:runtime`. Null
-   * when unset: sandboxd still serves projects, starting a jail answers 503.
+   * when unset: sandboxd still starts, starting a jail answers 503 RUNTIME_MISSING.
    */
   runtimeBun: string | null;
   runtimeBundle: string | null;
@@ -72,13 +66,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
     root: resolve(cwd, env.SANDBOXD_ROOT || ".sandboxd"),
     isolation: isolation === "none" ? "none" : "auto",
     maxJsonBytes: intFrom(env.SANDBOXD_MAX_JSON_BYTES, MiB, "SANDBOXD_MAX_JSON_BYTES"),
-    maxFileBytes: intFrom(env.SANDBOXD_MAX_FILE_BYTES, 64 * MiB, "SANDBOXD_MAX_FILE_BYTES"),
-    maxOutputBytes: intFrom(env.SANDBOXD_MAX_OUTPUT_BYTES, 16 * MiB, "SANDBOXD_MAX_OUTPUT_BYTES"),
-    processLogBytes: intFrom(env.SANDBOXD_PROCESS_LOG_BYTES, MiB, "SANDBOXD_PROCESS_LOG_BYTES"),
-    cloneSchemes: (env.SANDBOXD_CLONE_SCHEMES || "https,http")
-      .split(",")
-      .map((s) => s.trim().toLowerCase())
-      .filter(Boolean),
     runtimeBun: absolutePathFrom(env.SANDBOXD_RUNTIME_BUN, "SANDBOXD_RUNTIME_BUN"),
     runtimeBundle: absolutePathFrom(env.SANDBOXD_RUNTIME_BUNDLE, "SANDBOXD_RUNTIME_BUNDLE"),
   };

@@ -1,11 +1,12 @@
 /**
  * @module sandboxd/http
  * Small HTTP helpers for sandboxd: bounded body reading, JSON answers, the one
- * error writer (`{ error, code, details? }` with the HTTP status), NDJSON
- * event streams with backpressure, and the streaming reverse proxy (plain
+ * error writer (`{ error, code, details? }` with the HTTP status), and the
+ * streaming reverse proxy (plain
  * requests and upgrades) that carries a jail's container traffic to its socket.
  */
 import {
+  type ClientRequest,
   type IncomingHttpHeaders,
   type IncomingMessage,
   type OutgoingHttpHeaders,
@@ -17,7 +18,6 @@ import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { ZodType } from "zod";
 import { badRequest, SandboxdError, tooLarge } from "./errors.ts";
-import type { EventSink, ExecEvent } from "./exec.ts";
 
 /** Reads the whole body, refusing (413) as soon as it passes `limit` bytes. */
 export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
@@ -105,31 +105,6 @@ export function sendRawError(req: IncomingMessage, socket: Duplex, err: unknown)
   );
 }
 
-/** Starts an NDJSON response and returns a sink writing one ExecEvent per line. */
-export function ndjsonSink(res: ServerResponse): EventSink & { end(): void } {
-  res.writeHead(200, { "content-type": "application/x-ndjson; charset=utf-8", "cache-control": "no-store" });
-  res.flushHeaders();
-  return {
-    write(event: ExecEvent): boolean {
-      if (res.destroyed || res.writableEnded) return true;
-      return res.write(`${JSON.stringify(event)}\n`);
-    },
-    onDrain(resume: () => void): void {
-      // One-shot on whichever comes first, so repeated pauses do not pile up listeners.
-      const once = () => {
-        res.off("drain", once);
-        res.off("close", once);
-        resume();
-      };
-      res.on("drain", once);
-      res.on("close", once);
-    },
-    end(): void {
-      if (!res.writableEnded) res.end();
-    },
-  };
-}
-
 /** An AbortSignal that fires when the client goes away before the response is complete. */
 export function clientGone(res: ServerResponse): AbortSignal {
   const ac = new AbortController();
@@ -195,6 +170,19 @@ function rawHeaderLines(raw: string[], keep: readonly string[] = []): string {
 export interface ProxyTarget {
   socketPath: string;
   path: string;
+  /** Called once the connection is made or has failed (runtime-socket.ts: the socket's fd is closed). */
+  connected?: () => void;
+}
+
+/** Calls `target.connected` once `upstream` has its connection (or failed to get one). */
+function onConnected(upstream: ClientRequest, target: ProxyTarget): void {
+  const done = target.connected;
+  if (!done) return;
+  upstream.once("socket", (socket) => {
+    socket.once("connect", done);
+  });
+  upstream.once("error", done);
+  upstream.once("close", done);
 }
 
 /** Headers sandboxd keeps to itself: its own bearer token never reaches a jail. */
@@ -227,9 +215,10 @@ export function proxyHttp(req: IncomingMessage, res: ServerResponse, target: Pro
       method: req.method,
       headers: forwardHeaders(req.headers, PROXY_DROP),
       // One connection per request: a pooled one could outlive its runtime, and a socket
-      // path (/proc/self/fd/N/...) can name another jail's socket after a destroy.
+      // path (/proc/self/fd/N) names another socket once its fd is closed.
       agent: false,
     });
+    onConnected(upstream, target);
     upstream.on("response", (up) => {
       res.writeHead(up.statusCode ?? 502, up.statusMessage, forwardHeaders(up.headers));
       res.flushHeaders();
@@ -279,6 +268,7 @@ export function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer,
     headers,
     agent: false,
   });
+  onConnected(upstream, target);
   const abort = () => upstream.destroy();
   socket.once("close", abort);
   upstream.on("upgrade", (up, upSocket, upHead) => {

@@ -27,6 +27,7 @@ import { realpath, stat } from "node:fs/promises";
 import { request } from "node:http";
 import { type Isolation, type JailRuntime, jailCommand, jailIsolation, WORKSPACE } from "./bwrap.ts";
 import { SandboxdError, unavailable } from "./errors.ts";
+import type { RuntimeSocket } from "./runtime-socket.ts";
 import { exitCodeOf, killTree, launch, sandboxInitPid } from "./spawn.ts";
 
 /** How a runtime ended: the shell-style exit code, and the signal when one is known. */
@@ -122,17 +123,26 @@ async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
   }
 }
 
-/** GET /api/ping on the socket answers 200. */
-function ping(socketPath: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const req = request({ socketPath, path: "/api/ping", method: "GET", agent: false, timeout: 2000 }, (res) => {
-      res.resume();
-      resolve(res.statusCode === 200);
-    });
+/** GET /api/ping on the socket answers 200 (false while it cannot be opened). */
+function ping(open: () => RuntimeSocket): Promise<boolean> {
+  let socket: RuntimeSocket;
+  try {
+    socket = open();
+  } catch {
+    return Promise.resolve(false);
+  }
+  return new Promise<boolean>((resolve) => {
+    const req = request(
+      { socketPath: socket.path, path: "/api/ping", method: "GET", agent: false, timeout: 2000 },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode === 200);
+      },
+    );
     req.on("timeout", () => req.destroy());
     req.on("error", () => resolve(false));
     req.end();
-  });
+  }).finally(() => socket.close());
 }
 
 /** ppid and process group of `pid` from /proc/<pid>/stat, or null. */
@@ -262,13 +272,13 @@ export function spawnRun(jail: JailPlace, iso: Isolation, files: { bun: string; 
 }
 
 /**
- * Pings `socketPath` until the runtime answers, then records its host pid and process
+ * Pings the `socket` until the runtime answers, then records its host pid and process
  * group and marks it ready. 500 JAIL_START_FAILED (with its last output) when it exits
  * first, or when `timeoutMs` passes (it is killed then).
  */
-export async function untilReady(run: Run, socketPath: string, timeoutMs: number): Promise<void> {
+export async function untilReady(run: Run, socket: () => RuntimeSocket, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!(await ping(socketPath))) {
+  while (!(await ping(socket))) {
     if (run.exit) throw startFailed(`The container runtime exited (${describeExit(run.exit)}) during start`, run.tail);
     if (Date.now() > deadline) {
       await stopRun(run, 0);

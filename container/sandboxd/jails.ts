@@ -13,7 +13,6 @@
  * as they were; only destroy removes them.
  */
 import type { ChildProcess } from "node:child_process";
-import { closeSync, openSync } from "node:fs";
 import { mkdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { type Isolation, RUNTIME_SOCKET_NAME } from "./bwrap.ts";
@@ -29,6 +28,7 @@ import {
   stopRun,
   untilReady,
 } from "./jail-runtime.ts";
+import { openRuntimeSocket, type RuntimeSocket } from "./runtime-socket.ts";
 import { killTree } from "./spawn.ts";
 
 export type { JailExit, RuntimeFiles } from "./jail-runtime.ts";
@@ -64,8 +64,6 @@ interface Jail {
   run: Run | null;
   starting: Promise<{ run: Run; restarted: boolean }> | null;
   children: Set<ChildProcess>;
-  /** An open fd of runDir, to reach the socket by a short path (see hostSocket). */
-  runDirFd: number | null;
 }
 
 /** Timings (tests shorten them). */
@@ -120,7 +118,6 @@ export class Jails {
         run: null,
         starting: null,
         children: new Set(),
-        runDirFd: null,
       };
       this.jails.set(id, jail);
     }
@@ -174,20 +171,13 @@ export class Jails {
 
     const run = spawnRun(jail, this.iso, files);
     jail.run = run;
-    await untilReady(run, this.hostSocket(jail), this.startTimeoutMs);
+    await untilReady(run, () => this.openSocket(jail), this.startTimeoutMs);
     return { run, restarted };
   }
 
-  /**
-   * The socket path sandboxd connects to. A unix socket path has at most 107 bytes; a
-   * deep SANDBOXD_ROOT with a 64-character jail id exceeds it, so long paths go
-   * through an fd of the run directory held open by sandboxd (/proc/self/fd/N/…).
-   */
-  private hostSocket(jail: Jail): string {
-    const direct = join(jail.runDir, RUNTIME_SOCKET_NAME);
-    if (Buffer.byteLength(direct) <= 100) return direct;
-    if (jail.runDirFd === null) jail.runDirFd = openSync(jail.runDir, "r");
-    return `/proc/self/fd/${jail.runDirFd}/${RUNTIME_SOCKET_NAME}`;
+  /** Opens the jail's runtime socket (never what the jail put in its place: runtime-socket.ts). */
+  private openSocket(jail: Jail): RuntimeSocket {
+    return openRuntimeSocket(join(jail.runDir, RUNTIME_SOCKET_NAME));
   }
 
   /** GET /jails/:id. */
@@ -258,8 +248,6 @@ export class Jails {
     if (jail) {
       await this.settled(jail);
       if (jail.run) await stopRun(jail.run, this.stopGraceMs);
-      if (jail.runDirFd !== null) closeSync(jail.runDirFd);
-      jail.runDirFd = null;
       this.jails.delete(id);
     }
     existed = (await exists(dir)) || existed;
@@ -267,14 +255,14 @@ export class Jails {
     return existed;
   }
 
-  /** Where to proxy the jail's container traffic; 503 JAIL_NOT_RUNNING unless its runtime runs. */
-  async socketFor(id: string): Promise<string> {
+  /** The socket to proxy the jail's container traffic to; 503 JAIL_NOT_RUNNING unless its runtime runs. */
+  async socketFor(id: string): Promise<RuntimeSocket> {
     const jail = this.jails.get(checkJailId(id));
     if (jail) await this.settled(jail);
     if (!jail || !isAlive(jail.run) || !jail.run.ready) {
       throw unavailable(`Jail ${id} is not running (POST /jails/${id} starts it)`, "JAIL_NOT_RUNNING");
     }
-    return this.hostSocket(jail);
+    return this.openSocket(jail);
   }
 
   /** Shutdown: SIGKILL every jail (synchronously, so it works from an exit handler). */

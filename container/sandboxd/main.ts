@@ -1,13 +1,13 @@
 /**
  * @module sandboxd/main
- * Entry point of sandboxd, the local sandbox backend: reads the config from the
- * environment, detects bubblewrap, listens, and on SIGINT/SIGTERM kills every
- * child process before exiting. Run with `npm run sandboxd` (Node 22, type stripping).
+ * Entry point of sandboxd, the local jail host: reads the config from the
+ * environment, detects bubblewrap, listens, and on SIGINT/SIGTERM stops every
+ * jail before exiting. Run with `npm run sandboxd` (Node 22, type stripping).
  *
  * Environment: SANDBOXD_HOST (127.0.0.1), SANDBOXD_PORT (8790), SANDBOXD_TOKEN
  * (required unless SANDBOXD_INSECURE_NO_TOKEN=1), SANDBOXD_ROOT (./.sandboxd),
- * SANDBOXD_ISOLATION (auto | none), SANDBOXD_CLONE_SCHEMES (https,http) and the
- * SANDBOXD_MAX_* limits of config.ts.
+ * SANDBOXD_ISOLATION (auto | none), SANDBOXD_RUNTIME_BUN and SANDBOXD_RUNTIME_BUNDLE
+ * (the runtime jails run) and SANDBOXD_MAX_JSON_BYTES.
  */
 import { mkdir } from "node:fs/promises";
 import { detectIsolation } from "./bwrap.ts";
@@ -40,14 +40,14 @@ async function main(): Promise<void> {
   const iso = detectIsolation(cfg.isolation);
   if (iso.kind === "none") warnUnisolated(iso.reason);
   await mkdir(cfg.root, { recursive: true });
-  const { server, workspaces } = createSandboxd(cfg, iso);
+  const { server, jails } = createSandboxd(cfg, iso);
 
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    const killed = workspaces.killEverything();
-    console.log(`sandboxd: ${signal}: killed ${killed} process(es), exiting`);
+    const killed = jails.killEverything();
+    console.log(`sandboxd: ${signal}: stopped ${killed} jail(s), exiting`);
     server.close();
     server.closeAllConnections();
     // Let the kills land and the log line flush; do not wait for open streams.
@@ -68,7 +68,7 @@ async function main(): Promise<void> {
     const port = typeof address === "object" && address ? address.port : cfg.port;
     console.log(`sandboxd listening on http://${cfg.host}:${port}`);
     console.log(
-      `sandboxd: isolation ${iso.kind === "bwrap" ? `on (bubblewrap ${iso.bwrapPath})` : "OFF"}; workspaces under ${cfg.root}`,
+      `sandboxd: isolation ${iso.kind === "bwrap" ? `on (bubblewrap ${iso.bwrapPath})` : "OFF"}; jails under ${cfg.root}/jails`,
     );
   });
 }

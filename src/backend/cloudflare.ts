@@ -45,6 +45,8 @@ export interface CloudflareBackendOptions {
 /** What the product's Sandbox Durable Object adds to the SDK's (src/sandbox-class.ts). */
 interface CreationMarks {
   wasCreated(): Promise<boolean>;
+  workspaceReady(): Promise<boolean>;
+  noteEnsured(initialized: boolean): Promise<boolean>;
 }
 
 /** Exit codes of the adapter's own shell snippets. */
@@ -113,19 +115,26 @@ export function createCloudflareBackend(
 
   return {
     kind: "cloudflare",
-    capabilities: { confinesSymlinks: false },
 
     async ensure(projectId) {
-      // One trivial command starts the container, waits for its port, opens the session
-      // and says whether the runner's state survived (it does not when the container
-      // slept or was replaced: its disk is new). A new container has no processes
-      // either, so `started` adds nothing here.
+      const sandbox = sandboxOf(projectId);
+      // The Durable Object remembers a restored workspace until its container stops: most
+      // calls need no more than that one RPC.
+      if (await mapErrors(() => marks(sandbox).workspaceReady())) {
+        return { ...info(projectId, true), initialized: true, started: false };
+      }
+      // One trivial command starts the container, waits for its port and says whether the
+      // runner's state survived (it does not when the container slept or was replaced: its
+      // disk is new). `started`: the container started since the last ensure with its disk
+      // kept (a local jail's runtime restarted), so its processes are new.
       const result = await mapErrors(() =>
-        sandboxOf(projectId).exec(`test -e ${STATE_DIR_IN_SHELL}/state.json; echo "initialized=$?"`),
+        sandbox.exec(`test -e ${STATE_DIR_IN_SHELL}/state.json; echo "initialized=$?"`),
       );
       const m = /initialized=(\d+)/.exec(result.stdout);
       if (result.exitCode !== 0 || !m) throw new BackendError("Sandbox container did not answer", "transient");
-      return { ...info(projectId, true), initialized: m[1] === "0", started: false };
+      const initialized = m[1] === "0";
+      const started = await mapErrors(() => marks(sandbox).noteEnsured(initialized));
+      return { ...info(projectId, true), initialized, started: started && initialized };
     },
 
     async status(projectId) {

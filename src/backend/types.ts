@@ -1,21 +1,21 @@
 /**
  * @module backend/types
- * The narrow interface every route uses to reach a project's sandbox. Two adapters
- * implement it: `cloudflare` (Sandbox Durable Object + container, @cloudflare/sandbox)
- * and `local` (HTTP to sandboxd, bubblewrap on the host). Nothing outside the
- * adapters knows which one is in use.
+ * The narrow interface every route uses to reach a project's sandbox. One adapter
+ * implements it, `cloudflare` (the Sandbox Durable Object and its container, through
+ * @cloudflare/sandbox), whether the container is Cloudflare's or a local jail; tests
+ * wrap it to stand in for a failure.
  *
- * Contract for adapters:
- * - Paths given to an adapter are already normalised, absolute and inside the
- *   workspace root (see paths.ts); adapters still refuse what escapes through
- *   symlinks where they can see it (local) with ForbiddenPathError.
+ * Contract for the adapter:
+ * - Paths given to it are already normalised, absolute and inside the workspace root
+ *   (see paths.ts); a symlink that leads elsewhere resolves inside the container, which
+ *   is the boundary.
  * - Failures are thrown as AppError subclasses from errors.ts (FILE_NOT_FOUND,
  *   PROCESS_NOT_FOUND, TIMEOUT, PAYLOAD_TOO_LARGE, CONFLICT, BACKEND_UNAVAILABLE …),
  *   never as raw transport errors, so routes map them without string matching.
  */
 
-/** Which adapter serves the sandboxes. */
-export type BackendKind = "cloudflare" | "local";
+/** Which adapter serves the sandboxes (reported by /health and in SandboxInfo). */
+export type BackendKind = "cloudflare";
 
 /** A sandbox's state as seen through the API. */
 export interface SandboxInfo {
@@ -23,7 +23,7 @@ export interface SandboxInfo {
   /** `ready`: commands can run now. `stopped`: known but not running (container asleep). */
   status: "ready" | "stopped";
   backend: BackendKind;
-  /** Whether bubblewrap isolation is active (local) or a container isolates (cloudflare). */
+  /** Whether a container isolates the sandbox. */
   isolated: boolean;
 }
 
@@ -40,7 +40,7 @@ export interface EnsuredSandbox extends SandboxInfo {
   initialized: boolean;
   /**
    * The sandbox's processes (the sync watcher among them) died since the last
-   * ensure although its disk survived (locally: sandboxd restarted). Reported once.
+   * ensure although its disk survived (a local jail's runtime restarted). Reported once.
    */
   started: boolean;
 }
@@ -131,15 +131,8 @@ export interface ProcessLogs {
   stderr: string;
 }
 
-/** What each adapter can do beyond the common contract. */
-export interface BackendCapabilities {
-  /** Symlink escapes are detected and refused (local); in a container the container is the boundary. */
-  confinesSymlinks: boolean;
-}
-
 export interface SandboxBackend {
   readonly kind: BackendKind;
-  readonly capabilities: BackendCapabilities;
 
   /** Create the sandbox if needed and wait until it can run commands (idempotent). */
   ensure(projectId: string): Promise<EnsuredSandbox>;

@@ -84,7 +84,7 @@ export async function startJob(deps: AppDeps, job: Job, now = Date.now()): Promi
     await deps.backend.startProcess(job.projectId, {
       command: runnerCommandLine(["run-job"]),
       // The token travels in the environment, never on the command line (process listings show that).
-      // Model keys: the real ones only on the local backend, and only for run-job; on Cloudflare
+      // Model keys: the real ones only in a local jail, and only for run-job; on Cloudflare
       // placeholders and the intercepted models host (src/models/egress.ts).
       env: {
         ...modelRunnerEnv(deps.config),

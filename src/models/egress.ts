@@ -2,9 +2,9 @@
  * @module models/egress
  * Model API keys stay in the Worker. Two halves:
  * - `modelRunnerEnv`: the model variables a job's runner gets — in a container whose
- *   egress is intercepted (cloudflare backend, RUNNER_API_URL unset) base URLs on the
- *   intercepted MODELS_INTERNAL_HOST and placeholder keys; otherwise (local jails and
- *   the local backend reach the Worker at RUNNER_API_URL: nothing is intercepted) the
+ *   egress is intercepted (on Cloudflare, RUNNER_API_URL unset) base URLs on the
+ *   intercepted MODELS_INTERNAL_HOST and placeholder keys; otherwise (local jails
+ *   reach the Worker at RUNNER_API_URL: nothing is intercepted) the
  *   real keys and base URLs, and only for run-job (src/jobs/start.ts), never for other
  *   sandbox processes.
  * - `forwardModelRequest`: the outbound handler's work for MODELS_INTERNAL_HOST —
@@ -27,12 +27,7 @@ import {
 /** The part of Config this module reads. */
 export type ModelConfig = Pick<
   Config,
-  | "SANDBOX_BACKEND"
-  | "RUNNER_API_URL"
-  | "ANTHROPIC_API_KEY"
-  | "ANTHROPIC_BASE_URL"
-  | "OPENAI_API_KEY"
-  | "OPENAI_BASE_URL"
+  "RUNNER_API_URL" | "ANTHROPIC_API_KEY" | "ANTHROPIC_BASE_URL" | "OPENAI_API_KEY" | "OPENAI_BASE_URL"
 >;
 
 /** Request headers that carry credentials or hop-by-hop state; never forwarded from the container. */
@@ -49,7 +44,7 @@ const STRIPPED_REQUEST_HEADERS = [
 
 /** Environment of `runner run-job` for the model APIs (see the module comment). */
 export function modelRunnerEnv(config: ModelConfig): Record<string, string> {
-  if (config.SANDBOX_BACKEND === "cloudflare" && !config.RUNNER_API_URL) {
+  if (!config.RUNNER_API_URL) {
     return {
       [MODEL_ENV.anthropicBaseUrl]: `${MODELS_INTERNAL_ORIGIN}${MODEL_ROUTES.anthropic}`,
       [MODEL_ENV.openaiBaseUrl]: `${MODELS_INTERNAL_ORIGIN}${MODEL_ROUTES.openai}`,

@@ -13,11 +13,12 @@
  *   which restores the head (exactly once); the others find it done. A restore
  *   that fails answers 503 RESTORE_FAILED and nothing runs.
  * - The call that initialised the workspace, or the first after the sandbox's
- *   processes died while its disk stayed (local sandboxd restarted), (re)starts the
+ *   processes died while its disk stayed (a local jail restarted), (re)starts the
  *   sync watcher: one call each time, never two calls of the same ensure. The
  *   runner keeps it at one even so (a second watcher finds the first's lock and leaves).
  *
- * The fast path (initialised, nothing restarted) costs the one ensure call.
+ * The fast path (initialised, nothing restarted) costs the one ensure call: one RPC to
+ * the Sandbox Durable Object, which remembers a restored workspace while its container runs.
  * `GET /sandboxes/:id` and cleanup do not come here: they start nothing.
  */
 import type { EnsuredSandbox } from "../backend/types";

@@ -1,7 +1,7 @@
 /**
  * @module shared/git
  * Pure helpers for `git clone`, shared by the Worker (validation at the edge, the
- * cloudflare adapter's quoted command) and sandboxd (argv spawn). No imports, so
+ * adapter's quoted command) and the runner (a job's first clone). No imports, so
  * Node can load it directly with type stripping.
  *
  * Safety rules: git always gets an argument array (or each argument strictly

@@ -26,8 +26,8 @@ export interface SnapshotServiceOptions {
   keep: number;
   secrets: { RUNNER_TOKEN_SECRET?: string | undefined; API_TOKEN?: string | undefined };
   /**
-   * Base URL runners use: RUNNER_API_URL, or RUNNER_INTERNAL_ORIGIN on the cloudflare
-   * backend; null when sandboxes cannot reach the Worker (local backend, no URL set).
+   * Base URL runners use: RUNNER_API_URL, or RUNNER_INTERNAL_ORIGIN on Cloudflare; null
+   * when sandboxes cannot reach the Worker (local jails without RUNNER_API_URL).
    */
   runnerApiUrl: string | null;
   /** Pack GC grace period (default 1 hour). */

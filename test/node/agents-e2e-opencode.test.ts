@@ -1,5 +1,5 @@
 /**
- * The `opencode` agent end to end on the local backend: a job queued through the
+ * The `opencode` agent end to end (local jails): a job queued through the
  * API, leased by /run-next, run by the bundled runner in a real bubblewrap
  * sandbox, where the REAL opencode CLI (bound read-only at /opt/opencode/bin by
  * sandboxd) talks to the scripted stand-in model server through OPENAI_BASE_URL
@@ -31,7 +31,7 @@ async function runJob(projectId: string, prompt: string): Promise<{ job: Record<
   return { job, events: (page.body.data as { events: Step[] }).events };
 }
 
-describe("opencode agent end to end (local backend, real CLI, scripted model)", () => {
+describe("opencode agent end to end (local jail, real CLI, scripted model)", () => {
   beforeAll(async () => {
     model = await startOpenAIModelServer();
     stack = await startStack({ OPENAI_BASE_URL: model.baseUrl, OPENAI_API_KEY: "sk-standin-e2e" });

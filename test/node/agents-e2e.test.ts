@@ -1,5 +1,5 @@
 /**
- * The claude agent end to end on the local backend: a job queued through the API,
+ * The claude agent end to end (local jails): a job queued through the API,
  * leased by /run-next, run by the bundled runner in a real bubblewrap sandbox
  * against the scripted stand-in of the Anthropic API (test/support/model-server-
  * anthropic.ts; ANTHROPIC_BASE_URL points at it, the key is fake), reported back
@@ -15,7 +15,7 @@ const FAKE_KEY = "sk-ant-e2e-fake-key";
 let stack: Stack;
 let model: AnthropicStandin;
 
-describe("claude agent end to end (local backend)", () => {
+describe("claude agent end to end (local jail)", () => {
   beforeAll(async () => {
     model = await startAnthropicStandin();
     stack = await startStack({ ANTHROPIC_API_KEY: FAKE_KEY, ANTHROPIC_BASE_URL: model.url });

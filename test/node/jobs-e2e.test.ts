@@ -1,5 +1,5 @@
 /**
- * Agent jobs end to end on the local backend: a `shell` job queued through the API,
+ * Agent jobs end to end (local jails): a `shell` job queued through the API,
  * leased by /run-next (and, separately, by the cron trigger), run by the bundled
  * runner in a real bubblewrap sandbox, reported back; its snapshot holds the
  * command's output, and its events replay from the start.

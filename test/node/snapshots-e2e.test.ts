@@ -1,5 +1,5 @@
 /**
- * Workspaces survive, end to end on the local backend: the Worker under wrangler
+ * Workspaces survive, end to end (local jails): the Worker under wrangler
  * dev with local R2 and D1, a real sandboxd with bubblewrap, and the bundled
  * runner in the sandbox calling back to the runner API. Snapshot, destroy, create
  * again (the head comes back by itself), restore an older snapshot.

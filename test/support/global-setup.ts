@@ -1,8 +1,8 @@
 /**
  * @module test/support/global-setup
  * Starts the servers the Worker under test reaches over 127.0.0.1: a real sandboxd
- * (the local backend's host, and the jail host running Cloudflare's container
- * runtime for the cloudflare backend) and a git repository to clone over HTTP.
+ * (the jail host running Cloudflare's container runtime, one per Sandbox) and a
+ * git repository to clone over HTTP.
  * Ports come from test/support/ports.ts via process.env.
  * The `workers` project uses it; should another project list it too, vitest calls it
  * once per project, so the servers are started by the first call and stopped by
@@ -31,8 +31,8 @@ async function startServers(): Promise<Servers> {
     for (const s of stops.reverse()) await s();
   };
   try {
-    // A real sandboxd with real bubblewrap and a temporary SANDBOXD_ROOT: the local backend's
-    // host, and the jail host that runs Cloudflare's container runtime for the cloudflare backend.
+    // A real sandboxd with real bubblewrap and a temporary SANDBOXD_ROOT: the jail host that
+    // runs Cloudflare's container runtime for each Sandbox.
     const runtime = await ensureSandboxRuntime();
     const sandboxd = await startSandboxd({
       port: Number(process.env.TEST_SANDBOXD_PORT),

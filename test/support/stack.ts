@@ -21,7 +21,7 @@ export interface Stack {
   /** A project-scoped runner token, as the Worker mints them (RUNNER_TOKEN_SECRET is the stack's). */
   mintRunnerToken(projectId: string, ttlSeconds?: number): string;
   sandboxd: Sandboxd;
-  /** sandboxd's workspaces live under `${root}/projects`. */
+  /** sandboxd's data directory (jails under `${root}/jails`). */
   root: string;
   /** Environment for further `wrangler dev` sessions that should see this one (dev registry). */
   env: NodeJS.ProcessEnv;
@@ -77,7 +77,6 @@ export async function startStack(vars: Record<string, string> = {}, wranglerArgs
       port,
       containers: false,
       vars: {
-        SANDBOX_BACKEND: "cloudflare",
         SANDBOXD_URL: sandboxd.url,
         SANDBOXD_TOKEN: sandboxd.token,
         API_TOKEN: apiToken,

@@ -1,5 +1,5 @@
 /**
- * The REST API end to end through the Worker entry, on the local backend (a real
+ * The REST API end to end through the Worker entry, its sandboxes local jails (a real
  * sandboxd with bubblewrap started by the global setup): every endpoint once on
  * its happy path, with the envelope and status codes a client relies on.
  */
@@ -10,7 +10,7 @@ describe("health", () => {
   it("answers without auth with status, version and backend", async () => {
     const { status, body } = await apiJson("/health", { auth: false });
     expect(status).toBe(200);
-    expect(body).toMatchObject({ success: true, data: { status: "ok", backend: "local" } });
+    expect(body).toMatchObject({ success: true, data: { status: "ok", backend: "cloudflare" } });
     expect(body.data).toHaveProperty("version", expect.stringMatching(/^\d+\.\d+\.\d+/));
   });
 });
@@ -20,10 +20,10 @@ describe("sandbox lifecycle", () => {
     const projectId = uniqueProject("life");
     const first = await apiJson(`/sandboxes/${projectId}`, { method: "POST" });
     const second = await apiJson(`/sandboxes/${projectId}`, { method: "POST" });
-    expect(first.body).toMatchObject({ success: true, data: { projectId, status: "ready", backend: "local" } });
+    expect(first.body).toMatchObject({ success: true, data: { projectId, status: "ready", backend: "cloudflare" } });
     expect(second.body.data).toMatchObject({ projectId, status: "ready" });
     const status = await apiJson(`/sandboxes/${projectId}`);
-    expect(status.body.data).toMatchObject({ projectId, status: "ready", backend: "local" });
+    expect(status.body.data).toMatchObject({ projectId, status: "ready", backend: "cloudflare" });
   });
 
   it("answers 404 SANDBOX_NOT_FOUND for a sandbox never created", async () => {

@@ -5,13 +5,13 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { createApp } from "../../src/app";
-import { createLocalBackend } from "../../src/backend/local";
+import { createCloudflareBackend } from "../../src/backend/cloudflare";
 import { loadConfig } from "../../src/config";
 import { api, apiJson, TOKEN, uniqueProject } from "./support/http";
 
 function appWith(overrides: Record<string, string | undefined>) {
   const config = loadConfig({ ...env, ...overrides } as Record<string, unknown>);
-  const backend = createLocalBackend({ url: env.SANDBOXD_URL, token: env.SANDBOXD_TOKEN });
+  const backend = createCloudflareBackend(env.Sandbox, { workspaceRoot: "/workspace" });
   return createApp({ backend, config, version: "0.0.0-test" });
 }
 

@@ -248,27 +248,6 @@ describe("bad input gets a clear 4xx and loses nothing", () => {
     expect(JSON.stringify(body)).not.toContain(secret);
   });
 
-  it("refuses symlinks that escape the workspace, for every file operation", async () => {
-    const setup = await apiJson(`/sandboxes/${p}/exec`, {
-      method: "POST",
-      json: { command: "ln -s /etc esc-dir && ln -s /etc/hostname esc-file" },
-    });
-    expect(setup.body.data).toMatchObject({ exitCode: 0 });
-    const attempts: Array<[string, string, BodyInit | undefined]> = [
-      ["GET", `/sandboxes/${p}/files/workspace/esc-file`, undefined],
-      ["GET", `/sandboxes/${p}/files/workspace/esc-dir/hostname`, undefined],
-      ["PUT", `/sandboxes/${p}/files/workspace/esc-dir/pwned`, json({ content: "x" })],
-      ["PUT", `/sandboxes/${p}/files/workspace/esc-file`, json({ content: "x" })],
-      ["DELETE", `/sandboxes/${p}/files/workspace/esc-dir/hostname`, undefined],
-      ["GET", `/sandboxes/${p}/ls?path=/workspace/esc-dir`, undefined],
-    ];
-    for (const [method, path, body] of attempts) {
-      const res = await api(path, { method, body, headers: body ? { "content-type": "application/json" } : {} });
-      expect(res.status, `${method} ${path}`).toBe(403);
-      expect(await res.json()).toMatchObject({ success: false, code: "PATH_FORBIDDEN" });
-    }
-  });
-
   it("says which field is wrong in plain words", async () => {
     const expectations: Array<[string, unknown, string]> = [
       ["exec", {}, "command is required"],

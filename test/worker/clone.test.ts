@@ -1,5 +1,5 @@
 /**
- * POST /clone through the Worker on the local backend, against a real repository
+ * POST /clone through the Worker (local jails), against a real repository
  * served over http from 127.0.0.1: default directory, branch, conflicts, and
  * credentials in the URL never echoed — not on success, not in errors; URL schemes
  * in any case.

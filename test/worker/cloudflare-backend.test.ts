@@ -196,7 +196,7 @@ describe("cloudflare backend on Cloudflare's container runtime (local jail)", ()
     expect(events.at(-1)).toMatchObject({ type: "exit", exitCode: 7 });
     expect(await backend.getProcess(id, quick.id)).toMatchObject({ command, status: "failed", exitCode: 7 });
     expect(await backend.processLogs(id, quick.id)).toEqual({ stdout: "it's", stderr: "" });
-    // A cwd that is missing or not a directory: INVALID_CWD, as the local backend answers, and nothing started.
+    // A cwd that is missing or not a directory: INVALID_CWD, and nothing started.
     await backend.writeFile(id, "/workspace/plain.txt", new Uint8Array([1]));
     expect(await codeOf(backend.startProcess(id, { command: "true", cwd: "/workspace/nope" }))).toBe("INVALID_CWD");
     expect(await codeOf(backend.startProcess(id, { command: "true", cwd: "/workspace/plain.txt" }))).toBe(

@@ -1,5 +1,5 @@
 /**
- * Files and listings through the Worker on the local backend: text, base64 and
+ * Files and listings through the Worker (local jails): text, base64 and
  * raw bytes both ways, parents created on write, deletes, structured listings.
  */
 import { describe, expect, it } from "vitest";

@@ -1,7 +1,7 @@
 /**
  * Starting jobs (src/jobs/start.ts) and the cron round (src/jobs/cron.ts, scheduled()
- * in src/index.ts). The runner starts for real in a real sandboxd sandbox (local
- * backend); its runner API URL points nowhere, because in the workers project no
+ * in src/index.ts). The runner starts for real in a real sandbox (the cloudflare
+ * backend on a local jail); its runner API URL points nowhere, because in the workers project no
  * sandbox can reach the Worker (the lead's end-to-end test runs a real runner). A
  * failed start uses a stand-in backend whose startProcess throws; stopping a dead
  * attempt's runner first uses one that records the process calls.
@@ -9,7 +9,7 @@
 import { createScheduledController } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { createLocalBackend } from "../../src/backend/local";
+import { createCloudflareBackend } from "../../src/backend/cloudflare";
 import type { ProcessInfo, SandboxBackend } from "../../src/backend/types";
 import { loadConfig } from "../../src/config";
 import type { AppDeps } from "../../src/deps";
@@ -23,14 +23,14 @@ import { createSnapshotService } from "../../src/snapshots/service";
 import { TOKEN, uniqueProject } from "./support/http";
 import { queue, resetJobs, result, shellJob } from "./support/jobs";
 
-const local = createLocalBackend({ url: env.SANDBOXD_URL, token: env.SANDBOXD_TOKEN });
+const real = createCloudflareBackend(env.Sandbox, { workspaceRoot: "/workspace" });
 /**
- * The real local backend, except that its workspaces count as restored already: with
+ * The real backend, except that its workspaces count as restored already: with
  * no reachable runner API the ensure step could not restore them, and these tests are
- * about starting runners (the ensure step has its own, test/node/no-lost-work-e2e.test.ts).
+ * about starting runners (the ensure step has its own, test/node/no-lost-work.test.ts).
  */
-const backend: SandboxBackend = Object.assign(Object.create(local) as SandboxBackend, {
-  ensure: async (projectId: string) => ({ ...(await local.ensure(projectId)), initialized: true, started: false }),
+const backend: SandboxBackend = Object.assign(Object.create(real) as SandboxBackend, {
+  ensure: async (projectId: string) => ({ ...(await real.ensure(projectId)), initialized: true, started: false }),
 });
 
 function depsWith(over: Partial<AppDeps> = {}, vars: Record<string, string> = {}): AppDeps {
@@ -51,7 +51,7 @@ function depsWith(over: Partial<AppDeps> = {}, vars: Record<string, string> = {}
   };
 }
 
-/** Stand-in: the real local backend, except that starting a process always fails. */
+/** Stand-in: the real backend, except that starting a process always fails. */
 function standInFailingStarts(): SandboxBackend {
   return Object.assign(Object.create(backend) as SandboxBackend, {
     startProcess: async () => {
@@ -61,7 +61,7 @@ function standInFailingStarts(): SandboxBackend {
 }
 
 /**
- * Stand-in: the real local backend, except that the process calls are recorded and
+ * Stand-in: the real backend, except that the process calls are recorded and
  * answered from `processes` (a dead attempt's runner still listed as running, …).
  */
 function standInProcesses(processes: ProcessInfo[], gone: string[] = []): { backend: SandboxBackend; calls: string[] } {

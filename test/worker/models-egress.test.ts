@@ -13,7 +13,6 @@ import { modelsOutboundHandler } from "../../src/sandbox-class";
 import { EGRESS_KEY_PLACEHOLDER, MODELS_INTERNAL_ORIGIN } from "../../src/shared/model-egress";
 
 const config: ModelConfig = {
-  SANDBOX_BACKEND: "cloudflare",
   RUNNER_API_URL: undefined,
   ANTHROPIC_API_KEY: "sk-ant-worker-secret",
   OPENAI_API_KEY: "sk-openai-worker-secret",
@@ -132,7 +131,6 @@ describe("model egress", () => {
       ANTHROPIC_BASE_URL: "https://gateway.example/anthropic",
       OPENAI_API_KEY: "sk-openai-worker-secret",
     };
-    expect(modelRunnerEnv({ ...config, SANDBOX_BACKEND: "local" })).toEqual(real);
     // A local jail (cloudflare backend without Docker) reaches the Worker at RUNNER_API_URL: no interception.
     expect(modelRunnerEnv({ ...config, RUNNER_API_URL: "http://127.0.0.1:8787" })).toEqual(real);
   });

@@ -1,5 +1,5 @@
 /**
- * Background processes through the Worker on the local backend: start, list,
+ * Background processes through the Worker (local jails): start, list,
  * get, logs (buffered and followed as SSE until exit, resumed after Last-Event-ID), kill.
  */
 import { describe, expect, it } from "vitest";
@@ -76,12 +76,15 @@ describe("processes", () => {
     const afterOne = first.find((e) => e.event === "stdout" && e.data.data === "one\n");
     expect(afterOne?.id).toBe("4:0");
     const resumed = await readSse(await api(logs, { headers: { "last-event-id": "4:0" } }));
-    expect(resumed.map((e) => [e.event, e.data.data ?? e.data.exitCode])).toEqual([
-      ["stderr", "err\n"],
-      ["stdout", "two\n"],
-      ["stdout", "three\n"],
-      ["exit", 0],
-    ]);
+    // Each stream resumes where it was; a finished process's replay gives stdout before
+    // stderr (the runtime keeps the two apart), so only the order within a stream is pinned.
+    const text = (name: string) =>
+      resumed
+        .filter((e) => e.event === name)
+        .map((e) => e.data.data)
+        .join("");
+    expect([text("stdout"), text("stderr")]).toEqual(["two\nthree\n", "err\n"]);
+    expect(resumed.at(-1)).toMatchObject({ event: "exit", data: { exitCode: 0 } });
     // An id inside a chunk resumes mid-chunk; past the end, only the exit comes.
     const mid = await readSse(await api(logs, { headers: { "last-event-id": "10:4" } }));
     expect(mid.map((e) => e.data.data ?? e.event)).toEqual(["ree\n", "exit"]);

@@ -1,27 +1,27 @@
 /**
  * The ensure step's failure path (src/sandboxes/ready.ts): a fresh workspace whose
  * restore fails answers 503 RESTORE_FAILED, and the request's own work never runs.
- * The sandbox is real (sandboxd, local backend); only the runner's answer to the
- * restore is stood in, since in the workers project no sandbox can reach the
- * Worker's runner API. The success paths run end to end with the real runner on
- * both backends in test/node/no-lost-work-e2e.test.ts.
+ * The sandbox is real (the cloudflare backend on a local jail); only the runner's
+ * answer to the restore is stood in, since in the workers project no sandbox can
+ * reach the Worker's runner API. The success paths run end to end with the real
+ * runner in test/node/no-lost-work.test.ts.
  */
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { createApp } from "../../src/app";
-import { createLocalBackend } from "../../src/backend/local";
+import { createCloudflareBackend } from "../../src/backend/cloudflare";
 import type { SandboxBackend } from "../../src/backend/types";
 import { loadConfig } from "../../src/config";
 import { createSnapshotService } from "../../src/snapshots/service";
 import { TOKEN, uniqueProject } from "./support/http";
 
-const local = createLocalBackend({ url: env.SANDBOXD_URL, token: env.SANDBOXD_TOKEN });
+const real = createCloudflareBackend(env.Sandbox, { workspaceRoot: "/workspace" });
 
-/** The real local backend; `restore` commands answer as a runner whose restore failed. */
+/** The real backend; `restore` commands answer as a runner whose restore failed. */
 function failingRestores(restores: string[]): SandboxBackend {
-  return Object.assign(Object.create(local) as SandboxBackend, {
+  return Object.assign(Object.create(real) as SandboxBackend, {
     exec: async (projectId: string, req: { command: string; timeoutMs: number }) => {
-      if (!req.command.includes("'restore'")) return local.exec(projectId, req);
+      if (!req.command.includes("'restore'")) return real.exec(projectId, req);
       restores.push(projectId);
       const result = {
         ok: false,
@@ -73,7 +73,7 @@ describe("the ensure step when the restore fails", () => {
     // Every call tried the restore again (the workspace is still fresh) …
     expect(restores).toEqual([p, p, p, p]);
     // … and none of them touched the workspace.
-    expect(await local.list(p, "/workspace", { recursive: true })).toEqual([]);
+    expect(await real.list(p, "/workspace", { recursive: true })).toEqual([]);
     // Status still answers, and starts nothing.
     expect((await call(`/sandboxes/${p}`)).status).toBe(200);
   });

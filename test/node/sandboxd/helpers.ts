@@ -1,10 +1,14 @@
 /**
  * @module test/node/sandboxd/helpers
- * Helpers for the sandboxd node tests: a tiny JSON client over fetch, the host
- * directory of a project's workspace, and a /proc scan for leftover processes.
+ * Helpers for the sandboxd node tests: a tiny JSON client over fetch, jails (the
+ * runtime's environment for sandboxd, new ids, host directories, starting one, a
+ * command run through the proxy) and /proc scans for leftover processes.
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { ensureSandboxRuntime } from "../../../scripts/lib/sandbox-runtime.ts";
+import { SESSIONLESS } from "../../../src/shared/container-runtime.ts";
 import type { RunningSandboxd } from "../../support/sandboxd-process.ts";
 
 /** An answer from sandboxd: status, parsed JSON (or null) and raw text. */
@@ -40,22 +44,77 @@ export async function call(
   return { status: res.status, json, text };
 }
 
-/** Runs `command` buffered in `project` and returns the answer's JSON. */
-export async function exec(
+/**
+ * The environment that gives sandboxd a container runtime for its jails (the one
+ * scripts/lib/sandbox-runtime.ts locates and bundles; it throws when it cannot).
+ */
+export async function runtimeEnv(): Promise<Record<string, string>> {
+  const { bun, bundle } = await ensureSandboxRuntime();
+  return { SANDBOXD_RUNTIME_BUN: bun, SANDBOXD_RUNTIME_BUNDLE: bundle };
+}
+
+/** A new jail id; the Worker's are Durable Object ids, 64 hex characters. */
+export function newJailId(): string {
+  return randomBytes(32).toString("hex");
+}
+
+/** The jail's host directory (`workspace`, `home`, `state` and `run` are in it). */
+export function jailDir(sd: RunningSandboxd, id: string): string {
+  return join(sd.root, "data", "jails", id);
+}
+
+/** Starts (or reuses) jail `id`; resolves with its runtime's host pid. */
+export async function startJail(sd: RunningSandboxd, id: string): Promise<number> {
+  const r = await call(sd, "POST", `/jails/${id}`);
+  if (r.status !== 200) throw new Error(`POST /jails/${id} answered ${r.status}: ${r.text}`);
+  return Number(r.json?.pid);
+}
+
+/** What the runtime's POST /api/execute answered (the fields are "" / null when it failed). */
+export interface JailExec extends Answer {
+  exitCode: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs `command` in jail `id` through the proxy (POST /jails/:id/container/api/execute),
+ * sessionless, as the product does: each command is its own process, not a line of a
+ * session's persistent shell. `extra` adds to the body (cwd, env).
+ */
+export async function execInJail(
   sd: RunningSandboxd,
-  project: string,
+  id: string,
   command: string,
   extra: Record<string, unknown> = {},
-): Promise<Answer> {
-  return await call(sd, "POST", `/projects/${project}/exec`, { json: { command, timeoutMs: 10_000, ...extra } });
+): Promise<JailExec> {
+  const r = await call(sd, "POST", `/jails/${id}/container/api/execute`, {
+    json: { command, sessionId: SESSIONLESS, ...extra },
+  });
+  const exitCode = typeof r.json?.exitCode === "number" ? r.json.exitCode : null;
+  return { ...r, exitCode, stdout: String(r.json?.stdout ?? ""), stderr: String(r.json?.stderr ?? "") };
 }
 
-/** The host directory bound at /workspace for `project`. */
-export function hostWorkspace(sd: RunningSandboxd, project: string): string {
-  return join(sd.root, "data", "projects", project, "workspace");
+/** Whether `pid` runs (a zombie does not). */
+export function pidAlive(pid: number): boolean {
+  try {
+    return existsSync(`/proc/${pid}`) && !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, "utf8"));
+  } catch {
+    return false;
+  }
 }
 
-/** Pids of host processes whose command line contains `marker`. */
+/** The parent of `pid`, or null once it is gone. */
+export function parentOf(pid: number): number | null {
+  try {
+    const ppid = /^PPid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
+    return ppid === undefined ? null : Number(ppid);
+  } catch {
+    return null;
+  }
+}
+
+/** Pids of host processes whose command line contains `marker` (shells running it with -c excluded). */
 export function processesMatching(marker: string): number[] {
   const out: number[] = [];
   for (const name of readdirSync("/proc")) {
@@ -71,11 +130,11 @@ export function processesMatching(marker: string): number[] {
 }
 
 /** Polls until `check()` is true or `timeoutMs` passes; returns the last result. */
-export async function eventually(check: () => boolean, timeoutMs = 5000): Promise<boolean> {
+export async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (check()) return true;
+    if (await check()) return true;
     await new Promise((r) => setTimeout(r, 50));
   }
-  return check();
+  return await check();
 }

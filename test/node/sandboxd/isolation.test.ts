@@ -1,37 +1,77 @@
 /**
  * @module test/node/sandboxd/isolation.test
- * Real bubblewrap: a command sees its workspace at /workspace, read-only system
- * directories and nothing else of the host: not the repository, not /root, not
- * another project's workspace, not sandboxd's environment; /tmp is private per
- * command and / is read-only outside /workspace.
+ * Real bubblewrap, through jails: a command run by a jail's container runtime (POST
+ * /jails/:id/container/api/execute, sessionless) sees its workspace at /workspace, its
+ * own HOME, runner state and runtime socket directory, read-only system directories and
+ * runtime files, and nothing else of the host: not the repository, not the host's home
+ * directories or sandboxd's root, not another jail's workspace, /tmp or processes, not
+ * sandboxd's environment. /tmp is private per jail (shared by the jail's commands and its
+ * runtime, no longer per command as with sandboxd's former exec). No capabilities undo the
+ * read-only mounts. How the runtime itself is started and confined is jails.test.ts;
+ * symlinks that point out of a jail are confinement.test.ts.
  */
-import { writeFileSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SESSIONLESS } from "../../../src/shared/container-runtime.ts";
 import { type RunningSandboxd, startSandboxd } from "../../support/sandboxd-process.ts";
-import { call, exec, hostWorkspace } from "./helpers.ts";
+import { call, execInJail, jailDir, newJailId, runtimeEnv, startJail } from "./helpers.ts";
+
+const env = await runtimeEnv();
+const A = newJailId();
+const B = newJailId();
 
 let sd: RunningSandboxd;
 
 beforeAll(async () => {
-  sd = await startSandboxd({ token: "isolation-secret-token" });
-  for (const p of ["iso-a", "iso-b"]) expect((await call(sd, "POST", `/projects/${p}`)).status).toBe(200);
+  sd = await startSandboxd({ token: "isolation-secret-token", env });
+  await Promise.all([startJail(sd, A), startJail(sd, B)]);
 });
 afterAll(async () => {
   await sd?.stop();
 });
 
-describe("sandboxd isolation (bubblewrap)", () => {
+const run = async (id: string, command: string) => await execInJail(sd, id, command);
+
+describe("sandboxd isolation (bubblewrap jails)", () => {
   it("reports isolation on", async () => {
     expect(sd.output()).toContain("isolation on");
-    expect((await call(sd, "GET", "/projects/iso-a")).json).toMatchObject({ isolated: true, status: "ready" });
+    expect((await call(sd, "GET", "/health", { token: null })).json).toEqual({ ok: true, isolated: true });
   });
 
-  it("shows only the system directories, /workspace, the project's HOME and runner state, /tmp, /proc and /dev at /", async () => {
-    const r = await exec(sd, "iso-a", "ls -A / /var /var/lib");
-    expect(r.json?.stdout).toBe(
+  it("shows only the system directories, /workspace, HOME, the runner state, the runtime, /tmp, /proc and /dev at /", async () => {
+    const r = await run(A, "ls -A / /opt /opt/opencode/bin /opt/sandbox-runtime /run /var /var/lib");
+    expect(r.stdout).toBe(
       [
         "/:",
-        ...["bin", "dev", "etc", "lib", "lib64", "opt", "proc", "root", "sbin", "tmp", "usr", "var", "workspace"],
+        ...[
+          "bin",
+          "dev",
+          "etc",
+          "lib",
+          "lib64",
+          "opt",
+          "proc",
+          "root",
+          "run",
+          "sbin",
+          "tmp",
+          "usr",
+          "var",
+          "workspace",
+        ],
+        "",
+        "/opt:",
+        ...["opencode", "sandbox-runtime", "sandbox-worker"],
+        "",
+        "/opt/opencode/bin:",
+        "opencode",
+        "",
+        "/opt/sandbox-runtime:",
+        ...["bun", "runtime.js"],
+        "",
+        "/run:",
+        "sandbox-runtime",
         "",
         "/var:",
         "lib",
@@ -43,73 +83,134 @@ describe("sandboxd isolation (bubblewrap)", () => {
     );
   });
 
-  it("hides the repository, home directories and the host's sandboxd root", async () => {
-    const r = await exec(
-      sd,
-      "iso-a",
-      `for p in /work /work/main /home /mnt ${JSON.stringify(sd.root)}; do if [ -e "$p" ]; then echo "VISIBLE $p"; fi; done; echo checked`,
+  it("hides the repository, home directories, the host's sandboxd root and where the runtime lives on the host", async () => {
+    const hidden = ["/work", "/home", "/mnt", "/srv", process.cwd(), sd.root, dirname(env.SANDBOXD_RUNTIME_BUN ?? "")];
+    const r = await run(
+      A,
+      `for p in ${hidden.map((p) => JSON.stringify(p)).join(" ")}; do test -e "$p" && echo "VISIBLE $p"; done; echo checked`,
     );
-    expect(r.json).toMatchObject({ stdout: "checked\n", exitCode: 0 });
-    // /root is the project's own HOME (empty at first), not the host's.
-    writeFileSync(`${hostWorkspace(sd, "iso-a")}/../home/mine`, "");
-    const home = await exec(sd, "iso-a", "ls -A /root");
-    expect(home.json?.stdout).toBe("mine\n");
+    expect(r).toMatchObject({ stdout: "checked\n", exitCode: 0 });
+    // /root is the jail's own HOME (the host's jails/<id>/home), not the host's.
+    writeFileSync(join(jailDir(sd, A), "home", "mine"), "");
+    expect((await run(A, "ls /root")).stdout).toBe("mine\n");
   });
 
-  it("shows only the runner bundle's directory and the opencode binary under /opt, read-only", async () => {
-    const r = await exec(
-      sd,
-      "iso-a",
-      "ls -A /opt /opt/opencode/bin; touch /opt/sandbox-worker/x 2>/dev/null || echo read-only; test -w /opt/opencode/bin/opencode || echo read-only",
+  it("keeps the runner bundle, the opencode binary and the runtime under /opt read-only", async () => {
+    const r = await run(
+      A,
+      [
+        "touch /opt/sandbox-worker/x /opt/sandbox-runtime/x /opt/opencode/bin/x 2>/dev/null || echo no-new-files",
+        ": > /opt/sandbox-runtime/runtime.js 2>/dev/null || echo runtime.js-read-only",
+        ": > /opt/sandbox-runtime/bun 2>/dev/null || echo bun-read-only",
+        ": > /opt/opencode/bin/opencode 2>/dev/null || echo opencode-read-only",
+        "test -s /opt/sandbox-runtime/runtime.js && test -x /opt/sandbox-runtime/bun && echo intact",
+      ].join("; "),
     );
-    expect(r.json?.stdout).toBe(
-      "/opt:\nopencode\nsandbox-worker\n\n/opt/opencode/bin:\nopencode\nread-only\nread-only\n",
-    );
+    expect(r.stdout).toBe("no-new-files\nruntime.js-read-only\nbun-read-only\nopencode-read-only\nintact\n");
   });
 
-  it("cannot see another project's workspace", async () => {
-    writeFileSync(`${hostWorkspace(sd, "iso-a")}/sentinel-of-a.txt`, "a's secret");
-    const r = await exec(sd, "iso-b", "find / -xdev -name 'sentinel-of-a*' 2>/dev/null; ls -A /workspace; echo done");
-    expect(r.json?.stdout).toBe("done\n");
-    const inA = await exec(sd, "iso-a", "cat /workspace/sentinel-of-a.txt");
-    expect(inA.json?.stdout).toBe("a's secret");
+  it("cannot see another jail's workspace, /tmp or processes", async () => {
+    // Counts the processes running `sleep 47.31` (the pattern does not match its own command line).
+    const SLEEPS = "cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' ' | grep -c 'sleep 47[.]31'";
+    writeFileSync(join(jailDir(sd, A), "workspace", "sentinel-of-a.txt"), "a's secret");
+    expect((await run(A, "echo a > /tmp/sentinel-of-a-tmp")).exitCode).toBe(0);
+    const started = await call(sd, "POST", `/jails/${A}/container/api/process/start`, {
+      json: { command: "sleep 47.31", sessionId: SESSIONLESS },
+    });
+    expect(started.status, started.text).toBe(200);
+    const hostA = join(jailDir(sd, A), "workspace");
+    const r = await run(
+      B,
+      [
+        "find /workspace /root /tmp /var /run /opt /dev -name 'sentinel-of-a*' 2>/dev/null",
+        `test -e ${JSON.stringify(hostA)} && echo "VISIBLE ${hostA}"`,
+        SLEEPS,
+        "ls -A /workspace",
+        "echo done",
+      ].join("; "),
+    );
+    // A's sleep is not in B's PID namespace.
+    expect(r.stdout).toBe("0\ndone\n");
+    expect((await run(A, "cat /workspace/sentinel-of-a.txt")).stdout).toBe("a's secret");
+    expect(Number((await run(A, SLEEPS)).stdout)).toBeGreaterThan(0);
+    await call(sd, "POST", `/jails/${A}/container/api/process/kill-all`, { json: {} });
   });
 
-  it("gives every command a private /tmp", async () => {
-    expect((await exec(sd, "iso-a", "echo x > /tmp/private && cat /tmp/private")).json?.stdout).toBe("x\n");
-    expect((await exec(sd, "iso-a", "ls -A /tmp; echo end")).json?.stdout).toBe("end\n");
+  it("gives every jail a private /tmp, shared by that jail's commands (per jail, not per command)", async () => {
+    expect((await run(A, "echo x > /tmp/private && cat /tmp/private")).stdout).toBe("x\n");
+    expect((await run(A, "cat /tmp/private")).stdout).toBe("x\n");
+    expect((await run(B, "test -e /tmp/private || echo absent")).stdout).toBe("absent\n");
+    expect(existsSync("/tmp/private")).toBe(false);
   });
 
-  it("keeps / and the system directories read-only; only /workspace and /tmp are writable", async () => {
-    const r = await exec(
-      sd,
-      "iso-a",
-      'for p in /newfile /usr/newfile /etc/newfile /bin/newfile /workspace/newfile /tmp/newfile; do if touch $p 2>/dev/null; then echo "rw $p"; else echo "ro $p"; fi; done',
+  it("keeps / and the system directories read-only; only the jail's own directories, /tmp and /dev are writable", async () => {
+    const paths = [
+      "/",
+      "/usr",
+      "/etc",
+      "/bin",
+      "/opt",
+      "/run",
+      "/var",
+      "/var/lib",
+      "/proc",
+      "/workspace",
+      "/tmp",
+      "/root",
+      "/var/lib/sandbox-worker",
+      "/run/sandbox-runtime",
+      "/dev",
+    ];
+    const r = await run(
+      A,
+      `for p in ${paths.join(" ")}; do f="\${p%/}/newfile"; if touch "$f" 2>/dev/null; then echo "rw $p"; rm -f "$f"; else echo "ro $p"; fi; done`,
     );
-    expect(r.json?.stdout).toBe(
-      "ro /newfile\nro /usr/newfile\nro /etc/newfile\nro /bin/newfile\nrw /workspace/newfile\nrw /tmp/newfile\n",
-    );
+    expect(r.stdout.trim().split("\n")).toEqual([
+      "ro /",
+      "ro /usr",
+      "ro /etc",
+      "ro /bin",
+      "ro /opt",
+      "ro /run",
+      "ro /var",
+      "ro /var/lib",
+      "ro /proc",
+      // The jail's host directories: workspace, home, state (the runner's) and run (the runtime's socket).
+      "rw /workspace",
+      "rw /tmp",
+      "rw /root",
+      "rw /var/lib/sandbox-worker",
+      "rw /run/sandbox-runtime",
+      // bwrap's private /dev: a tmpfs of this jail's.
+      "rw /dev",
+    ]);
   });
 
   it("resolves node, python3 and git from /usr, with HOME=/root (tool caches stay out of /workspace)", async () => {
-    const r = await exec(sd, "iso-a", 'which node python3 git; echo "$HOME"; git --version >/dev/null && echo git-ok');
-    expect(r.json?.stdout).toBe("/usr/bin/node\n/usr/bin/python3\n/usr/bin/git\n/root\ngit-ok\n");
+    const r = await run(A, 'which node python3 git; echo "$HOME"; git --version >/dev/null && echo git-ok');
+    expect(r.stdout).toBe("/usr/bin/node\n/usr/bin/python3\n/usr/bin/git\n/root\ngit-ok\n");
   });
 
-  it("never leaks sandboxd's environment (its token) and masks /etc/shadow", async () => {
-    const r = await exec(sd, "iso-a", "env; cat /etc/shadow 2>/dev/null | wc -c");
-    const stdout = String(r.json?.stdout);
-    expect(stdout).not.toContain("isolation-secret-token");
-    expect(stdout).not.toContain("SANDBOXD");
-    expect(stdout.trim().endsWith("0")).toBe(true);
+  it("never leaks sandboxd's environment (its token), not even the runtime's, and masks /etc/shadow", async () => {
+    const r = await run(A, "env; cat /proc/[0-9]*/environ | tr '\\0' '\\n'; cat /etc/shadow 2>/dev/null | wc -c");
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toContain("HOME=/root");
+    expect(r.stdout).not.toContain("isolation-secret-token");
+    expect(r.stdout).not.toContain("SANDBOXD");
+    expect(r.stdout.trim().endsWith("\n0")).toBe(true);
   });
 
   it("has no capabilities to undo the read-only mounts", async () => {
-    const r = await exec(
-      sd,
-      "iso-a",
-      "grep CapEff /proc/self/status; mount -o remount,rw / 2>/dev/null && echo REMOUNTED; true",
+    const r = await run(
+      A,
+      [
+        "grep CapEff /proc/self/status",
+        "mount -o remount,rw / 2>/dev/null && echo REMOUNTED",
+        "mount -o remount,rw /usr 2>/dev/null && echo REMOUNTED-usr",
+        "unshare -rm sh -c 'mount -o remount,rw /usr && echo REMOUNTED-userns' 2>/dev/null",
+        "true",
+      ].join("; "),
     );
-    expect(r.json?.stdout).toBe("CapEff:\t0000000000000000\n");
+    expect(r.stdout).toBe("CapEff:\t0000000000000000\n");
   });
 });

@@ -1,54 +1,54 @@
 /**
  * @module test/node/sandboxd/no-bwrap.test
- * Without bubblewrap (SANDBOXD_ISOLATION=none, which is also the path taken when
- * bwrap is missing): a loud warning at start, `isolated: false`, commands run
- * with the workspace directory as cwd and HOME and without sandboxd's
- * environment, and timeouts still kill the process group. Also: no token, no start.
+ * Without bubblewrap (SANDBOXD_ISOLATION=none, which is also the path taken when bwrap
+ * is missing): a loud warning at start, `isolated: false`, and a jail's runtime on the
+ * host whose commands (as unisolated as the warning says) still get the jail's HOME and
+ * never sandboxd's environment. How an unisolated jail starts, finds its workspace and is
+ * destroyed is jails.test.ts. Also: no token, no start.
  */
-import { realpathSync } from "node:fs";
+import { readFileSync, realpathSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningSandboxd, startSandboxd } from "../../support/sandboxd-process.ts";
-import { call, eventually, exec, hostWorkspace, processesMatching } from "./helpers.ts";
+import { call, execInJail, jailDir, newJailId, runtimeEnv, startJail } from "./helpers.ts";
 
-let sd: RunningSandboxd;
-
-beforeAll(async () => {
-  sd = await startSandboxd({ token: "unisolated-secret", env: { SANDBOXD_ISOLATION: "none" } });
-  await call(sd, "POST", "/projects/plain");
-});
-afterAll(async () => {
-  await sd?.stop();
-});
+const env = await runtimeEnv();
+const J = newJailId();
 
 describe("sandboxd without bubblewrap", () => {
+  let sd: RunningSandboxd;
+  let runtimePid = 0;
+
+  beforeAll(async () => {
+    sd = await startSandboxd({ token: "unisolated-secret", env: { ...env, SANDBOXD_ISOLATION: "none" } });
+    runtimePid = await startJail(sd, J);
+  });
+  afterAll(async () => {
+    await sd?.stop();
+  });
+
   it("warns loudly at start and reports isolated: false", async () => {
     expect(sd.output()).toContain("NO ISOLATION");
     expect(sd.output()).toContain("SANDBOXD_ISOLATION=none");
     expect(sd.output()).toContain("isolation OFF");
     expect((await call(sd, "GET", "/health", { token: null })).json).toEqual({ ok: true, isolated: false });
-    expect((await call(sd, "GET", "/projects/plain")).json).toMatchObject({ isolated: false });
   });
 
-  it("runs commands in the workspace directory with the project's HOME and a clean environment", async () => {
-    const ws = realpathSync(hostWorkspace(sd, "plain"));
-    const r = await exec(sd, "plain", 'pwd -P; echo "$HOME"; env | grep -c unisolated-secret');
-    const home = join(hostWorkspace(sd, "plain"), "..", "home");
-    expect(String(r.json?.stdout).split("\n").slice(0, 3)).toEqual([ws, home, "0"]);
-    await call(sd, "POST", "/projects/plain/exec", { json: { command: "mkdir -p sub" } });
-    const sub = await exec(sd, "plain", "pwd -P", { cwd: "/workspace/sub" });
-    expect(sub.json?.stdout).toBe(`${ws}/sub\n`);
-  });
-
-  it("still kills the process group on timeout", async () => {
-    const r = await exec(sd, "plain", "sleep 45.1 & echo bg; sleep 45.2", { timeoutMs: 500 });
-    expect(r.json).toMatchObject({ code: "TIMEOUT", details: { stdout: "bg\n" } });
-    expect(await eventually(() => processesMatching("sleep 45.").length === 0)).toBe(true);
-  });
-
-  it("still confines file paths", async () => {
-    const r = await call(sd, "GET", "/projects/plain/files?path=/etc/passwd");
-    expect(r.json?.code).toBe("INVALID_PATH");
+  it("runs a jail's commands on the host with the jail's HOME and without sandboxd's environment", async () => {
+    const ws = realpathSync(join(jailDir(sd, J), "workspace"));
+    // No /workspace on the host: sessionless commands need a cwd (jails.test.ts shows the default).
+    const r = await execInJail(
+      sd,
+      J,
+      `pwd -P; echo "$HOME"; env | grep -c -e unisolated-secret -e SANDBOXD; test -e ${JSON.stringify(sd.root)} && echo host-visible`,
+      { cwd: ws },
+    );
+    expect(r.stdout.split("\n")).toEqual([ws, join(jailDir(sd, J), "home"), "0", "host-visible", ""]);
+    // Nor is it in the runtime's own environment, which the commands inherit.
+    const runtimeEnviron = readFileSync(`/proc/${runtimePid}/environ`, "utf8");
+    expect(runtimeEnviron).toContain(`HOME=${join(jailDir(sd, J), "home")}`);
+    expect(runtimeEnviron).not.toContain("unisolated-secret");
+    expect(runtimeEnviron).not.toContain("SANDBOXD");
   });
 });
 
@@ -63,7 +63,7 @@ describe("sandboxd start-up checks", () => {
     const open = await startSandboxd({ env: { SANDBOXD_TOKEN: "", SANDBOXD_INSECURE_NO_TOKEN: "1" } });
     try {
       expect(open.output()).toContain("WITHOUT a token");
-      expect((await call(open, "POST", "/projects/open", { token: null })).status).toBe(200);
+      expect((await call(open, "GET", "/jails", { token: null })).json).toEqual({ jails: [] });
     } finally {
       await open.stop();
     }

@@ -3,8 +3,7 @@
  * The SandboxBackend contract: one vitest suite that every adapter must pass,
  * driven only through the public interface. Each test gets a fresh project
  * (unique id, ensured before and destroyed after), so the suite is independent
- * of the backend and of test order. Symlink-escape checks are gated on
- * `capabilities.confinesSymlinks`.
+ * of test order.
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { SandboxBackend } from "../../../src/backend/types";
