@@ -106,6 +106,24 @@ describe("cloudflare backend on Cloudflare's container runtime (local jail)", ()
     expect(events.filter((e) => e.type === "exit" || e.type === "error")).toHaveLength(1);
   });
 
+  it("streams a prompt without waiting for its newline", async () => {
+    const id = project();
+    const stream = await backend.execStream(id, { command: "printf 'Password: '; sleep 1; echo ok", timeoutMs: 10_000 });
+    const reader = stream.getReader();
+    const seen: { at: number; event: ExecEvent }[] = [];
+    const started = Date.now();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      seen.push({ at: Date.now() - started, event: value });
+    }
+    const out = seen.filter((s) => s.event.type === "stdout");
+    // Sessionless, the runtime passes output on as it comes (a session's shell would re-line it).
+    expect(out.map((s) => (s.event as { data: string }).data).join("")).toBe("Password: ok\n");
+    expect(out[0]).toMatchObject({ event: { data: "Password: " } });
+    expect(out[0]?.at).toBeLessThan(800);
+  });
+
   it("ends a streamed exec past its timeout with a TIMEOUT error event", async () => {
     const id = project();
     const events = await collect(await backend.execStream(id, { command: "echo a; sleep 30", timeoutMs: 800 }));

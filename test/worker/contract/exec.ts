@@ -4,7 +4,7 @@
  */
 import { expect, it } from "vitest";
 import { TimeoutError } from "../../../src/errors";
-import { type ContractContext, collect, expectAppError, expectWellFormed, output, utf8 } from "./helpers";
+import { type ContractContext, collect, expectAppError, expectWellFormed, output, readText, utf8 } from "./helpers";
 
 /** Registers the exec tests (inside the suite's describe). */
 export function defineExecContract(ctx: ContractContext): void {
@@ -15,6 +15,34 @@ export function defineExecContract(ctx: ContractContext): void {
     });
     expect(r).toMatchObject({ stdout: "out", stderr: "err", exitCode: 7 });
     expect(r.durationMs).toBeGreaterThanOrEqual(0);
+  });
+
+  it("exec output comes back byte for byte: trailing newlines, NULs, a top-level exit", async () => {
+    const b = ctx.backend();
+    const p = ctx.project();
+    const r = await b.exec(p, { command: "printf 'a\\n\\n'; printf 'x\\0y\\n\\n' >&2; exit 4", timeoutMs: 10_000 });
+    expect(r).toMatchObject({ stdout: "a\n\n", stderr: "x\u0000y\n\n", exitCode: 4 });
+    // An `exit` ends only its own command: the sandbox answers the next one.
+    expect((await b.exec(p, { command: "echo still here", timeoutMs: 10_000 })).stdout).toBe("still here\n");
+  });
+
+  it("nothing waits behind another call's long command; a timeout counts only its own command", async () => {
+    const b = ctx.backend();
+    const p = ctx.project();
+    await b.writeFile(p, "/workspace/note.txt", utf8("note"));
+    const long = b.exec(p, { command: "sleep 4; echo slept", timeoutMs: 20_000 });
+    await new Promise((r) => setTimeout(r, 300));
+    const started = Date.now();
+    const [quick, read, listed] = await Promise.all([
+      b.exec(p, { command: "echo quick", timeoutMs: 1_500 }),
+      readText(b, p, "/workspace/note.txt"),
+      b.list(p, "/workspace", { recursive: false }),
+    ]);
+    expect(quick.stdout).toBe("quick\n");
+    expect(read).toBe("note");
+    expect(listed.map((e) => e.name)).toContain("note.txt");
+    expect(Date.now() - started).toBeLessThan(3_000);
+    expect((await long).stdout).toBe("slept\n");
   });
 
   it("exec runs in /workspace by default and honours cwd and env", async () => {
