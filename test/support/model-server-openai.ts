@@ -26,7 +26,8 @@ export interface ScriptToolCall {
 export type ScriptTurn =
   | { kind: "text"; text: string }
   | { kind: "tools"; calls: ScriptToolCall[]; text?: string }
-  | { kind: "error"; status: number; message?: string };
+  /** `retryAfterMs`: sent as `retry-after-ms`, as OpenAI does with its 429s and 5xx, which clients honour. */
+  | { kind: "error"; status: number; message?: string; retryAfterMs?: number };
 
 /** Token counts every answer reports (in its final usage chunk / `usage` field). */
 export const SCRIPT_USAGE = { prompt_tokens: 100, completion_tokens: 20, cached_tokens: 10 } as const;
@@ -66,9 +67,9 @@ const TITLE_TEXT = "Scripted session";
 
 let callCounter = 0;
 
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
+  res.writeHead(status, { ...headers, "content-type": "application/json", "content-length": Buffer.byteLength(text) });
   res.end(text);
 }
 
@@ -201,9 +202,9 @@ export async function startOpenAIModelServer(script: ScriptTurn[] = []): Promise
     const turn: ScriptTurn = state.script.shift() ?? { kind: "text", text: "done" };
     seen.turn = turn;
     if (turn.kind === "error") {
-      sendJson(res, turn.status, {
-        error: { message: turn.message ?? `scripted error ${turn.status}`, type: "server_error", code: null },
-      });
+      const error = { message: turn.message ?? `scripted error ${turn.status}`, type: "server_error", code: null };
+      const headers = turn.retryAfterMs === undefined ? {} : { "retry-after-ms": String(turn.retryAfterMs) };
+      sendJson(res, turn.status, { error }, headers);
     } else if (turn.kind === "text") {
       answer(turn.text, []);
     } else {

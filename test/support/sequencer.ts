@@ -10,20 +10,27 @@
 import { BaseSequencer, type TestSpecification } from "vitest/node";
 
 /**
- * Estimates (ms) for files without a cached duration, first match wins. The Worker's
- * contract files go first, so that starting its runtime overlaps the rest. The opencode
- * CLI's two files are the slowest and the most CPU-hungry (~8 CPU-seconds a run): one
- * starts early, the other with the stacks, since together they slow each other down
- * more than they save (measured: 184 s apart, 197 s together).
+ * Estimates (ms) for files without a cached duration, first match wins: their own
+ * durations in a full run on an idle 2-core machine, rounded. The opencode CLI's two
+ * files are the slowest and the most CPU-hungry; they start first so that the rest
+ * packs around them, the Worker's contract suite right after (its runtime's start
+ * then overlaps the rest).
  */
 const ESTIMATES: ReadonlyArray<[RegExp, number]> = [
-  [/test\/worker\/.*contract/, 90_000],
-  [/agents-e2e-opencode/, 60_000],
-  [/runner\/agent-opencode/, 45_000],
-  // Real stacks (wrangler dev, sandboxd), agents, big trees: tens of seconds each.
-  [/(e2e|agent|no-lost-work|service-binding|runner\/process|run-job|jobs-leases)/, 30_000],
+  [/runner\/agent-opencode/, 70_000],
+  [/agents-e2e-opencode/, 56_000],
+  [/no-lost-work/, 53_000],
+  [/test\/worker\/.*contract/, 45_000],
+  [/run-job-faults/, 41_000],
+  [/(jobs-leases|runner\/process|agent-claude|cloudflare-backend|snapshots-e2e)/, 30_000],
+  [/(service-binding|jobs-e2e|sync-e2e|runner\/run-job\.test|http-edges|agents-e2e|worker\/api)/, 17_000],
+  [
+    /(sandboxd\/jail|runner\/sync|worker\/(processes|files|clone|jobs-start|jobs-runner)|sandbox-runtime|install)/,
+    8_000,
+  ],
+  [/sandboxd\//, 5_000],
   // The Worker's other files: a few seconds each.
-  [/test\/worker\//, 5_000],
+  [/test\/worker\//, 2_000],
 ];
 
 export class SlowFirstSequencer extends BaseSequencer {

@@ -195,7 +195,10 @@ describe("opencode agent through runner run-job", () => {
 
   it("fails the job with MODEL_API_ERROR when the model API keeps answering 500", async () => {
     const ws = await tempDir();
-    for (let i = 0; i < 5; i++) model.script.push({ kind: "error", status: 500, message: "upstream exploded" });
+    // retry-after-ms keeps opencode's (and its SDK's) backoff between attempts short.
+    for (let i = 0; i < 8; i++) {
+      model.script.push({ kind: "error", status: 500, message: "upstream exploded", retryAfterMs: 100 });
+    }
     const rec = api.addJob({ agent: "opencode", prompt: "do something", model: MODEL, command: null });
     const run = await runRunner(["run-job", "--json"], jobEnv(ws, rec.job.id, { OPENCODE_MAX_MODEL_ERRORS: "2" }));
     expect(run.code, run.stderr).toBe(0);
