@@ -5,6 +5,8 @@
  * waiting until each answers. Shared by scripts/dev.ts and bench/api.ts.
  */
 import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort, randomToken, waitForHttp } from "./net.ts";
 import type { ManagedChild, OutputMode, Supervisor } from "./proc.ts";
@@ -89,7 +91,10 @@ export interface WorkerDev {
 /** Options for {@link startWorkerDev}. */
 export interface WorkerDevOptions {
   port: number;
-  /** Passed as `--var NAME:value` (they override wrangler.jsonc vars and .dev.vars). */
+  /**
+   * Variables and secrets for the Worker. They override wrangler.jsonc's vars and .dev.vars, and
+   * reach wrangler through a private env file, never its command line (which `ps` shows everyone).
+   */
   vars: Record<string, string>;
   /** false → `--enable-containers=false` (no Docker needed). */
   containers: boolean;
@@ -98,6 +103,22 @@ export interface WorkerDevOptions {
   env?: NodeJS.ProcessEnv;
   output?: OutputMode;
   timeoutMs?: number;
+}
+
+/**
+ * `vars` as a dotenv file readable only by this user, in a directory of its own. Values are
+ * single-quoted (dotenv takes them literally then), so a quote or a newline in one is refused.
+ */
+function writePrivateEnvFile(vars: Record<string, string>): { path: string; remove(): void } {
+  const lines = Object.entries(vars).map(([name, value]) => {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new Error(`not a variable name: ${JSON.stringify(name)}`);
+    if (/['\r\n]/.test(value)) throw new Error(`${name}: a quote or a line break cannot go into an env file`);
+    return `${name}='${value}'\n`;
+  });
+  const dir = mkdtempSync(join(tmpdir(), "sandbox-worker-vars-"));
+  const path = join(dir, "worker.env");
+  writeFileSync(path, lines.join(""), { mode: 0o600 });
+  return { path, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
 /** Runs `wrangler dev` on 127.0.0.1:`port` and waits until GET /health answers 200. */
@@ -115,7 +136,11 @@ export async function startWorkerDev(sup: Supervisor, opts: WorkerDevOptions): P
   // A hidden but supported wrangler flag: no container images are built, so no Docker is
   // needed (README, "What `npm run dev` does").
   if (!opts.containers) args.push("--enable-containers=false");
-  for (const [name, value] of Object.entries(opts.vars)) args.push("--var", `${name}:${value}`);
+  const envFile = writePrivateEnvFile(opts.vars);
+  // With --env-file wrangler reads no .dev.vars of its own: the developer's comes first, ours after.
+  const devVars = join(REPO_ROOT, ".dev.vars");
+  if (existsSync(devVars)) args.push("--env-file", devVars);
+  args.push("--env-file", envFile.path);
   args.push(...(opts.extraArgs ?? []));
   const child = sup.start({
     name: "wrangler",
@@ -125,6 +150,8 @@ export async function startWorkerDev(sup: Supervisor, opts: WorkerDevOptions): P
     cwd: REPO_ROOT,
     output: opts.output,
   });
+  // wrangler reads it again when its config changes, so it lives as long as wrangler does.
+  void child.exited.finally(envFile.remove);
   const url = `http://127.0.0.1:${opts.port}`;
   // Building a container image on first run can take minutes; without containers it is seconds.
   const timeoutMs = opts.timeoutMs ?? (opts.containers ? 600_000 : 60_000);

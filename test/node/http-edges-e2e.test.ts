@@ -1,7 +1,8 @@
 /**
  * What only a real connection shows, through `wrangler dev` (cloudflare backend on local jails): a
  * streamed exec whose client hangs up is killed within seconds even when it prints
- * nothing (the Worker notices the closed connection by its SSE heartbeat).
+ * nothing (the Worker notices the closed connection by its SSE heartbeat); no token
+ * of the stack is on any process's command line.
  *
  * (The early 413 for an announced oversized body is pinned in test/worker/app.test.ts:
  * under `wrangler dev` no request reaches the Worker before its whole body has.)
@@ -35,6 +36,13 @@ describe("HTTP edges through wrangler dev", () => {
   }, 180_000);
   afterAll(async () => {
     await stack?.stop();
+  });
+
+  it("puts no secret on a command line (every local user can read those)", () => {
+    const lines = hostProcesses("").join("\n");
+    expect(lines).toContain("wrangler");
+    expect(lines).not.toContain(stack.apiToken);
+    expect(lines).not.toContain(stack.sandboxd.token);
   });
 
   it("kills a silent streamed exec within seconds of the client going away", async () => {

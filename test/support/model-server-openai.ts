@@ -203,7 +203,8 @@ export async function startOpenAIModelServer(script: ScriptTurn[] = []): Promise
     seen.turn = turn;
     if (turn.kind === "error") {
       const error = { message: turn.message ?? `scripted error ${turn.status}`, type: "server_error", code: null };
-      const headers = turn.retryAfterMs === undefined ? {} : { "retry-after-ms": String(turn.retryAfterMs) };
+      const headers: Record<string, string> =
+        turn.retryAfterMs === undefined ? {} : { "retry-after-ms": String(turn.retryAfterMs) };
       sendJson(res, turn.status, { error }, headers);
     } else if (turn.kind === "text") {
       answer(turn.text, []);

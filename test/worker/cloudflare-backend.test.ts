@@ -108,7 +108,10 @@ describe("cloudflare backend on Cloudflare's container runtime (local jail)", ()
 
   it("streams a prompt without waiting for its newline", async () => {
     const id = project();
-    const stream = await backend.execStream(id, { command: "printf 'Password: '; sleep 1; echo ok", timeoutMs: 10_000 });
+    const stream = await backend.execStream(id, {
+      command: "printf 'Password: '; sleep 1; echo ok",
+      timeoutMs: 10_000,
+    });
     const reader = stream.getReader();
     const seen: { at: number; event: ExecEvent }[] = [];
     const started = Date.now();
