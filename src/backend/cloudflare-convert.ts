@@ -45,6 +45,23 @@ export function unwrapProcessCommand(command: string): string | undefined {
   return m ? (m[1] as string).replaceAll("'\\''", "'") : undefined;
 }
 
+/**
+ * A buffered exec killed by the runtime's own timeout. Sessionless, the runtime kills the
+ * command's process group at `timeoutMs` (SIGTERM, SIGKILL 5 s later), answers exit 124 and
+ * appends one line to stderr; this says so and gives stderr back without that line. (Streamed
+ * execs have no runtime timeout: they run under wrapWithTimeout.)
+ */
+export function runtimeTimeout(
+  result: { exitCode: number; stderr: string },
+  timeoutMs: number,
+): { killed: boolean; stderr: string } {
+  const line = `Command timed out after ${timeoutMs}ms`;
+  if (result.exitCode !== 124 || !result.stderr.endsWith(line)) return { killed: false, stderr: result.stderr };
+  // The runtime puts its line after a line break of its own when the output lacked one: a
+  // killed command's partial stderr may gain a trailing newline (it cannot be told apart).
+  return { killed: true, stderr: result.stderr.slice(0, -line.length) };
+}
+
 /** Whether an exit of the wrapped command means `timeout` killed it (124 after TERM, 137 after KILL). */
 export function timedOut(exitCode: number, durationMs: number, timeoutMs: number): boolean {
   return (exitCode === 124 || exitCode === 137) && durationMs >= timeoutMs * 0.95;

@@ -7,9 +7,10 @@
  *
  * Choices worth knowing:
  * - Sessionless: every call is its own process in the container (see sandboxOf).
- * - Commands run under GNU `timeout` inside the container (cloudflare-convert.ts):
- *   the SDK's timeout only stops waiting, it does not kill. The SDK also gets a
- *   timeout (a little later) and the Worker races one more; each maps to TIMEOUT.
+ * - Timeouts kill: a buffered exec passes its timeout to the runtime, which (sessionless)
+ *   kills the command's process group and says so (runtimeTimeout). A streamed exec gets
+ *   no timeout from the runtime, so it runs under GNU `timeout` (wrapWithTimeout). The
+ *   Worker races one more, a little later, for a runtime that stopped answering.
  * - git runs through `exec` with every argument single-quoted (no gitCheckout,
  *   removed in SDK 1.0); credentials in the URL are redacted from all output.
  * - `status()` never starts a container: it reads the Durable Object's container
@@ -22,8 +23,8 @@ import { cloneArgv, RepoUrlError, redactText, shellCommand, shellQuote } from ".
 import { STATE_DIR_IN_SHELL } from "../shared/snapshot-format";
 import {
   CONTAINER_TIMEOUT_GRACE_MS,
+  runtimeTimeout,
   type SdkFileInfo,
-  timedOut,
   toFileEntry,
   WORKER_TIMEOUT_GRACE_MS,
   wrapWithTimeout,
@@ -86,15 +87,15 @@ export function createCloudflareBackend(
     isolated: true,
   });
 
-  /** Runs `command` wrapped in `timeout`; the result says whether the timeout killed it. */
+  /** Runs `command` under the runtime's own timeout; the result says whether the timeout killed it. */
   async function run(projectId: string, req: ExecRequest, errCtx: ErrorContext = {}) {
     const started = Date.now();
     const ctx = { timeoutMs: req.timeoutMs, ...errCtx };
     const result = await mapErrors(
       () =>
         race(
-          sandboxOf(projectId).exec(wrapWithTimeout(req.command, req.timeoutMs), {
-            timeout: req.timeoutMs + CONTAINER_TIMEOUT_GRACE_MS,
+          sandboxOf(projectId).exec(req.command, {
+            timeout: req.timeoutMs,
             ...(req.cwd !== undefined ? { cwd: req.cwd } : {}),
             ...(req.env !== undefined ? { env: req.env } : {}),
           }),
@@ -103,14 +104,8 @@ export function createCloudflareBackend(
         ),
       ctx,
     );
-    const durationMs = Date.now() - started;
-    return {
-      stdout: result.stdout,
-      stderr: result.stderr,
-      exitCode: result.exitCode,
-      durationMs,
-      killed: timedOut(result.exitCode, durationMs, req.timeoutMs),
-    };
+    const { killed, stderr } = runtimeTimeout(result, req.timeoutMs);
+    return { stdout: result.stdout, stderr, exitCode: result.exitCode, durationMs: Date.now() - started, killed };
   }
 
   return {

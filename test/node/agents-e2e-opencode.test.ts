@@ -20,15 +20,17 @@ let model: OpenAIModelServer;
 type Step = { seq: number; type: string; data: Record<string, unknown> };
 
 async function runJob(projectId: string, prompt: string): Promise<{ job: Record<string, unknown>; events: Step[] }> {
-  const created = await stack.call("POST", "/jobs", { projectId, agent: "opencode", model: MODEL, prompt });
+  // opencode's first run on a cold, loaded machine (CI) took over a minute: room, not a target.
+  const job = { projectId, agent: "opencode", model: MODEL, prompt, timeoutSeconds: 150 };
+  const created = await stack.call("POST", "/jobs", job);
   expect(created.status, JSON.stringify(created.body)).toBe(201);
   const id = String(created.body.data?.id);
   const leased = await stack.call("POST", "/run-next");
   expect(leased.status, JSON.stringify(leased.body)).toBe(202);
   expect(leased.body.data).toMatchObject({ id, agent: "opencode" });
-  const job = await stack.waitForJob(id);
+  const finished = await stack.waitForJob(id, 160_000);
   const page = await stack.call("GET", `/jobs/${id}/events?format=json&after=0`);
-  return { job, events: (page.body.data as { events: Step[] }).events };
+  return { job: finished, events: (page.body.data as { events: Step[] }).events };
 }
 
 describe("opencode agent end to end (local jail, real CLI, scripted model)", () => {
@@ -94,5 +96,5 @@ describe("opencode agent end to end (local jail, real CLI, scripted model)", () 
     const sent = JSON.stringify(model.requests.slice(before).find((r) => r.turn)?.body.messages);
     expect(sent).toContain("Create app.py that greets the world");
     expect(sent).toContain("FOLLOW-UP: anything else?");
-  }, 120_000);
+  }, 200_000);
 });

@@ -127,7 +127,13 @@ describe("opencode agent through runner run-job", () => {
   it("edits files through tool calls, maps events and usage, snapshots the session; a second job continues it", async () => {
     const ws1 = await tempDir();
     editScript(ws1);
-    const first = api.addJob({ agent: "opencode", prompt: "FIRST-PROMPT write notes", model: MODEL, command: null });
+    const first = api.addJob({
+      agent: "opencode",
+      prompt: "FIRST-PROMPT write notes",
+      model: MODEL,
+      command: null,
+      timeoutSeconds: 150,
+    });
     const run1 = await runRunner(["run-job", "--json"], jobEnv(ws1, first.job.id));
     expect(run1.code, run1.stderr).toBe(0);
     const r1 = first.results[0] as JobResult;
@@ -170,7 +176,13 @@ describe("opencode agent through runner run-job", () => {
       { kind: "tools", calls: [{ name: "write", arguments: { filePath: join(ws2, "notes.md"), content: "# v2\n" } }] },
       { kind: "text", text: "Updated notes.md." },
     );
-    const second = api.addJob({ agent: "opencode", prompt: "SECOND-PROMPT update notes", model: MODEL, command: null });
+    const second = api.addJob({
+      agent: "opencode",
+      prompt: "SECOND-PROMPT update notes",
+      model: MODEL,
+      command: null,
+      timeoutSeconds: 150,
+    });
     const run2 = await runRunner(["run-job", "--json"], jobEnv(ws2, second.job.id));
     expect(run2.code, run2.stderr).toBe(0);
     const r2 = second.results[0] as JobResult;
@@ -191,7 +203,7 @@ describe("opencode agent through runner run-job", () => {
     const check = await tempDir();
     await restore(api.store, check);
     expect(await readFile(join(check, "notes.md"), "utf8")).toBe("# v2\n");
-  }, 240_000);
+  }, 360_000);
 
   it("fails the job with MODEL_API_ERROR when the model API keeps answering 500", async () => {
     const ws = await tempDir();
