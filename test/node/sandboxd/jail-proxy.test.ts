@@ -151,7 +151,8 @@ describe("sandboxd jail proxy", () => {
     const res = await fetch(`${sd.url}/jails/${A}/container/api/execute/stream`, {
       method: "POST",
       headers: { authorization: `Bearer ${sd.token}`, "content-type": "application/json" },
-      body: JSON.stringify({ command: "echo a; sleep 1; echo b" }),
+      // Sessionless, as the Worker's adapter runs commands (a session's shell re-lines output).
+      body: JSON.stringify({ command: "echo a; sleep 1; echo b", sessionId: SESSIONLESS }),
     });
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toContain("text/event-stream");
@@ -177,7 +178,7 @@ describe("sandboxd jail proxy", () => {
     const a = seen.find((s) => s.event.type === "stdout" && String(s.event.data).startsWith("a"));
     const b = seen.find((s) => s.event.type === "stdout" && String(s.event.data).startsWith("b"));
     const last = seen.at(-1);
-    expect(a && b && last).toBeTruthy();
+    expect(a && b && last, JSON.stringify(seen)).toBeTruthy();
     expect(last?.event).toMatchObject({ type: "complete", exitCode: 0 });
     // "a" came while the command still slept: a buffering proxy would deliver both together.
     expect((b?.at ?? 0) - (a?.at ?? 0)).toBeGreaterThan(600);
