@@ -235,7 +235,8 @@ async function main(): Promise<void> {
     printReport(results, { ratio: TARGET_RATIO, ratioPath: "workerd", concurrency: CONCURRENCY }, more, [
       "direct = the runtime's own API through sandboxd's jail proxy (no Worker, no Durable Object); each Worker " +
         "path adds the Worker, the Sandbox Durable Object (SDK) and its hop to the same proxy, and every sandbox " +
-        "route first runs the ensure step (one more command in the container): a Worker exec is two runtime calls.",
+        "route first runs the ensure step (an RPC to the Durable Object, which remembers a restored workspace). " +
+        "The Worker's file read streams (readFileStream), the direct one is a plain /api/read.",
       "workerd = the deploy bundle in workerd under Miniflare (production-like, the ratio target is checked there); " +
         "wrangler dev = the stack the end-to-end tests start. Neither has Docker: each sandbox's container is a jail.",
       `start: ${STARTS} fresh jails (POST /jails/:id until an exec answers) and ${STARTS} fresh sandboxes through the ` +
