@@ -2,7 +2,7 @@
  * @module sandboxd/bwrap
  * Detects bubblewrap once and builds the argv that runs a command in a project's
  * sandbox: the workspace read-write at /workspace, the system directories
- * read-only, private /tmp, /proc and /dev, and nothing else of the host (not the
+ * read-only, private /tmp, /proc (its kernel knobs read-only) and /dev, and nothing else of the host (not the
  * repository, not other workspaces, not any home directory). A jail's container
  * runtime (jails.ts) runs under the same argv plus its own binds (jailIsolation).
  */
@@ -140,6 +140,23 @@ export function detectIsolation(
   return { kind: "bwrap", bwrapPath, systemArgs: sys, runnerHostDir };
 }
 
+/**
+ * The kernel's knobs under /proc, which a fresh proc mount leaves writable to uid 0: read-only
+ * (a write to /proc/sys/kernel/core_pattern or /proc/sysrq-trigger would act on the host), and
+ * the entries that only leak host state masked, as container runtimes do. Host paths, bound
+ * over the sandbox's own /proc; absent ones are skipped.
+ */
+function procArgs(): string[] {
+  const args: string[] = [];
+  for (const path of ["/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/proc/fs"]) {
+    if (existsSync(path)) args.push("--ro-bind", path, path);
+  }
+  for (const path of ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug", "/proc/latency_stats"]) {
+    if (existsSync(path)) args.push("--ro-bind", "/dev/null", path);
+  }
+  return args;
+}
+
 function commonArgs(sys: string[]): string[] {
   return [
     "--unshare-all",
@@ -154,6 +171,7 @@ function commonArgs(sys: string[]): string[] {
     ...sys,
     "--proc",
     "/proc",
+    ...procArgs(),
     "--dev",
     "/dev",
     "--tmpfs",

@@ -200,6 +200,21 @@ describe("sandboxd isolation (bubblewrap jails)", () => {
     expect(r.stdout.trim().endsWith("\n0")).toBe(true);
   });
 
+  it("keeps the kernel's knobs under /proc read-only: no sysctl, core_pattern or sysrq write reaches the host", async () => {
+    // Each write puts back the value already there, so that if it got through it changed nothing.
+    const knobs = [
+      "/proc/sys/kernel/printk_ratelimit_burst",
+      "/proc/sys/kernel/core_pattern",
+      "/proc/sys/vm/swappiness",
+    ];
+    const writes = knobs.map((k) => `v=$(cat ${k}); printf '%s\\n' "$v" > ${k} 2>/dev/null && echo WROTE ${k}`);
+    const r = await run(
+      A,
+      [...writes, "test -w /proc/sysrq-trigger && echo SYSRQ-WRITABLE", "cat /proc/kcore | wc -c", "true"].join("; "),
+    );
+    expect(r.stdout).toBe("0\n");
+  });
+
   it("has no capabilities to undo the read-only mounts", async () => {
     const r = await run(
       A,
