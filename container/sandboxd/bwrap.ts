@@ -57,8 +57,25 @@ export const OPENCODE_HOST_BINARY = join(
  * is the host directory holding the runner bundle.
  */
 export type Isolation =
-  | { kind: "bwrap"; bwrapPath: string; systemArgs: string[]; runnerHostDir: string }
+  | {
+      kind: "bwrap";
+      bwrapPath: string;
+      systemArgs: string[];
+      runnerHostDir: string;
+      /**
+       * The unprivileged host user a jail runs as when sandboxd is root: bwrap runs as it in a
+       * user namespace whose uid 0 it is, so root in a jail is no one on the host. Null when
+       * sandboxd is not root (a jail then runs as sandboxd's own user).
+       */
+      jailUser: JailUser | null;
+    }
   | { kind: "none"; reason: string; runnerHostDir: string };
+
+/** A host uid and gid. */
+export interface JailUser {
+  uid: number;
+  gid: number;
+}
 
 /** Top-level entries that merged-/usr systems keep as symlinks (or real directories on older ones). */
 const SYSTEM_DIRS = ["/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"];
@@ -117,6 +134,7 @@ function findOnPath(name: string): string | null {
 export function detectIsolation(
   requested: "auto" | "none",
   runnerHostDir: string = DEFAULT_RUNNER_HOST_DIR,
+  jailUser: JailUser | null = null,
 ): Isolation {
   // Created if missing so the bind below always works; a later build shows through it.
   mkdirSync(runnerHostDir, { recursive: true });
@@ -128,16 +146,17 @@ export function detectIsolation(
   const sys = [...systemArgs(), "--ro-bind", runnerHostDir, RUNNER_DIR];
   // Only the one executable file, read-only: the rest of node_modules stays invisible.
   if (existsSync(OPENCODE_HOST_BINARY)) sys.push("--ro-bind", OPENCODE_HOST_BINARY, `${OPENCODE_BIN_DIR}/opencode`);
-  const probe = spawnSync(bwrapPath, [...commonArgs(sys), "--chdir", "/", "--", "/bin/true"], {
+  const probe = spawnSync(bwrapPath, [...commonArgs(sys, jailUser), "--chdir", "/", "--", "/bin/true"], {
     env: {},
     timeout: 10_000,
     encoding: "utf8",
+    ...(jailUser ?? {}),
   });
   if (probe.status !== 0) {
     const why = (probe.stderr || probe.error?.message || `exit ${probe.status}`).trim();
     return { kind: "none", reason: `bwrap is installed but cannot create a sandbox here: ${why}`, runnerHostDir };
   }
-  return { kind: "bwrap", bwrapPath, systemArgs: sys, runnerHostDir };
+  return { kind: "bwrap", bwrapPath, systemArgs: sys, runnerHostDir, jailUser };
 }
 
 /**
@@ -157,9 +176,11 @@ function procArgs(): string[] {
   return args;
 }
 
-function commonArgs(sys: string[]): string[] {
+function commonArgs(sys: string[], jailUser: JailUser | null): string[] {
   return [
     "--unshare-all",
+    // Run as jailUser (see Isolation), bwrap makes it uid and gid 0 of a user namespace of its own.
+    ...(jailUser ? ["--unshare-user", "--uid", "0", "--gid", "0"] : []),
     "--share-net",
     "--die-with-parent",
     "--new-session",
@@ -196,9 +217,9 @@ export interface SandboxSpawn {
 }
 
 /** The bwrap arguments (without the bwrap path itself) that run `spec` isolated. */
-export function bwrapArgv(systemArgsOfHost: string[], spec: SandboxSpawn): string[] {
+export function bwrapArgv(systemArgsOfHost: string[], jailUser: JailUser | null, spec: SandboxSpawn): string[] {
   const args = [
-    ...commonArgs(systemArgsOfHost),
+    ...commonArgs(systemArgsOfHost, jailUser),
     ...["--bind", spec.workspaceHostDir, WORKSPACE],
     ...["--bind", spec.stateHostDir, STATE_DIR],
     ...["--bind", spec.homeHostDir, HOME_DIR],

@@ -17,6 +17,8 @@ export interface SandboxdConfig {
   /** "auto" uses bubblewrap when it works; "none" runs unisolated (loudly). */
   isolation: "auto" | "none";
   maxJsonBytes: number;
+  /** The host uid (and gid) jails run as when sandboxd runs as root (bwrap.ts, JailUser). */
+  jailUid: number;
   /**
    * The container runtime jails run (see jails.ts): the Bun executable and the
    * runtime bundle, absolute host paths built by `npm run build:runtime`. Null
@@ -66,6 +68,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
     root: resolve(cwd, env.SANDBOXD_ROOT || ".sandboxd"),
     isolation: isolation === "none" ? "none" : "auto",
     maxJsonBytes: intFrom(env.SANDBOXD_MAX_JSON_BYTES, MiB, "SANDBOXD_MAX_JSON_BYTES"),
+    // Far above the uids of accounts and system services: owns nothing on the host but the jails' files.
+    jailUid: intFrom(env.SANDBOXD_JAIL_UID, 100_000, "SANDBOXD_JAIL_UID"),
     runtimeBun: absolutePathFrom(env.SANDBOXD_RUNTIME_BUN, "SANDBOXD_RUNTIME_BUN"),
     runtimeBundle: absolutePathFrom(env.SANDBOXD_RUNTIME_BUNDLE, "SANDBOXD_RUNTIME_BUNDLE"),
   };

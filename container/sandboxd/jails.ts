@@ -13,7 +13,7 @@
  * as they were; only destroy removes them.
  */
 import type { ChildProcess } from "node:child_process";
-import { mkdir, rm, stat } from "node:fs/promises";
+import { chown, mkdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { type Isolation, RUNTIME_SOCKET_NAME } from "./bwrap.ts";
 import { notFound, unavailable } from "./errors.ts";
@@ -166,6 +166,12 @@ export class Jails {
     await mkdir(jail.stateDir, { recursive: true, mode: 0o700 });
     await mkdir(jail.homeDir, { recursive: true, mode: 0o700 });
     await mkdir(jail.runDir, { recursive: true, mode: 0o700 });
+    // Root in the jail is the jail user on the host: its directories are that user's.
+    const user = this.iso.kind === "bwrap" ? this.iso.jailUser : null;
+    if (user) {
+      for (const dir of [jail.workspaceDir, jail.stateDir, jail.homeDir, jail.runDir])
+        await chown(dir, user.uid, user.gid);
+    }
     // A dead runtime's socket would refuse the new one's bind (and answer no ping).
     await rm(join(jail.runDir, RUNTIME_SOCKET_NAME), { force: true });
 

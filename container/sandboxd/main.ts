@@ -9,8 +9,9 @@
  * SANDBOXD_ISOLATION (auto | none), SANDBOXD_RUNTIME_BUN and SANDBOXD_RUNTIME_BUNDLE
  * (the runtime jails run) and SANDBOXD_MAX_JSON_BYTES.
  */
-import { mkdir } from "node:fs/promises";
-import { detectIsolation } from "./bwrap.ts";
+import { chmod, mkdir, stat } from "node:fs/promises";
+import { dirname } from "node:path";
+import { detectIsolation, type JailUser } from "./bwrap.ts";
 import { loadConfig } from "./config.ts";
 import { createSandboxd } from "./server.ts";
 
@@ -28,6 +29,25 @@ function warnUnisolated(reason: string): void {
   );
 }
 
+/**
+ * bwrap, run as the jail user, binds directories under `root`: each directory on the way must let
+ * others through. sandboxd's own root it opens for passing (0711, nothing listable); a parent that
+ * does not let others pass stops the start with what to change.
+ */
+async function letJailUserReach(root: string): Promise<void> {
+  await chmod(root, ((await stat(root)).mode & 0o777) | 0o111);
+  for (let dir = dirname(root); ; dir = dirname(dir)) {
+    if (((await stat(dir)).mode & 0o001) === 0) {
+      console.error(
+        `sandboxd: jails run as an unprivileged uid, which cannot pass ${dir} to reach SANDBOXD_ROOT (${root}): ` +
+          `allow it (chmod o+x ${dir}) or choose another SANDBOXD_ROOT`,
+      );
+      process.exit(2);
+    }
+    if (dirname(dir) === dir) break;
+  }
+}
+
 async function main(): Promise<void> {
   let cfg: ReturnType<typeof loadConfig>;
   try {
@@ -37,9 +57,12 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   if (!cfg.token) console.warn("sandboxd: WARNING: running WITHOUT a token (SANDBOXD_INSECURE_NO_TOKEN=1).");
-  const iso = detectIsolation(cfg.isolation);
-  if (iso.kind === "none") warnUnisolated(iso.reason);
+  // Root in a jail must be no one on the host: as root, sandboxd runs jails as an unprivileged uid.
+  const jailUser: JailUser | null = process.getuid?.() === 0 ? { uid: cfg.jailUid, gid: cfg.jailUid } : null;
   await mkdir(cfg.root, { recursive: true });
+  if (jailUser) await letJailUserReach(cfg.root);
+  const iso = detectIsolation(cfg.isolation, undefined, jailUser);
+  if (iso.kind === "none") warnUnisolated(iso.reason);
   const { server, jails } = createSandboxd(cfg, iso);
 
   let stopping = false;

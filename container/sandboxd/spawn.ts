@@ -48,7 +48,7 @@ export function launch(iso: Isolation, target: SpawnTarget, spec: LaunchSpec): C
   let child: ChildProcess;
   const options = { detached: true, stdio: ["ignore", "pipe", "pipe"] as ["ignore", "pipe", "pipe"] };
   if (iso.kind === "bwrap") {
-    const args = bwrapArgv(iso.systemArgs, {
+    const args = bwrapArgv(iso.systemArgs, iso.jailUser, {
       workspaceHostDir: target.hostDir,
       stateHostDir: target.stateDir,
       homeHostDir: target.homeDir,
@@ -60,8 +60,9 @@ export function launch(iso: Isolation, target: SpawnTarget, spec: LaunchSpec): C
     child = spawn(iso.bwrapPath, ["--json-status-fd", "3", ...args], {
       detached: true,
       stdio: ["ignore", "pipe", "pipe", "pipe"],
-      cwd: target.hostDir,
+      cwd: "/",
       env: {},
+      ...(iso.jailUser ?? {}),
     });
     sandboxInits.set(child, sandboxInitPid(child));
   } else {

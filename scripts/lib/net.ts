@@ -48,6 +48,36 @@ export interface WaitOptions {
  * Polls `url` until it answers as `accept` wants; returns that response's body text.
  * Throws when the time is up or the watched child exits first.
  */
+/** How long one probe of waitForHttp may take, answer and body together. */
+const PROBE_MS = 2000;
+
+/**
+ * One GET of `url`, answer and body within PROBE_MS. The abort signal alone did not always
+ * end it: a start of `wrangler dev` hung for minutes after two slow /health answers (~2 s,
+ * one read past its abort), with no further request sent. So the probe is also raced
+ * against a timer of its own, and its connection is not kept for the next probe.
+ */
+async function probe(url: string, headers?: Record<string, string>): Promise<{ res: Response; body: string }> {
+  const abort = new AbortController();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      abort.abort();
+      reject(new Error(`no answer within ${PROBE_MS} ms`));
+    }, PROBE_MS);
+  });
+  const attempt = (async () => {
+    const res = await fetch(url, { headers: { ...headers, connection: "close" }, signal: abort.signal });
+    return { res, body: await res.text() };
+  })();
+  attempt.catch(() => {}); // settles after the race is lost: not an unhandled rejection
+  try {
+    return await Promise.race([attempt, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export async function waitForHttp(url: string, opts: WaitOptions): Promise<string> {
   const deadline = Date.now() + opts.timeoutMs;
   let exited: number | null = null;
@@ -58,8 +88,7 @@ export async function waitForHttp(url: string, opts: WaitOptions): Promise<strin
   while (Date.now() < deadline) {
     if (exited !== null) throw new Error(`${opts.child?.name} exited with code ${exited} before ${url} answered`);
     try {
-      const res = await fetch(url, { headers: opts.headers, signal: AbortSignal.timeout(2000) });
-      const body = await res.text();
+      const { res, body } = await probe(url, opts.headers);
       if (opts.accept ? opts.accept(res) : true) return body;
       last = `HTTP ${res.status}`;
     } catch (err) {

@@ -5,7 +5,7 @@
  * and stops it with SIGTERM. Used by the workers global setup and the node tests.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
@@ -36,6 +36,8 @@ export interface SandboxdOptions {
 /** Starts sandboxd and resolves once it prints its URL. */
 export async function startSandboxd(opts: SandboxdOptions = {}): Promise<RunningSandboxd> {
   const root = await mkdtemp(join(tmpdir(), "sandboxd-test-"));
+  // Jails run as an unprivileged uid when the tests run as root: it must pass through (not list).
+  await chmod(root, 0o711);
   const token = opts.token ?? "test-sandboxd-token";
   const child = spawn(process.execPath, [MAIN], {
     cwd: root,

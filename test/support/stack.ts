@@ -5,7 +5,7 @@
  * under `wrangler dev` on the cloudflare backend, its containers local jails in
  * sandboxd (no Docker), with RUNNER_API_URL pointing at itself — each in a private temp directory and dev registry, on free ports.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort, randomToken } from "../../scripts/lib/net.ts";
@@ -48,6 +48,8 @@ export async function startStack(vars: Record<string, string> = {}, wranglerArgs
     console.error(`${child.name} exited early with ${code}:\n${child.tail().join("\n")}`);
   });
   const root = mkdtempSync(join(tmpdir(), "sandbox-stack-"));
+  // Jails run as an unprivileged uid when the tests run as root: it must pass through (not list).
+  chmodSync(root, 0o711);
   const registry = join(root, "registry");
   const persistTo = join(root, "wrangler-state");
   const env = { ...process.env, WRANGLER_REGISTRY_PATH: registry };

@@ -10,7 +10,7 @@
  * read-only mounts. How the runtime itself is started and confined is jails.test.ts;
  * symlinks that point out of a jail are confinement.test.ts.
  */
-import { existsSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SESSIONLESS } from "../../../src/shared/container-runtime.ts";
@@ -198,6 +198,19 @@ describe("sandboxd isolation (bubblewrap jails)", () => {
     expect(r.stdout).not.toContain("isolation-secret-token");
     expect(r.stdout).not.toContain("SANDBOXD");
     expect(r.stdout.trim().endsWith("\n0")).toBe(true);
+  });
+
+  it("makes root in a jail no one on the host: an unprivileged uid owns its processes and files", async () => {
+    const pid = await startJail(sd, A);
+    const r = await run(A, "id -u; echo made > /workspace/owned.txt");
+    expect(r.stdout).toBe("0\n");
+    const hostUid = (p: string) => Number(/^Uid:\s+(\d+)/m.exec(readFileSync(p, "utf8"))?.[1]);
+    const runtimeUid = hostUid(`/proc/${pid}/status`);
+    const fileUid = statSync(join(jailDir(sd, A), "workspace", "owned.txt")).uid;
+    // Run as root, sandboxd runs jails as SANDBOXD_JAIL_UID (100000); otherwise as its own user.
+    const expected = process.getuid?.() === 0 ? 100_000 : process.getuid?.();
+    expect([runtimeUid, fileUid]).toEqual([expected, expected]);
+    expect(runtimeUid).not.toBe(0);
   });
 
   it("keeps the kernel's knobs under /proc read-only: no sysctl, core_pattern or sysrq write reaches the host", async () => {
