@@ -229,8 +229,7 @@ export function spawnRun(jail: JailPlace, iso: Isolation, files: { bun: string; 
     hostCwd: jail.workspaceDir,
     env: { SANDBOX_RUNTIME_SOCKET: socket },
   });
-  // Asked at once, before bwrap can write it: launch reads the same fd.
-  const initPid = iso.kind === "bwrap" ? sandboxInitPid(child) : Promise.resolve(undefined);
+  const initPid = sandboxInitPid(child);
   const tail = new OutputTail();
   child.stdout?.setEncoding("utf8").on("data", (s: string) => tail.push(s));
   child.stderr?.setEncoding("utf8").on("data", (s: string) => tail.push(s));

@@ -1,8 +1,8 @@
 /**
  * @module sandboxd/spawn
- * Starts a program in a project's sandbox (bubblewrap, or unisolated with the cwd
- * mapped to the workspace directory) and kills whole process trees. Every child
- * is registered with its workspace so kill-all, destroy and shutdown reach it.
+ * Starts a program in a jail (bubblewrap, or unisolated with the cwd mapped to the
+ * workspace directory) and kills whole process trees. Every child is registered with
+ * its jail so destroy and shutdown reach it.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -64,7 +64,7 @@ export function launch(iso: Isolation, target: SpawnTarget, spec: LaunchSpec): C
       env: {},
       ...(iso.jailUser ?? {}),
     });
-    sandboxInits.set(child, sandboxInitPid(child));
+    sandboxInits.set(child, readInitPid(child));
   } else {
     const [program, ...args] = spec.argv;
     child = spawn(program ?? SHELL, args, { ...options, cwd: spec.hostCwd ?? target.hostDir + rel, env });
@@ -84,8 +84,13 @@ export function isRunning(child: ChildProcess): boolean {
 /** The host pid of each bwrap child's sandbox init (PID 1 of its namespace), once bwrap reports it. */
 const sandboxInits = new WeakMap<ChildProcess, Promise<number | undefined>>();
 
-/** Reads bwrap's `--json-status-fd` report: `{"child-pid": N}`. Undefined if it never comes. */
+/** The host pid of a launched child's sandbox init (undefined unisolated, or if bwrap never reports it). */
 export function sandboxInitPid(child: ChildProcess): Promise<number | undefined> {
+  return sandboxInits.get(child) ?? Promise.resolve(undefined);
+}
+
+/** Reads bwrap's `--json-status-fd` report: `{"child-pid": N}`. Undefined if it never comes. */
+function readInitPid(child: ChildProcess): Promise<number | undefined> {
   const status = child.stdio[3] as NodeJS.ReadableStream | null | undefined;
   if (!status) return Promise.resolve(undefined);
   return new Promise((resolve) => {

@@ -7,7 +7,7 @@
 import { shellQuote } from "../shared/git";
 import type { FileEntry, FileType, ProcessInfo, ProcessStatus } from "./types";
 
-/** Extra time the container-side and Worker-side timeouts leave the in-sandbox `timeout` to act first. */
+/** Extra time the SDK's timeout of a streamed exec leaves the in-sandbox `timeout` to act first. */
 export const CONTAINER_TIMEOUT_GRACE_MS = 5_000;
 /** Extra time before the Worker gives up on a container that stopped answering. */
 export const WORKER_TIMEOUT_GRACE_MS = 10_000;
@@ -15,10 +15,10 @@ export const WORKER_TIMEOUT_GRACE_MS = 10_000;
 const KILL_AFTER_S = 2;
 
 /**
- * The command as run in the container: under GNU `timeout`, which signals the
- * whole process group (so background children die too) and leaves the output
- * produced so far. The container's own timeout only stops waiting, it does not
- * kill; this does.
+ * A streamed command as run in the container: under GNU `timeout`, which signals the
+ * whole process group (so background children die too) and leaves the output produced
+ * so far. The runtime's stream route takes no timeout of its own (buffered execs use the
+ * runtime's: runtimeTimeout), so this is what kills a streamed command at its deadline.
  */
 export function wrapWithTimeout(command: string, timeoutMs: number): string {
   const seconds = Math.max(0.001, timeoutMs / 1000).toFixed(3);

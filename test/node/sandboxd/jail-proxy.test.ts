@@ -16,13 +16,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureSandboxRuntime } from "../../../scripts/lib/sandbox-runtime.ts";
 import { SESSIONLESS } from "../../../src/shared/container-runtime.ts";
 import { type RunningSandboxd, startSandboxd } from "../../support/sandboxd-process.ts";
-import { call, eventually } from "./helpers.ts";
+import { call, eventually, newJailId } from "./helpers.ts";
 
 const { bun: BUN, bundle: BUNDLE } = await ensureSandboxRuntime();
 
-/** Durable Object ids are 64 hex characters: the long host socket path is part of the test. */
-const newId = () => randomBytes(32).toString("hex");
-const A = newId();
+// Jail ids are Durable Object ids, 64 hex characters: the long host socket path is part of the test.
+const A = newJailId();
 
 let sd: RunningSandboxd;
 
@@ -186,7 +185,7 @@ describe("sandboxd jail proxy", () => {
   });
 
   it("carries small request bodies that follow a streamed answer (Bun dropped ~1 in 10 sent apart)", async () => {
-    const id = newId();
+    const id = newJailId();
     expect((await call(sd, "POST", `/jails/${id}`)).status).toBe(200);
     const big = Buffer.alloc(64 * 1024, 7).toString("base64");
     const write = (path: string, content: string) =>
@@ -250,7 +249,7 @@ describe("sandboxd jail proxy", () => {
     const cases: [string, Record<string, string>, RegExp][] = [
       [`/jails/${A}/container/ws`, ws, /^HTTP\/1\.1 401 [\s\S]*UNAUTHORIZED/],
       [`/jails/${A}/wait`, { ...ws, ...auth }, /^HTTP\/1\.1 400 [\s\S]*UPGRADE_NOT_SUPPORTED/],
-      [`/jails/${newId()}/container/ws`, { ...ws, ...auth }, /^HTTP\/1\.1 503 [\s\S]*JAIL_NOT_RUNNING/],
+      [`/jails/${newJailId()}/container/ws`, { ...ws, ...auth }, /^HTTP\/1\.1 503 [\s\S]*JAIL_NOT_RUNNING/],
       // The runtime's PTY route wants a sessionId: its 400 comes back, not sandboxd's.
       [`/jails/${A}/container/ws/pty`, { ...ws, ...auth }, /^HTTP\/1\.1 400 [\s\S]*sessionId query parameter required/],
     ];

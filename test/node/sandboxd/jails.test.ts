@@ -11,24 +11,20 @@
  * The runtime is the one scripts/lib/sandbox-runtime.ts locates and bundles; when it
  * cannot be found, the file fails with that module's sentence (it never skips).
  */
-import { randomBytes } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureSandboxRuntime } from "../../../scripts/lib/sandbox-runtime.ts";
 import { type RunningSandboxd, startSandboxd } from "../../support/sandboxd-process.ts";
-import { call, eventually } from "./helpers.ts";
+import { call, eventually, jailDir, newJailId, pidAlive } from "./helpers.ts";
 
 const { bun: BUN, bundle: BUNDLE } = await ensureSandboxRuntime();
 
-/** Durable Object ids are 64 hex characters: the long host socket path is part of the test. */
-const newId = () => randomBytes(32).toString("hex");
-const A = newId();
-const B = newId();
+// Jail ids are Durable Object ids, 64 hex characters: the long host socket path is part of the test.
+const A = newJailId();
+const B = newJailId();
 
 let sd: RunningSandboxd;
-
-const jailDir = (id: string) => join(sd.root, "data", "jails", id);
 
 /** The runtime's API through the proxy. */
 async function rt(id: string, method: string, path: string, json?: unknown) {
@@ -43,10 +39,6 @@ async function execIn(id: string, command: string): Promise<Record<string, unkno
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function pidAlive(pid: number): boolean {
-  return existsSync(`/proc/${pid}`) && !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, "utf8"));
-}
 
 /** Every path under `dir` whose name is `name`. */
 function findNamed(dir: string, name: string): string[] {
@@ -123,14 +115,14 @@ describe("sandboxd jails", () => {
   it("writes a command's files to the jail's host workspace and nowhere else", async () => {
     const r = await execIn(A, "echo from-jail > made-in-jail-a.txt && ls /workspace");
     expect(r.exitCode).toBe(0);
-    expect(readFileSync(join(jailDir(A), "workspace", "made-in-jail-a.txt"), "utf8")).toBe("from-jail\n");
-    expect(findNamed(sd.root, "made-in-jail-a.txt")).toEqual([join(jailDir(A), "workspace", "made-in-jail-a.txt")]);
+    expect(readFileSync(join(jailDir(sd, A), "workspace", "made-in-jail-a.txt"), "utf8")).toBe("from-jail\n");
+    expect(findNamed(sd.root, "made-in-jail-a.txt")).toEqual([join(jailDir(sd, A), "workspace", "made-in-jail-a.txt")]);
     expect(existsSync(resolve("made-in-jail-a.txt"))).toBe(false);
   });
 
   it("keeps a second jail from seeing the first", async () => {
     expect((await call(sd, "POST", `/jails/${B}`)).status).toBe(200);
-    const hostA = join(jailDir(A), "workspace");
+    const hostA = join(jailDir(sd, A), "workspace");
     const r = await execIn(
       B,
       `ls -A /; ls -A /workspace; for p in ${hostA} ${sd.root} /work /tmp/rt; do test -e "$p" && echo "VISIBLE $p"; done; cat ${hostA}/made-in-jail-a.txt`,
@@ -144,11 +136,11 @@ describe("sandboxd jails", () => {
     for (const name of ["workspace", "usr", "etc", "proc", "run", "opt"]) expect(top).toContain(name);
     for (const name of ["home", "work", "mnt", "srv"]) expect(top).not.toContain(name);
     // The runtime's own files and socket are the jail's: B's run dir holds only B's socket.
-    expect(readdirSync(join(jailDir(B), "run"))).toEqual(["runtime.sock"]);
+    expect(readdirSync(join(jailDir(sd, B), "run"))).toEqual(["runtime.sock"]);
   });
 
   it("reports a runtime killed from outside, answers wait, and restarts it with the files kept", async () => {
-    const C = newId();
+    const C = newJailId();
     const start = await call(sd, "POST", `/jails/${C}`);
     const pid = Number(start.json?.pid);
     await execIn(C, "echo kept > kept.txt");
@@ -191,7 +183,7 @@ describe("sandboxd jails", () => {
   });
 
   it("signals the runtime: SIGTERM ends it gracefully", async () => {
-    const D = newId();
+    const D = newJailId();
     await call(sd, "POST", `/jails/${D}`);
     const bad = await call(sd, "POST", `/jails/${D}/signal`, { json: { signal: "SIGSTOP" } });
     expect(bad.json?.code).toBe("VALIDATION_ERROR");
@@ -208,7 +200,7 @@ describe("sandboxd jails", () => {
     const r = await call(sd, "DELETE", `/jails/${A}`);
     expect(r.json).toEqual({ destroyed: true });
     expect(await eventually(() => !pidAlive(pidA))).toBe(true);
-    expect(existsSync(jailDir(A))).toBe(false);
+    expect(existsSync(jailDir(sd, A))).toBe(false);
     expect((await call(sd, "GET", `/jails/${A}`)).json?.code).toBe("JAIL_NOT_FOUND");
     expect((await rt(A, "GET", "/api/ping")).status).toBe(503);
     expect((await call(sd, "DELETE", `/jails/${A}`)).json).toEqual({ destroyed: false });
@@ -245,13 +237,13 @@ describe("sandboxd jails without a runtime", () => {
       }),
     ]);
     try {
-      const r = await call(bare, "POST", `/jails/${newId()}`);
+      const r = await call(bare, "POST", `/jails/${newJailId()}`);
       expect(r.status).toBe(503);
       expect(r.json?.code).toBe("RUNTIME_MISSING");
       for (const word of ["SANDBOXD_RUNTIME_BUN", "SANDBOXD_RUNTIME_BUNDLE", "npm run build:runtime"]) {
         expect(String(r.json?.error)).toContain(word);
       }
-      const b = await call(broken, "POST", `/jails/${newId()}`);
+      const b = await call(broken, "POST", `/jails/${newJailId()}`);
       expect(b.status).toBe(503);
       expect(b.json?.error).toMatch(/SANDBOXD_RUNTIME_BUN=\/nonexistent\/bun is not a file/);
     } finally {
@@ -266,7 +258,7 @@ describe("sandboxd jails unisolated (SANDBOXD_ISOLATION=none)", () => {
       token: "loose-jails",
       env: { SANDBOXD_ISOLATION: "none", SANDBOXD_RUNTIME_BUN: BUN, SANDBOXD_RUNTIME_BUNDLE: BUNDLE },
     });
-    const id = newId();
+    const id = newJailId();
     try {
       const start = await call(loose, "POST", `/jails/${id}`);
       expect(start.status, start.text).toBe(200);
