@@ -9,10 +9,11 @@
  * SANDBOXD_ISOLATION (auto | none), SANDBOXD_RUNTIME_BUN and SANDBOXD_RUNTIME_BUNDLE
  * (the runtime jails run) and SANDBOXD_MAX_JSON_BYTES.
  */
+import { existsSync } from "node:fs";
 import { chmod, mkdir, stat } from "node:fs/promises";
-import { dirname } from "node:path";
-import { detectIsolation, type JailUser } from "./bwrap.ts";
-import { loadConfig } from "./config.ts";
+import { dirname, join } from "node:path";
+import { DEFAULT_RUNNER_HOST_DIR, detectIsolation, type JailUser, OPENCODE_HOST_BINARY } from "./bwrap.ts";
+import { loadConfig, type SandboxdConfig } from "./config.ts";
 import { createSandboxd } from "./server.ts";
 
 function warnUnisolated(reason: string): void {
@@ -29,23 +30,41 @@ function warnUnisolated(reason: string): void {
   );
 }
 
-/**
- * bwrap, run as the jail user, binds directories under `root`: each directory on the way must let
- * others through. sandboxd's own root it opens for passing (0711, nothing listable); a parent that
- * does not let others pass stops the start with what to change.
- */
-async function letJailUserReach(root: string): Promise<void> {
-  await chmod(root, ((await stat(root)).mode & 0o777) | 0o111);
-  for (let dir = dirname(root); ; dir = dirname(dir)) {
-    if (((await stat(dir)).mode & 0o001) === 0) {
-      console.error(
-        `sandboxd: jails run as an unprivileged uid, which cannot pass ${dir} to reach SANDBOXD_ROOT (${root}): ` +
-          `allow it (chmod o+x ${dir}) or choose another SANDBOXD_ROOT`,
-      );
-      process.exit(2);
-    }
-    if (dirname(dir) === dir) break;
+/** The first directory above `path` that does not let others pass (no o+x), or null. */
+async function blockedForOthers(path: string): Promise<string | null> {
+  for (let dir = dirname(path); ; dir = dirname(dir)) {
+    if (((await stat(dir)).mode & 0o001) === 0) return dir;
+    if (dirname(dir) === dir) return null;
   }
+}
+
+/**
+ * The jail user, if bwrap running as it can reach everything a jail binds: sandboxd's root
+ * (opened for passing here: 0711, nothing listable), the runner, opencode and the runtime. A
+ * directory on the way that does not let others pass (a clone under a 0700 home or mktemp -d)
+ * leaves jails running as root, said loudly with the fix.
+ */
+async function jailUserFor(cfg: SandboxdConfig): Promise<JailUser | null> {
+  if (process.getuid?.() !== 0) return null;
+  await chmod(cfg.root, ((await stat(cfg.root)).mode & 0o777) | 0o111);
+  const binds = [
+    join(cfg.root, "jails"),
+    DEFAULT_RUNNER_HOST_DIR,
+    OPENCODE_HOST_BINARY,
+    cfg.runtimeBun,
+    cfg.runtimeBundle,
+  ];
+  for (const path of binds) {
+    const blocked = path && existsSync(dirname(path)) ? await blockedForOthers(path) : null;
+    if (blocked) {
+      console.warn(
+        `sandboxd: WARNING: jails run as root on this host: uid ${cfg.jailUid} cannot pass ${blocked} to reach ` +
+          `${path}. Allow it (chmod o+x ${blocked}) to run them as that unprivileged uid.`,
+      );
+      return null;
+    }
+  }
+  return { uid: cfg.jailUid, gid: cfg.jailUid };
 }
 
 async function main(): Promise<void> {
@@ -57,10 +76,9 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   if (!cfg.token) console.warn("sandboxd: WARNING: running WITHOUT a token (SANDBOXD_INSECURE_NO_TOKEN=1).");
-  // Root in a jail must be no one on the host: as root, sandboxd runs jails as an unprivileged uid.
-  const jailUser: JailUser | null = process.getuid?.() === 0 ? { uid: cfg.jailUid, gid: cfg.jailUid } : null;
   await mkdir(cfg.root, { recursive: true });
-  if (jailUser) await letJailUserReach(cfg.root);
+  // Root in a jail must be no one on the host: as root, sandboxd runs jails as an unprivileged uid.
+  const jailUser = await jailUserFor(cfg);
   const iso = detectIsolation(cfg.isolation, undefined, jailUser);
   if (iso.kind === "none") warnUnisolated(iso.reason);
   const { server, jails } = createSandboxd(cfg, iso);

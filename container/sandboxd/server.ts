@@ -64,7 +64,13 @@ export function createSandboxd(cfg: SandboxdConfig, iso: Isolation): { server: S
 
   const routes: Record<string, Partial<Record<string, Handler>>> = {
     health: {
-      GET: async ({ res }) => sendJson(res, 200, { ok: true, isolated: iso.kind === "bwrap" }),
+      // jailUid: the host uid a jail's root is (sandboxd's own unless it runs them as JailUser).
+      GET: async ({ res }) =>
+        sendJson(res, 200, {
+          ok: true,
+          isolated: iso.kind === "bwrap",
+          jailUid: (iso.kind === "bwrap" ? iso.jailUser?.uid : undefined) ?? process.getuid?.() ?? null,
+        }),
     },
     listJails: {
       GET: async ({ res }) => sendJson(res, 200, { jails: jails.list() }),
