@@ -27,6 +27,12 @@ RUN npm install -g opencode-ai@1.18.33 && npm cache clean --force && opencode --
 # sandboxd mounts the same bundle at the same path in local sandboxes.
 ENV SANDBOX_RUNNER_DIR=/opt/sandbox-worker
 COPY dist/runner/runner.mjs /opt/sandbox-worker/runner.mjs
+# The Node the runner runs on (RUNNER_NODE), execute-only: where a sandbox's root cannot
+# override file permissions (local jails), a process run from an unreadable file is not
+# dumpable and the agent cannot read the runner's environment or memory. Here root keeps
+# CAP_DAC_OVERRIDE, so it is the same command line more than a protection.
+RUN mkdir -p /opt/sandbox-node && install -m 0111 "$(command -v node)" /opt/sandbox-node/node
+
 # The runner's state (state.json, hash cache, workspace lock; `flock` is util-linux's,
 # part of every Debian/Ubuntu base) lives outside /workspace, on the container's own
 # disk: it dies with the container, which is how a fresh workspace is recognised.

@@ -35,7 +35,8 @@ const log = (msg: string): void => {
 function usage(): never {
   process.stdout.write(
     "usage: npm run dev [-- --containers docker|jails]\n" +
-      "env: PORT (default 8787), API_TOKEN, SANDBOX_CONTAINERS, SANDBOXD_PORT, SANDBOXD_ROOT\n",
+      "env: PORT (default 8787), API_TOKEN, SANDBOX_CONTAINERS, SANDBOXD_PORT, SANDBOXD_ROOT,\n" +
+      "     SANDBOXD_INTERNET (auto|on|off), SANDBOXD_HOST_PORTS (host loopback ports let into jails)\n",
   );
   process.exit(0);
 }
@@ -169,13 +170,20 @@ async function main(): Promise<void> {
     vars.SANDBOXD_URL = sandboxd.url;
     vars.SANDBOXD_TOKEN = sandboxd.token;
     isolation = sandboxd.isolated
-      ? "Cloudflare's container runtime in a bubblewrap jail (each project sees only its /workspace)"
+      ? "Cloudflare's container runtime in a bubblewrap jail (each project sees only its /workspace)\n" +
+        `  network   : a namespace per jail; the host's loopback unreachable; ${
+          sandboxd.internet ? "internet through slirp4netns" : "no internet"
+        }; ${
+          sandboxd.hostPorts.length > 0
+            ? `HOST LOOPBACK PORTS LET IN: ${sandboxd.hostPorts.join(", ")} (SANDBOXD_HOST_PORTS)`
+            : "no host port let in (SANDBOXD_HOST_PORTS)"
+        }`
       : "NONE — bwrap is missing or unusable; commands run unisolated on this machine (apt-get install bubblewrap)";
   }
   // Jobs and snapshot heads live in D1: the local database must have the schema first.
   await applyLocalD1Migrations();
-  // The runner inside a local sandbox calls back to this Worker (on Cloudflare it uses
-  // the container's outbound interception instead).
+  // sandboxd carries a jail's requests for the runner and model hosts to this Worker (on
+  // Cloudflare the container's outbound interception answers them).
   if (jails) vars.RUNNER_API_URL = `http://127.0.0.1:${port}`;
   // Parsed before wrangler starts, so a schedule this script cannot follow fails fast.
   const crons = readCrons(join(REPO_ROOT, "wrangler.jsonc")).map(parseCron);

@@ -72,8 +72,8 @@ const ConfigSchema = z.object({
   // Seed 000's batching: every 30 s or 10 changed files.
   SYNC_INTERVAL_MS: intFrom(30_000, 100, 3_600_000),
   SYNC_BATCH_FILES: intFrom(10, 1, 100_000),
-  // Where runners reach the runner API (local jails: the dev server); empty = the Sandbox's
-  // outbound interception host (RUNNER_INTERNAL_ORIGIN in src/snapshots/service.ts).
+  // This Worker's own address as a local jail host (sandboxd) reaches it: jails' requests for the
+  // runner and model APIs go there (src/shared/egress.ts; npm run dev sets it). Unused on Cloudflare.
   RUNNER_API_URL: z
     .string()
     .optional()
@@ -83,8 +83,8 @@ const ConfigSchema = z.object({
   // Jobs the cron keeps running at once (src/jobs/cron.ts); /run-next and /run-job are not limited by it.
   MAX_CONCURRENT_JOBS: intFrom(4, 1, 1000),
   // Model providers of the coding agents (src/models/egress.ts). Keys are secrets: on Cloudflare
-  // they never enter a container (the Worker adds them on egress); in a local jail (RUNNER_API_URL
-  // set) only run-job gets them. Base URLs (an AI Gateway, a proxy) default to the providers' public APIs.
+  // they never enter a container or a jail (the Worker adds them on egress). Base URLs (an AI
+  // Gateway, a proxy) default to the providers' public APIs.
   ANTHROPIC_API_KEY: optionalText,
   OPENAI_API_KEY: optionalText,
   ANTHROPIC_BASE_URL: optionalBaseUrl,

@@ -4,17 +4,23 @@
  * exports only: the fetch and scheduled (cron: src/jobs/cron.ts) handlers, the
  * Sandbox Durable Object class the containers binding needs (sandbox-class.ts:
  * the SDK's Sandbox plus the runner API on an intercepted host), and the SDK's
- * ContainerProxy, from which that outbound interception builds its fetchers.
+ * ContainerProxy, from which that outbound interception builds its fetchers. A local
+ * jail's host carries the same requests to the jail egress route (backend/jail-egress.ts).
  */
 import { ContainerProxy } from "@cloudflare/sandbox";
+import { isJailEgress, serveJailEgress } from "./backend/jail-egress";
 import { runScheduledJobs } from "./jobs/cron";
-import { Sandbox } from "./sandbox-class";
+import { outboundHandlers, Sandbox } from "./sandbox-class";
 import { workerApp } from "./worker-app";
 
 export { ContainerProxy, Sandbox };
 
 export default {
   fetch(request, env, ctx) {
+    // A local jail's requests for the intercepted hosts, carried here by its jail host.
+    if (isJailEgress(request)) {
+      return serveJailEgress(request, env, outboundHandlers);
+    }
     return workerApp(env).app.fetch(request, env, ctx);
   },
   /** The cron trigger (wrangler.jsonc triggers.crons): start queued jobs up to MAX_CONCURRENT_JOBS. */

@@ -11,10 +11,10 @@ import { Sandbox as SdkSandbox } from "@cloudflare/sandbox";
 import { JailContainer, withLocalJail } from "./backend/jail-container";
 import { errorBody, NotFoundError } from "./errors";
 import { forwardModelRequest } from "./models/egress";
+import { RUNNER_INTERNAL_HOST } from "./shared/egress";
 import { RUNNER_JOBS_PREFIX } from "./shared/job-format";
 import { MODELS_INTERNAL_HOST } from "./shared/model-egress";
 import { RUNNER_API_PREFIX } from "./shared/snapshot-format";
-import { RUNNER_INTERNAL_HOST } from "./snapshots/service";
 import { workerApp } from "./worker-app";
 
 /**
@@ -42,6 +42,12 @@ export async function modelsOutboundHandler(request: Request, env: Env): Promise
   return await forwardModelRequest(request, workerApp(env).deps.config);
 }
 
+/** Every intercepted host and its handler; a local jail's host reaches the same (backend/jail-egress.ts). */
+export const outboundHandlers = {
+  [RUNNER_INTERNAL_HOST]: runnerOutboundHandler,
+  [MODELS_INTERNAL_HOST]: modelsOutboundHandler,
+};
+
 /** The Durable Object storage key that {@link Sandbox.onStart} sets and destroy removes. */
 const CREATED_KEY = "sandbox-worker:created";
 
@@ -66,9 +72,10 @@ type SandboxState = ConstructorParameters<typeof SdkSandbox<Env>>[0];
  */
 export class Sandbox extends SdkSandbox<Env> {
   constructor(ctx: SandboxState, env: Env) {
-    super(withLocalJail(ctx, { url: env.SANDBOXD_URL, token: env.SANDBOXD_TOKEN }), env);
+    const jailHost = { url: env.SANDBOXD_URL, token: env.SANDBOXD_TOKEN, workerUrl: env.RUNNER_API_URL };
+    super(withLocalJail(ctx, jailHost), env);
     if (ctx.container instanceof JailContainer) {
-      // A local jail's egress is not intercepted (its runner calls the Worker at RUNNER_API_URL),
+      // A local jail's egress is carried by its host to the Worker (backend/jail-egress.ts),
       // so @cloudflare/containers must not set interception up: it would need ctx.exports'
       // ContainerProxy, which the Workers test pool does not provide. Its flag stays false.
       Object.defineProperty(this, "usingInterception", { get: () => false, set: () => {}, configurable: true });
@@ -121,9 +128,6 @@ export class Sandbox extends SdkSandbox<Env> {
   static {
     // An assignment, not a static field: the inherited setter registers the handlers
     // under the class name ("Sandbox", kept by wrangler's keep_names).
-    Sandbox.outboundByHost = {
-      [RUNNER_INTERNAL_HOST]: runnerOutboundHandler,
-      [MODELS_INTERNAL_HOST]: modelsOutboundHandler,
-    };
+    Sandbox.outboundByHost = outboundHandlers;
   }
 }

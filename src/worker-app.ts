@@ -12,7 +12,8 @@ import { createCloudflareBackend } from "./backend/cloudflare";
 import { type Config, loadConfig } from "./config";
 import type { AppDeps } from "./deps";
 import { createJobQueue } from "./jobs/queue";
-import { createSnapshotService, RUNNER_INTERNAL_ORIGIN, type SnapshotService } from "./snapshots/service";
+import { RUNNER_INTERNAL_ORIGIN } from "./shared/egress";
+import { createSnapshotService, type SnapshotService } from "./snapshots/service";
 
 function createSnapshots(env: Env, config: Config): SnapshotService {
   return createSnapshotService({
@@ -20,10 +21,10 @@ function createSnapshots(env: Env, config: Config): SnapshotService {
     db: env.DB,
     keep: config.SNAPSHOT_KEEP,
     secrets: config,
-    // On Cloudflare the Sandbox intercepts RUNNER_INTERNAL_ORIGIN; a local jail (SANDBOXD_URL)
-    // is not intercepted and calls the Worker's own address (npm run dev sets RUNNER_API_URL):
-    // without one its runner cannot call back, so snapshots and jobs are off.
-    runnerApiUrl: config.RUNNER_API_URL ?? (config.SANDBOXD_URL ? null : RUNNER_INTERNAL_ORIGIN),
+    // On Cloudflare the Sandbox intercepts RUNNER_INTERNAL_ORIGIN; a local jail's host carries it
+    // to the Worker's own address (RUNNER_API_URL, which npm run dev sets): without one its
+    // runner cannot call back, so snapshots and jobs are off.
+    runnerApiUrl: config.SANDBOXD_URL && !config.RUNNER_API_URL ? null : RUNNER_INTERNAL_ORIGIN,
   });
 }
 

@@ -2,14 +2,25 @@
  * @module sandboxd/bwrap
  * Detects bubblewrap once and builds the argv that runs a command in a project's
  * sandbox: the workspace read-write at /workspace, the system directories
- * read-only, private /tmp, /proc (its kernel knobs read-only) and /dev, and nothing else of the host (not the
- * repository, not other workspaces, not any home directory). A jail's container
- * runtime (jails.ts) runs under the same argv plus its own binds (jailIsolation).
+ * read-only, private /tmp, /proc (its kernel knobs read-only) and /dev, a network of its
+ * own, and nothing else of the host (not the repository, not other workspaces, not any home
+ * directory). A jail's container runtime (jails.ts) runs under the same argv plus its own
+ * binds (jailIsolation).
  */
 import { spawnSync } from "node:child_process";
-import { accessSync, constants, existsSync, lstatSync, mkdirSync, readdirSync, readlinkSync } from "node:fs";
+import {
+  accessSync,
+  constants,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readlinkSync,
+  realpathSync,
+} from "node:fs";
 import { delimiter, join } from "node:path";
-import { RUNNER_STATE_DIR } from "../../src/shared/snapshot-format.ts";
+import { RUNNER_NODE, RUNNER_STATE_DIR } from "../../src/shared/snapshot-format.ts";
+import { executeOnlyNode } from "./runner-node.ts";
 
 /**
  * Where the opencode CLI appears in every sandbox. The image installs it globally
@@ -68,6 +79,8 @@ export type Isolation =
        * sandboxd is not root (a jail then runs as sandboxd's own user).
        */
       jailUser: JailUser | null;
+      /** The size of a jail's /tmp (bwrap's --size; null where this bwrap lacks it: as large as the host allows). */
+      tmpBytes: number | null;
     }
   | { kind: "none"; reason: string; runnerHostDir: string };
 
@@ -135,6 +148,7 @@ export function detectIsolation(
   requested: "auto" | "none",
   runnerHostDir: string = DEFAULT_RUNNER_HOST_DIR,
   jailUser: JailUser | null = null,
+  tmpBytes: number | null = null,
 ): Isolation {
   // Created if missing so the bind below always works; a later build shows through it.
   mkdirSync(runnerHostDir, { recursive: true });
@@ -144,9 +158,14 @@ export function detectIsolation(
     return { kind: "none", reason: "bwrap (Debian/Ubuntu package `bubblewrap`) is not on PATH", runnerHostDir };
   }
   const sys = [...systemArgs(), "--ro-bind", runnerHostDir, RUNNER_DIR];
+  const runnerNode = executeOnlyNode(SANDBOX_PATH);
+  if (runnerNode) sys.push("--ro-bind", runnerNode, RUNNER_NODE);
   // Only the one executable file, read-only: the rest of node_modules stays invisible.
   if (existsSync(OPENCODE_HOST_BINARY)) sys.push("--ro-bind", OPENCODE_HOST_BINARY, `${OPENCODE_BIN_DIR}/opencode`);
-  const probe = spawnSync(bwrapPath, [...commonArgs(sys, jailUser), "--chdir", "/", "--", "/bin/true"], {
+  // --size came with bwrap 0.7 (Ubuntu 22.04 has 0.6): without it /tmp is unbounded, and said so.
+  const help = spawnSync(bwrapPath, ["--help"], { encoding: "utf8", timeout: 10_000 }).stdout ?? "";
+  const tmpSize = tmpBytes !== null && help.includes("--size") ? tmpBytes : null;
+  const probe = spawnSync(bwrapPath, [...commonArgs(sys, jailUser, tmpSize), "--chdir", "/", "--", "/bin/true"], {
     env: {},
     timeout: 10_000,
     encoding: "utf8",
@@ -156,7 +175,7 @@ export function detectIsolation(
     const why = (probe.stderr || probe.error?.message || `exit ${probe.status}`).trim();
     return { kind: "none", reason: `bwrap is installed but cannot create a sandbox here: ${why}`, runnerHostDir };
   }
-  return { kind: "bwrap", bwrapPath, systemArgs: sys, runnerHostDir, jailUser };
+  return { kind: "bwrap", bwrapPath, systemArgs: sys, runnerHostDir, jailUser, tmpBytes: tmpSize };
 }
 
 /**
@@ -176,17 +195,21 @@ function procArgs(): string[] {
   return args;
 }
 
-function commonArgs(sys: string[], jailUser: JailUser | null): string[] {
+function commonArgs(sys: string[], jailUser: JailUser | null, tmpBytes: number | null): string[] {
   return [
+    // Every namespace, the network's too: a jail's only ways out are its egress (jail-egress.ts)
+    // and, when on, user-mode internet without the host's loopback (jail-network.ts).
     "--unshare-all",
     // Run as jailUser (see Isolation), bwrap makes it uid and gid 0 of a user namespace of its own.
     ...(jailUser ? ["--unshare-user", "--uid", "0", "--gid", "0"] : []),
-    "--share-net",
     "--die-with-parent",
     "--new-session",
     "--clearenv",
     "--cap-drop",
     "ALL",
+    // Port 80 of its own loopback, where the egress forwarder listens; nothing outside the jail.
+    "--cap-add",
+    "CAP_NET_BIND_SERVICE",
     "--hostname",
     "sandbox",
     ...sys,
@@ -195,6 +218,7 @@ function commonArgs(sys: string[], jailUser: JailUser | null): string[] {
     ...procArgs(),
     "--dev",
     "/dev",
+    ...(tmpBytes === null ? [] : ["--size", String(tmpBytes)]),
     "--tmpfs",
     "/tmp",
   ];
@@ -217,9 +241,9 @@ export interface SandboxSpawn {
 }
 
 /** The bwrap arguments (without the bwrap path itself) that run `spec` isolated. */
-export function bwrapArgv(systemArgsOfHost: string[], jailUser: JailUser | null, spec: SandboxSpawn): string[] {
+export function bwrapArgv(iso: Extract<Isolation, { kind: "bwrap" }>, spec: SandboxSpawn): string[] {
   const args = [
-    ...commonArgs(systemArgsOfHost, jailUser),
+    ...commonArgs(iso.systemArgs, iso.jailUser, iso.tmpBytes),
     ...["--bind", spec.workspaceHostDir, WORKSPACE],
     ...["--bind", spec.stateHostDir, STATE_DIR],
     ...["--bind", spec.homeHostDir, HOME_DIR],
@@ -238,6 +262,13 @@ export const RUNTIME_BUNDLE = `${RUNTIME_DIR}/runtime.js`;
 /** The jail's `run/` directory, read-write: the runtime listens on a unix socket there. */
 export const RUNTIME_RUN_DIR = "/run/sandbox-runtime";
 export const RUNTIME_SOCKET_NAME = "runtime.sock";
+/** What the egress forwarder writes in the run directory once it listens (jail-forwarder.ts). */
+export const FORWARDER_READY_NAME = "forwarder.ready";
+
+/** Where the egress forwarder appears (jail-forwarder.ts, run by Bun as the runtime's user command). */
+export const RUNTIME_FORWARDER = `${RUNTIME_DIR}/forwarder.ts`;
+/** The jail's egress directory (jail-egress.ts), read-only: the unix sockets its forwarder connects to. */
+export const EGRESS_DIR = "/run/sandbox-egress";
 
 /** The host side of one jail's runtime. */
 export interface JailRuntime {
@@ -247,6 +278,28 @@ export interface JailRuntime {
   bundleHostPath: string;
   /** The jail's host `run/` directory (bound at RUNTIME_RUN_DIR). */
   runHostDir: string;
+  /** The network the jail sees (undefined: the host's, unisolated only). */
+  net?: JailNet;
+}
+
+/** A jail's network files on the host: its egress directory and what replaces /etc/hosts and /etc/resolv.conf. */
+export interface JailNet {
+  egressHostDir: string;
+  forwarderHostPath: string;
+  hostsFile: string;
+  resolvFile: string;
+}
+
+/**
+ * Where `etcPath` really is inside the jail, which sees the host's /etc: a bind goes on
+ * the file a symlink (a resolv.conf managed elsewhere) points to. Null when it is absent.
+ */
+function bindTarget(etcPath: string): string | null {
+  try {
+    return realpathSync(etcPath);
+  } catch {
+    return null;
+  }
 }
 
 /**
@@ -262,13 +315,28 @@ export function jailIsolation(iso: Isolation, rt: JailRuntime): Isolation {
     ...["--ro-bind", rt.bundleHostPath, RUNTIME_BUNDLE],
     ...["--bind", rt.runHostDir, RUNTIME_RUN_DIR],
   ];
+  if (rt.net) {
+    binds.push("--ro-bind", rt.net.forwarderHostPath, RUNTIME_FORWARDER, "--ro-bind", rt.net.egressHostDir, EGRESS_DIR);
+    for (const [file, etcPath] of [
+      [rt.net.hostsFile, "/etc/hosts"],
+      [rt.net.resolvFile, "/etc/resolv.conf"],
+    ] as const) {
+      const target = bindTarget(etcPath);
+      if (target) binds.push("--ro-bind", file, target);
+    }
+  }
   return { ...iso, systemArgs: [...iso.systemArgs, ...binds] };
 }
 
 /** The runtime's argv and the socket path it is told to listen on (SANDBOX_RUNTIME_SOCKET). */
 export function jailCommand(iso: Isolation, rt: JailRuntime): { argv: string[]; socket: string } {
   if (iso.kind === "bwrap") {
-    return { argv: [RUNTIME_BUN, RUNTIME_BUNDLE], socket: `${RUNTIME_RUN_DIR}/${RUNTIME_SOCKET_NAME}` };
+    // The forwarder is the runtime's user command: the runtime supervises it (and exits if it dies).
+    const forwarder = rt.net ? [RUNTIME_BUN, RUNTIME_FORWARDER] : [];
+    return {
+      argv: [RUNTIME_BUN, RUNTIME_BUNDLE, ...forwarder],
+      socket: `${RUNTIME_RUN_DIR}/${RUNTIME_SOCKET_NAME}`,
+    };
   }
   // Unisolated the runtime's cwd is the jail's host workspace (a sibling of run/). A unix
   // socket path has at most 107 bytes, which a deep SANDBOXD_ROOT and a 64-character jail

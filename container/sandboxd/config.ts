@@ -5,6 +5,7 @@
  * streams through the proxy).
  */
 import { isAbsolute, resolve } from "node:path";
+import { type JailLimits, limitsFromEnv } from "./limits.ts";
 
 /** Everything sandboxd needs to know to run. */
 export interface SandboxdConfig {
@@ -26,6 +27,29 @@ export interface SandboxdConfig {
    */
   runtimeBun: string | null;
   runtimeBundle: string | null;
+  /** Jails' internet (jail-network.ts): "auto" where slirp4netns is installed. */
+  internet: "auto" | "on" | "off";
+  /** Host loopback ports let into every jail (jail-egress.ts); none by default. */
+  hostPorts: number[];
+  /** What each jail may use (limits.ts: SANDBOXD_LIMIT_*). */
+  limits: JailLimits;
+}
+
+function portsFrom(value: string | undefined): number[] {
+  const text = value?.trim() ?? "";
+  if (text === "") return [];
+  return [
+    ...new Set(
+      text.split(/[\s,]+/).map((p) => {
+        const n = Number(p);
+        // 80 is the jail's way to the Worker's hosts.
+        if (!Number.isInteger(n) || n < 1 || n > 65535 || n === 80) {
+          throw new Error(`SANDBOXD_HOST_PORTS must list TCP ports (1-65535, not 80), got ${JSON.stringify(p)}`);
+        }
+        return n;
+      }),
+    ),
+  ];
 }
 
 const MiB = 1024 * 1024;
@@ -58,6 +82,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
   if (isolation !== "auto" && isolation !== "none" && isolation !== "bwrap") {
     throw new Error(`SANDBOXD_ISOLATION must be "auto" (or "bwrap") or "none", got ${JSON.stringify(isolation)}`);
   }
+  const internet = env.SANDBOXD_INTERNET || "auto";
+  if (internet !== "auto" && internet !== "on" && internet !== "off") {
+    throw new Error(`SANDBOXD_INTERNET must be "auto", "on" or "off", got ${JSON.stringify(internet)}`);
+  }
   // 0 asks the OS for a free port (tests read the printed URL).
   const port = env.SANDBOXD_PORT === "0" ? 0 : intFrom(env.SANDBOXD_PORT, 8790, "SANDBOXD_PORT");
   if (port > 65535) throw new Error("SANDBOXD_PORT must be at most 65535");
@@ -72,5 +100,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
     jailUid: intFrom(env.SANDBOXD_JAIL_UID, 100_000, "SANDBOXD_JAIL_UID"),
     runtimeBun: absolutePathFrom(env.SANDBOXD_RUNTIME_BUN, "SANDBOXD_RUNTIME_BUN"),
     runtimeBundle: absolutePathFrom(env.SANDBOXD_RUNTIME_BUNDLE, "SANDBOXD_RUNTIME_BUNDLE"),
+    internet,
+    hostPorts: portsFrom(env.SANDBOXD_HOST_PORTS),
+    limits: limitsFromEnv(env),
   };
 }

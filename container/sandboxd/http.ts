@@ -33,12 +33,20 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<Buf
   return Buffer.concat(chunks, size);
 }
 
-/** Parses a JSON body against `schema`; 400 INVALID_JSON or VALIDATION_ERROR (with the issues). */
-export async function readJson<T>(req: IncomingMessage, limit: number, schema: ZodType<T>): Promise<T> {
+/**
+ * Parses a JSON body against `schema`; 400 INVALID_JSON or VALIDATION_ERROR (with the issues).
+ * An empty body is `{}` where `emptyIsObject` says so.
+ */
+export async function readJson<T>(
+  req: IncomingMessage,
+  limit: number,
+  schema: ZodType<T>,
+  emptyIsObject = false,
+): Promise<T> {
   const raw = await readBody(req, limit);
   let value: unknown;
   try {
-    value = JSON.parse(raw.toString("utf8"));
+    value = emptyIsObject && raw.byteLength === 0 ? {} : JSON.parse(raw.toString("utf8"));
   } catch {
     throw badRequest("Request body is not valid JSON", "INVALID_JSON");
   }
@@ -166,10 +174,18 @@ function rawHeaderLines(raw: string[], keep: readonly string[] = []): string {
   return out;
 }
 
-/** Where a proxied request goes: a unix socket and the path (with its query) on it. */
+/** Where a proxied request goes: a unix socket (or a TCP host and port) and the path (with its query) on it. */
 export interface ProxyTarget {
-  socketPath: string;
+  socketPath?: string;
+  host?: string;
+  port?: number;
   path: string;
+  /** Request headers dropped besides the hop-by-hop ones (lower case); sandboxd's own bearer token by default. */
+  drop?: readonly string[];
+  /** Request headers set. */
+  set?: OutgoingHttpHeaders;
+  /** What the error names when the target does not answer. */
+  name?: string;
   /** Called once the connection is made or has failed (runtime-socket.ts: the socket's fd is closed). */
   connected?: () => void;
 }
@@ -188,8 +204,8 @@ function onConnected(upstream: ClientRequest, target: ProxyTarget): void {
 /** Headers sandboxd keeps to itself: its own bearer token never reaches a jail. */
 const PROXY_DROP = ["authorization"];
 
-function proxyFailed(err: Error): SandboxdError {
-  return new SandboxdError(502, "JAIL_PROXY_FAILED", `The jail's runtime did not answer: ${err.message}`);
+function proxyFailed(err: Error, name = "The jail's runtime"): SandboxdError {
+  return new SandboxdError(502, "JAIL_PROXY_FAILED", `${name} did not answer: ${err.message}`);
 }
 
 /**
@@ -211,9 +227,11 @@ export function proxyHttp(req: IncomingMessage, res: ServerResponse, target: Pro
     };
     const upstream = request({
       socketPath: target.socketPath,
+      host: target.host,
+      port: target.port,
       path: target.path,
       method: req.method,
-      headers: forwardHeaders(req.headers, PROXY_DROP),
+      headers: { ...forwardHeaders(req.headers, target.drop ?? PROXY_DROP), ...target.set },
       // One connection per request: a pooled one could outlive its runtime, and a socket
       // path (/proc/self/fd/N) names another socket once its fd is closed.
       agent: false,
@@ -230,7 +248,7 @@ export function proxyHttp(req: IncomingMessage, res: ServerResponse, target: Pro
     });
     upstream.on("error", (err) => {
       if (res.headersSent) res.destroy();
-      settle(proxyFailed(err));
+      settle(proxyFailed(err, target.name));
     });
     res.once("close", () => {
       if (!res.writableFinished) upstream.destroy();

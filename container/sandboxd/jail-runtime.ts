@@ -25,8 +25,19 @@ import type { ChildProcess } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { realpath, stat } from "node:fs/promises";
 import { request } from "node:http";
-import { type Isolation, type JailRuntime, jailCommand, jailIsolation, WORKSPACE } from "./bwrap.ts";
+import {
+  EGRESS_DIR,
+  FORWARDER_READY_NAME,
+  type Isolation,
+  type JailNet,
+  type JailRuntime,
+  jailCommand,
+  jailIsolation,
+  RUNTIME_RUN_DIR,
+  WORKSPACE,
+} from "./bwrap.ts";
 import { SandboxdError, unavailable } from "./errors.ts";
+import type { JailCgroup } from "./limits.ts";
 import type { RuntimeSocket } from "./runtime-socket.ts";
 import { exitCodeOf, killTree, launch, sandboxInitPid } from "./spawn.ts";
 
@@ -214,20 +225,37 @@ export async function runtimeFiles(runtime: RuntimeFiles): Promise<{ bun: string
  * once; {@link untilReady} waits for it to answer. An exit the run did not expect
  * after it was ready is logged with its last output.
  */
-export function spawnRun(jail: JailPlace, iso: Isolation, files: { bun: string; bundle: string }): Run {
-  const rt: JailRuntime = { bunHostPath: files.bun, bundleHostPath: files.bundle, runHostDir: jail.runDir };
+export function spawnRun(
+  jail: JailPlace,
+  iso: Isolation,
+  files: { bun: string; bundle: string },
+  net?: JailNet & { ports: number[] },
+  cgroup: JailCgroup | null = null,
+): Run {
+  const rt: JailRuntime = { bunHostPath: files.bun, bundleHostPath: files.bundle, runHostDir: jail.runDir, net };
   const { argv, socket } = jailCommand(iso, rt);
   const target = {
     hostDir: jail.workspaceDir,
     stateDir: jail.stateDir,
     homeDir: jail.homeDir,
     children: jail.children,
+    cgroup,
   };
   const child = launch(jailIsolation(iso, rt), target, {
     argv,
     cwd: WORKSPACE,
     hostCwd: jail.workspaceDir,
-    env: { SANDBOX_RUNTIME_SOCKET: socket },
+    env: {
+      SANDBOX_RUNTIME_SOCKET: socket,
+      // For the egress forwarder (jail-forwarder.ts).
+      ...(net
+        ? {
+            SANDBOX_EGRESS_DIR: EGRESS_DIR,
+            SANDBOX_EGRESS_PORTS: net.ports.join(","),
+            SANDBOX_FORWARDER_READY: `${RUNTIME_RUN_DIR}/${FORWARDER_READY_NAME}`,
+          }
+        : {}),
+    },
   });
   const initPid = sandboxInitPid(child);
   const tail = new OutputTail();
@@ -275,9 +303,14 @@ export function spawnRun(jail: JailPlace, iso: Isolation, files: { bun: string; 
  * group and marks it ready. 500 JAIL_START_FAILED (with its last output) when it exits
  * first, or when `timeoutMs` passes (it is killed then).
  */
-export async function untilReady(run: Run, socket: () => RuntimeSocket, timeoutMs: number): Promise<void> {
+export async function untilReady(
+  run: Run,
+  socket: () => RuntimeSocket,
+  timeoutMs: number,
+  alsoReady: () => boolean = () => true,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!(await ping(socket))) {
+  while (!(alsoReady() && (await ping(socket)))) {
     if (run.exit) throw startFailed(`The container runtime exited (${describeExit(run.exit)}) during start`, run.tail);
     if (Date.now() > deadline) {
       await stopRun(run, 0);

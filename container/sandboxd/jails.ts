@@ -7,17 +7,24 @@
  * routes use (start, status, wait, signal, destroy, list, socketFor, killEverything);
  * how one runtime process boots, answers and stops is jail-runtime.ts.
  *
- * A jail has host directories `<root>/jails/<id>/{workspace,state,home,run}`, bound
- * at /workspace, /var/lib/sandbox-worker, /root and /run/sandbox-runtime. Start is
+ * A jail has host directories `<root>/jails/<id>/{workspace,state,home,run}` and an egress
+ * directory (egressDirOf), bound at /workspace, /var/lib/sandbox-worker, /root,
+ * /run/sandbox-runtime and (read-only) /run/sandbox-egress, and a network of its own
+ * (jail-egress.ts, jail-network.ts). Start is
  * idempotent: a running jail is reused, a dead one is restarted with its directories
  * as they were; only destroy removes them.
  */
 import type { ChildProcess } from "node:child_process";
-import { chown, mkdir, rm, stat } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
+import { chown, mkdir, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { type Isolation, RUNTIME_SOCKET_NAME } from "./bwrap.ts";
-import { notFound, unavailable } from "./errors.ts";
+import { FORWARDER_READY_NAME, type Isolation, type JailNet, RUNTIME_SOCKET_NAME } from "./bwrap.ts";
+import { notFound, SandboxdError, unavailable } from "./errors.ts";
 import { checkJailId } from "./ids.ts";
+import { JailEgress, jailHostsFile } from "./jail-egress.ts";
+import { connectInternet, type Internet, jailResolvConf } from "./jail-network.ts";
+import { claimResources, detachVolumeNow, type Enforcement, releaseResources } from "./jail-resources.ts";
 import {
   isAlive,
   type JailExit,
@@ -28,6 +35,7 @@ import {
   stopRun,
   untilReady,
 } from "./jail-runtime.ts";
+import type { JailCgroup } from "./limits.ts";
 import { openRuntimeSocket, type RuntimeSocket } from "./runtime-socket.ts";
 import { killTree } from "./spawn.ts";
 
@@ -42,6 +50,10 @@ export interface JailStatus extends JailExit {
   startedAt: string | null;
   /** Open `wait` long-polls. */
   waiting: number;
+  /** What its limits stopped so far: OOM kills, forks refused at the pids limit (null without a cgroup). */
+  limited: { oomKills: number; pidsMax: number } | null;
+  /** Its cgroup's directories (limits.ts), empty without one. */
+  cgroupDirs: string[];
 }
 
 /** POST /jails/:id. */
@@ -56,6 +68,8 @@ export interface JailStarted {
 
 interface Jail {
   id: string;
+  /** sandboxd's root, which holds `jails/<id>`. */
+  root: string;
   dir: string;
   workspaceDir: string;
   stateDir: string;
@@ -64,7 +78,32 @@ interface Jail {
   run: Run | null;
   starting: Promise<{ run: Run; restarted: boolean }> | null;
   children: Set<ChildProcess>;
+  egress: JailEgress | null;
+  /** Its cgroup once claimed (jail-resources.ts): what its runtime is launched into. */
+  cgroup: JailCgroup | null;
 }
+
+/** A jail's network files and the ports its forwarder listens on. */
+type JailNetFiles = JailNet & { ports: number[] };
+
+/** A jail's network: its internet, and what its egress lets through (jail-egress.ts). */
+export interface JailNetworking {
+  internet: Internet;
+  /** sandboxd's token, which the Worker's jail egress route checks. */
+  token: string | null;
+  hostPorts: readonly number[];
+}
+
+/**
+ * A jail's egress directory: `<root>/egress/<16 hex of its id's hash>`, short because a unix
+ * socket's path has at most 107 bytes (a jail id alone is 64).
+ */
+function egressDirOf(root: string, id: string): string {
+  return join(root, "egress", createHash("sha256").update(id).digest("hex").slice(0, 16));
+}
+
+/** The jail's forwarder, bound into it (the only file of the repository a jail sees). */
+export const FORWARDER = join(import.meta.dirname, "jail-forwarder.ts");
 
 /** Timings (tests shorten them). */
 export interface JailOptions {
@@ -91,11 +130,24 @@ export class Jails {
   private readonly runtime: RuntimeFiles;
   private readonly startTimeoutMs: number;
   private readonly stopGraceMs: number;
+  private readonly net: JailNetworking;
+  private readonly enforcement: Enforcement;
+  /** The /etc files every jail sees, written once. */
+  private etcFiles: Promise<{ hostsFile: string; resolvFile: string }> | null = null;
 
-  constructor(root: string, iso: Isolation, runtime: RuntimeFiles, opts: JailOptions = {}) {
+  constructor(
+    root: string,
+    iso: Isolation,
+    runtime: RuntimeFiles,
+    net: JailNetworking,
+    enforcement: Enforcement,
+    opts: JailOptions = {},
+  ) {
     this.root = root;
     this.iso = iso;
     this.runtime = runtime;
+    this.net = net;
+    this.enforcement = enforcement;
     this.startTimeoutMs = opts.startTimeoutMs ?? 15_000;
     this.stopGraceMs = opts.stopGraceMs ?? 5_000;
   }
@@ -110,6 +162,7 @@ export class Jails {
       const dir = this.dirOf(id);
       jail = {
         id,
+        root: this.root,
         dir,
         workspaceDir: join(dir, "workspace"),
         stateDir: join(dir, "state"),
@@ -118,6 +171,8 @@ export class Jails {
         run: null,
         starting: null,
         children: new Set(),
+        egress: null,
+        cgroup: null,
       };
       this.jails.set(id, jail);
     }
@@ -142,9 +197,18 @@ export class Jails {
     return [...this.jails.values()].map((j) => ({ id: j.id, running: isAlive(j.run) }));
   }
 
-  /** Starts the jail's runtime, or reuses the running one; resolves once it answers GET /api/ping. */
-  async start(id: string): Promise<JailStarted> {
+  /**
+   * Starts the jail's runtime, or reuses the running one; resolves once it answers GET /api/ping.
+   * `egressUrl`: the Worker's address, where the jail's requests for its hosts go.
+   */
+  async start(id: string, opts: { egressUrl?: string | undefined } = {}): Promise<JailStarted> {
     const jail = this.entry(checkJailId(id));
+    jail.egress ??= new JailEgress(egressDirOf(this.root, id), {
+      token: this.net.token,
+      hostPorts: this.net.hostPorts,
+      owner: this.iso.kind === "bwrap" ? this.iso.jailUser : null,
+    });
+    jail.egress.workerUrl = opts.egressUrl ? new URL(opts.egressUrl) : jail.egress.workerUrl;
     if (!jail.starting) {
       const run = jail.run;
       if (isAlive(run) && run.ready) {
@@ -166,19 +230,79 @@ export class Jails {
     await mkdir(jail.stateDir, { recursive: true, mode: 0o700 });
     await mkdir(jail.homeDir, { recursive: true, mode: 0o700 });
     await mkdir(jail.runDir, { recursive: true, mode: 0o700 });
-    // Root in the jail is the jail user on the host: its directories are that user's.
     const user = this.iso.kind === "bwrap" ? this.iso.jailUser : null;
+    jail.cgroup = await claimResources(this.enforcement, jail, user);
+    // Root in the jail is the jail user on the host: its directories are that user's.
     if (user) {
       for (const dir of [jail.workspaceDir, jail.stateDir, jail.homeDir, jail.runDir])
         await chown(dir, user.uid, user.gid);
     }
-    // A dead runtime's socket would refuse the new one's bind (and answer no ping).
+    // A dead runtime's socket would refuse the new one's bind (and answer no ping); its forwarder's mark would lie.
     await rm(join(jail.runDir, RUNTIME_SOCKET_NAME), { force: true });
+    await rm(join(jail.runDir, FORWARDER_READY_NAME), { force: true });
 
-    const run = spawnRun(jail, this.iso, files);
+    const net = await this.jailNet(jail);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return { run: await this.launch(jail, files, net), restarted };
+      } catch (err) {
+        // bwrap's setup of a new network namespace's loopback fails now and then under load
+        // (netlink answers "No child processes"; a few starts in a full test run): a new
+        // bwrap gets a new namespace.
+        const transient = err instanceof SandboxdError && err.message.includes("bwrap: loopback:");
+        if (!transient || attempt >= 3) throw err;
+      }
+    }
+  }
+
+  /** One start of the jail's runtime: spawned, given its internet, answering. */
+  private async launch(
+    jail: Jail,
+    files: { bun: string; bundle: string },
+    net: JailNetFiles | undefined,
+  ): Promise<Run> {
+    const run = spawnRun(jail, this.iso, files, net, jail.cgroup);
     jail.run = run;
-    await untilReady(run, () => this.openSocket(jail), this.startTimeoutMs);
-    return { run, restarted };
+    if (net && this.net.internet.kind === "slirp4netns") {
+      const init = await run.initPid;
+      if (init !== undefined) {
+        const slirp = await connectInternet(this.net.internet, init).catch(async (err) => {
+          await stopRun(run, 0);
+          throw err;
+        });
+        void run.exited.then(() => slirp.kill("SIGKILL"));
+      }
+    }
+    // With a network of its own, started means its forwarder listens too (jail-forwarder.ts).
+    const forwarderReady = join(jail.runDir, FORWARDER_READY_NAME);
+    await untilReady(
+      run,
+      () => this.openSocket(jail),
+      this.startTimeoutMs,
+      () => !net || existsSync(forwarderReady),
+    );
+    return run;
+  }
+
+  /** The jail's network files, its egress serving (undefined unisolated: it shares the host's network). */
+  private async jailNet(jail: Jail): Promise<JailNetFiles | undefined> {
+    if (this.iso.kind !== "bwrap" || !jail.egress) return undefined;
+    this.etcFiles ??= (async () => {
+      const dir = join(this.root, "net");
+      await mkdir(dir, { recursive: true, mode: 0o755 });
+      const hostsFile = join(dir, "hosts");
+      const resolvFile = join(dir, "resolv.conf");
+      await writeFile(hostsFile, jailHostsFile(), { mode: 0o644 });
+      await writeFile(resolvFile, jailResolvConf(this.net.internet), { mode: 0o644 });
+      return { hostsFile, resolvFile };
+    })();
+    await jail.egress.open();
+    return {
+      ...(await this.etcFiles),
+      egressHostDir: jail.egress.dir,
+      forwarderHostPath: FORWARDER,
+      ports: jail.egress.ports,
+    };
   }
 
   /** Opens the jail's runtime socket (never what the jail put in its place: runtime-socket.ts). */
@@ -198,6 +322,8 @@ export class Jails {
       exitCode: run?.exit?.exitCode ?? null,
       signal: run?.exit?.signal ?? null,
       waiting: run?.waiters.size ?? 0,
+      limited: (await jail.cgroup?.events()) ?? null,
+      cgroupDirs: jail.cgroup?.dirs ?? [],
     };
   }
 
@@ -254,8 +380,15 @@ export class Jails {
     if (jail) {
       await this.settled(jail);
       if (jail.run) await stopRun(jail.run, this.stopGraceMs);
+      await jail.egress?.close();
+      await releaseResources(this.enforcement, jail, jail.cgroup);
+      this.jails.delete(id);
+    } else if (await exists(dir)) {
+      // A jail of an earlier sandboxd run: its volume may still be mounted.
+      await releaseResources(this.enforcement, this.entry(id), null);
       this.jails.delete(id);
     }
+    await rm(egressDirOf(this.root, id), { recursive: true, force: true });
     existed = (await exists(dir)) || existed;
     await rm(dir, { recursive: true, force: true, maxRetries: 3 });
     return existed;
@@ -271,14 +404,26 @@ export class Jails {
     return this.openSocket(jail);
   }
 
-  /** Shutdown: SIGKILL every jail (synchronously, so it works from an exit handler). */
+  /** Shutdown: {@link killEverything}, then every jail's cgroup removed once its processes are gone. */
+  async shutdown(): Promise<number> {
+    const killed = this.killEverything();
+    await Promise.all([...this.jails.values()].map((jail) => jail.cgroup?.destroy().catch(noop)));
+    return killed;
+  }
+
+  /**
+   * Shutdown: SIGKILL every jail and detach its volume (synchronously, so it works from an exit
+   * handler). A volume's image stays: the next sandboxd mounts it again.
+   */
   killEverything(): number {
     let n = 0;
     for (const jail of this.jails.values()) {
       const run = jail.run;
-      if (!isAlive(run)) continue;
-      run.expected = true;
-      if (killTree(run.child)) n++;
+      if (isAlive(run)) {
+        run.expected = true;
+        if (killTree(run.child)) n++;
+      }
+      detachVolumeNow(this.enforcement, jail);
     }
     return n;
   }

@@ -7,13 +7,20 @@
  * Environment: SANDBOXD_HOST (127.0.0.1), SANDBOXD_PORT (8790), SANDBOXD_TOKEN
  * (required unless SANDBOXD_INSECURE_NO_TOKEN=1), SANDBOXD_ROOT (./.sandboxd),
  * SANDBOXD_ISOLATION (auto | none), SANDBOXD_RUNTIME_BUN and SANDBOXD_RUNTIME_BUNDLE
- * (the runtime jails run) and SANDBOXD_MAX_JSON_BYTES.
+ * (the runtime jails run), SANDBOXD_INTERNET (auto | on | off), SANDBOXD_HOST_PORTS (host
+ * loopback ports let into jails, none by default), SANDBOXD_LIMIT_PIDS, SANDBOXD_LIMIT_MEMORY,
+ * SANDBOXD_LIMIT_CPU_WEIGHT, SANDBOXD_LIMIT_TMP, SANDBOXD_LIMIT_DISK (limits.ts) and
+ * SANDBOXD_MAX_JSON_BYTES.
  */
 import { existsSync } from "node:fs";
 import { chmod, mkdir, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { DEFAULT_RUNNER_HOST_DIR, detectIsolation, type JailUser, OPENCODE_HOST_BINARY } from "./bwrap.ts";
 import { loadConfig, type SandboxdConfig } from "./config.ts";
+import { detectInternet, type Internet } from "./jail-network.ts";
+import { describeLimits, detectEnforcement } from "./jail-resources.ts";
+import { FORWARDER } from "./jails.ts";
+import { RUNNER_NODE_CACHE } from "./runner-node.ts";
 import { createSandboxd } from "./server.ts";
 
 function warnUnisolated(reason: string): void {
@@ -23,7 +30,9 @@ function warnUnisolated(reason: string): void {
       bar,
       "!! sandboxd: NO ISOLATION. Commands run directly on this machine as this user,",
       "!! with the workspace directory as their cwd; they can read and write anything",
-      "!! this user can. Install bubblewrap (apt-get install bubblewrap) to isolate them.",
+      "!! this user can and reach everything on its network, loopback included. Nor can a",
+      "!! runner reach the Worker's hosts: snapshots and jobs fail. Install bubblewrap",
+      "!! (apt-get install bubblewrap) to isolate them.",
       `!! Reason: ${reason}`,
       bar,
     ].join("\n"),
@@ -49,6 +58,10 @@ async function jailUserFor(cfg: SandboxdConfig): Promise<JailUser | null> {
   await chmod(cfg.root, ((await stat(cfg.root)).mode & 0o777) | 0o111);
   const binds = [
     join(cfg.root, "jails"),
+    join(cfg.root, "net"),
+    join(cfg.root, "egress"),
+    FORWARDER,
+    join(RUNNER_NODE_CACHE, "node"),
     DEFAULT_RUNNER_HOST_DIR,
     OPENCODE_HOST_BINARY,
     cfg.runtimeBun,
@@ -67,6 +80,19 @@ async function jailUserFor(cfg: SandboxdConfig): Promise<JailUser | null> {
   return { uid: cfg.jailUid, gid: cfg.jailUid };
 }
 
+/** The banner's network line: what a jail can reach. */
+function describeNetwork(internet: Internet, hostPorts: readonly number[]): string {
+  const net =
+    internet.kind === "slirp4netns"
+      ? "jail network: own namespace; internet through slirp4netns (the host's loopback unreachable)"
+      : `jail network: own namespace; no internet (${internet.reason})`;
+  const ports =
+    hostPorts.length > 0
+      ? `; HOST LOOPBACK PORTS LET IN: ${hostPorts.join(", ")} (SANDBOXD_HOST_PORTS)`
+      : "; no host loopback port let in";
+  return `${net}${ports}`;
+}
+
 async function main(): Promise<void> {
   let cfg: ReturnType<typeof loadConfig>;
   try {
@@ -79,20 +105,34 @@ async function main(): Promise<void> {
   await mkdir(cfg.root, { recursive: true });
   // Root in a jail must be no one on the host: as root, sandboxd runs jails as an unprivileged uid.
   const jailUser = await jailUserFor(cfg);
-  const iso = detectIsolation(cfg.isolation, undefined, jailUser);
+  const iso = detectIsolation(cfg.isolation, undefined, jailUser, cfg.limits.tmpBytes);
   if (iso.kind === "none") warnUnisolated(iso.reason);
-  const { server, jails } = createSandboxd(cfg, iso);
+  let internet: Internet;
+  try {
+    internet = detectInternet(cfg.internet);
+  } catch (err) {
+    console.error(`sandboxd: ${(err as Error).message}`);
+    process.exit(2);
+  }
+  const enforcement = detectEnforcement(
+    cfg.limits,
+    iso.kind === "bwrap",
+    iso.kind === "bwrap" && iso.tmpBytes !== null,
+  );
+  const { server, jails } = createSandboxd(cfg, iso, internet, enforcement);
 
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    const killed = jails.killEverything();
-    console.log(`sandboxd: ${signal}: stopped ${killed} jail(s), exiting`);
     server.close();
     server.closeAllConnections();
-    // Let the kills land and the log line flush; do not wait for open streams.
-    setTimeout(() => process.exit(0), 100).unref();
+    // Let the kills land, the cgroups go and the log line flush (3 s at most); do not wait for open streams.
+    setTimeout(() => process.exit(0), 3000).unref();
+    void jails.shutdown().then((killed) => {
+      console.log(`sandboxd: ${signal}: stopped ${killed} jail(s), exiting`);
+      setTimeout(() => process.exit(0), 50).unref();
+    });
   };
   // Last line of defence: a bug in one request must not take every sandbox down with it.
   process.on("uncaughtException", (err) => console.error("sandboxd: uncaught exception (continuing):", err));
@@ -111,6 +151,10 @@ async function main(): Promise<void> {
     console.log(
       `sandboxd: isolation ${iso.kind === "bwrap" ? `on (bubblewrap ${iso.bwrapPath})` : "OFF"}; jails under ${cfg.root}/jails`,
     );
+    if (iso.kind === "bwrap") {
+      console.log(`sandboxd: ${describeNetwork(internet, cfg.hostPorts)}`);
+      console.log(`sandboxd: ${describeLimits(enforcement)}`);
+    }
   });
 }
 

@@ -16,6 +16,8 @@ import type { SandboxdConfig } from "./config.ts";
 import { badRequest, notFound, SandboxdError } from "./errors.ts";
 import { clientGone, proxyHttp, proxyUpgrade, readJson, sendError, sendJson, sendRawError } from "./http.ts";
 import { checkJailId } from "./ids.ts";
+import { detectInternet, type Internet } from "./jail-network.ts";
+import { detectEnforcement, type Enforcement } from "./jail-resources.ts";
 import { Jails } from "./jails.ts";
 
 /** What a handler gets: the request, its parsed URL and the route's parameters. */
@@ -35,6 +37,14 @@ interface Match {
   jailId: string;
   upstreamPath: string;
 }
+
+/** POST /jails/:id: the Worker's address, where the jail's requests for the Worker's hosts go (jail-egress.ts). */
+const startBody = z.object({
+  egressUrl: z
+    .url({ protocol: /^http$/, error: "egressUrl must be an http:// URL (the Worker's RUNNER_API_URL)" })
+    .max(2048)
+    .optional(),
+});
 
 /** POST /jails/:id/signal. */
 const signalBody = z.strictObject({
@@ -59,8 +69,19 @@ function authorized(req: IncomingMessage, token: string | null): boolean {
  * Builds the HTTP server (not listening yet) and the jail registry behind it.
  * Closing the server (or the process exiting) kills every jail.
  */
-export function createSandboxd(cfg: SandboxdConfig, iso: Isolation): { server: Server; jails: Jails } {
-  const jails = new Jails(cfg.root, iso, { bun: cfg.runtimeBun, bundle: cfg.runtimeBundle });
+export function createSandboxd(
+  cfg: SandboxdConfig,
+  iso: Isolation,
+  internet: Internet = detectInternet(cfg.internet),
+  enforcement: Enforcement = detectEnforcement(
+    cfg.limits,
+    iso.kind === "bwrap",
+    iso.kind === "bwrap" && iso.tmpBytes !== null,
+  ),
+): { server: Server; jails: Jails } {
+  const runtime = { bun: cfg.runtimeBun, bundle: cfg.runtimeBundle };
+  const net = { internet, token: cfg.token, hostPorts: cfg.hostPorts };
+  const jails = new Jails(cfg.root, iso, runtime, net, enforcement);
 
   const routes: Record<string, Partial<Record<string, Handler>>> = {
     health: {
@@ -70,13 +91,20 @@ export function createSandboxd(cfg: SandboxdConfig, iso: Isolation): { server: S
           ok: true,
           isolated: iso.kind === "bwrap",
           jailUid: (iso.kind === "bwrap" ? iso.jailUser?.uid : undefined) ?? process.getuid?.() ?? null,
+          // What a jail's network reaches besides the Worker's hosts (jail-network.ts, jail-egress.ts);
+          // unisolated, everything the host does.
+          internet: iso.kind !== "bwrap" || internet.kind === "slirp4netns",
+          hostPorts: cfg.hostPorts,
         }),
     },
     listJails: {
       GET: async ({ res }) => sendJson(res, 200, { jails: jails.list() }),
     },
     jail: {
-      POST: async ({ res, jailId }) => sendJson(res, 200, await jails.start(jailId)),
+      POST: async ({ req, res, jailId }) => {
+        const { egressUrl } = await readJson(req, cfg.maxJsonBytes, startBody, true);
+        sendJson(res, 200, await jails.start(jailId, { egressUrl }));
+      },
       GET: async ({ res, jailId }) => sendJson(res, 200, await jails.status(jailId)),
       DELETE: async ({ res, jailId }) => sendJson(res, 200, { destroyed: await jails.destroy(jailId) }),
     },

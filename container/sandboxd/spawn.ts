@@ -9,6 +9,7 @@ import { existsSync } from "node:fs";
 import { constants } from "node:os";
 import { join } from "node:path";
 import { bwrapArgv, HOME_DIR, type Isolation, SANDBOX_PATH, WORKSPACE } from "./bwrap.ts";
+import type { JailCgroup } from "./limits.ts";
 
 /** bash when the host has it (as in the container image), else POSIX sh. */
 export const SHELL = existsSync("/usr/bin/bash") || existsSync("/bin/bash") ? "/bin/bash" : "/bin/sh";
@@ -21,7 +22,12 @@ export interface SpawnTarget {
   /** The sandbox's HOME on the host (bound at HOME_DIR). */
   homeDir: string;
   children: Set<ChildProcess>;
+  /** The jail's cgroup (limits.ts): what is launched starts in it. */
+  cgroup?: JailCgroup | null;
 }
+
+/** util-linux's setpriv: how a root shell that joined a cgroup becomes the jail user. */
+const SETPRIV = existsSync("/usr/bin/setpriv") ? "/usr/bin/setpriv" : "setpriv";
 
 /** A program to run: argv without a shell, cwd as a confined /workspace path. */
 export interface LaunchSpec {
@@ -44,11 +50,12 @@ export function launch(iso: Isolation, target: SpawnTarget, spec: LaunchSpec): C
     env.SANDBOX_WORKSPACE = target.hostDir;
     env.SANDBOX_STATE_DIR = target.stateDir;
     env.SANDBOX_RUNNER = join(iso.runnerHostDir, "runner.mjs");
+    env.SANDBOX_NODE = "node";
   }
   let child: ChildProcess;
   const options = { detached: true, stdio: ["ignore", "pipe", "pipe"] as ["ignore", "pipe", "pipe"] };
   if (iso.kind === "bwrap") {
-    const args = bwrapArgv(iso.systemArgs, iso.jailUser, {
+    const args = bwrapArgv(iso, {
       workspaceHostDir: target.hostDir,
       stateHostDir: target.stateDir,
       homeHostDir: target.homeDir,
@@ -57,17 +64,22 @@ export function launch(iso: Isolation, target: SpawnTarget, spec: LaunchSpec): C
       argv: spec.argv,
     });
     // fd 3: bwrap reports the host pid of the sandbox's init there (see killTree).
-    child = spawn(iso.bwrapPath, ["--json-status-fd", "3", ...args], {
+    const bwrap = [iso.bwrapPath, "--json-status-fd", "3", ...args];
+    // In a cgroup, a root shell joins it first (only root may move a process), then becomes the jail user.
+    const user = iso.jailUser;
+    const asUser = user ? [SETPRIV, `--reuid=${user.uid}`, `--regid=${user.gid}`, "--clear-groups", "--"] : [];
+    const [program = iso.bwrapPath, ...rest] = target.cgroup ? target.cgroup.wrap([...asUser, ...bwrap]) : bwrap;
+    child = spawn(program, rest, {
       detached: true,
       stdio: ["ignore", "pipe", "pipe", "pipe"],
       cwd: "/",
       env: {},
-      ...(iso.jailUser ?? {}),
+      ...(target.cgroup ? {} : (user ?? {})),
     });
     sandboxInits.set(child, readInitPid(child));
   } else {
-    const [program, ...args] = spec.argv;
-    child = spawn(program ?? SHELL, args, { ...options, cwd: spec.hostCwd ?? target.hostDir + rel, env });
+    const [program = SHELL, ...args] = target.cgroup ? target.cgroup.wrap(spec.argv) : spec.argv;
+    child = spawn(program, args, { ...options, cwd: spec.hostCwd ?? target.hostDir + rel, env });
   }
   target.children.add(child);
   child.once("close", () => target.children.delete(child));

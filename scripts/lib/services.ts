@@ -24,6 +24,9 @@ export interface Sandboxd {
   child: ManagedChild;
   /** What sandboxd's /health reports: true when commands run inside bubblewrap. */
   isolated: boolean;
+  /** Whether jails reach the internet, and the host loopback ports let into them (/health). */
+  internet: boolean;
+  hostPorts: number[];
 }
 
 /** Options for {@link startSandboxd}. */
@@ -71,13 +74,14 @@ export async function startSandboxd(sup: Supervisor, opts: SandboxdOptions = {})
     child,
     accept: (res) => res.status === 200,
   });
-  let isolated = false;
+  let report: { isolated?: unknown; internet?: unknown; hostPorts?: unknown } = {};
   try {
-    isolated = (JSON.parse(health) as { isolated?: unknown }).isolated === true;
+    report = JSON.parse(health) as typeof report;
   } catch {
     // An unexpected body: report "not isolated" rather than claim isolation we cannot see.
   }
-  return { url, token, child, isolated };
+  const hostPorts = Array.isArray(report.hostPorts) ? report.hostPorts.filter((p) => typeof p === "number") : [];
+  return { url, token, child, isolated: report.isolated === true, internet: report.internet === true, hostPorts };
 }
 
 /** A running `wrangler dev`. */

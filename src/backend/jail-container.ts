@@ -28,10 +28,15 @@ type ContainerSubset = Pick<
   | "interceptOutboundHttps"
 >;
 
-/** How to reach the jail host. */
+/** How to reach the jail host, and how it reaches the Worker. */
 export interface JailHost {
   url: string;
   token: string;
+  /**
+   * The Worker's own address (RUNNER_API_URL), where the jail host carries the jail's
+   * requests for the runner and model hosts (backend/jail-egress.ts); unset, they fail.
+   */
+  workerUrl?: string | undefined;
 }
 
 /** The message @cloudflare/containers recognises as "not listening yet, retry" (its NOT_LISTENING_ERROR). */
@@ -56,7 +61,7 @@ export class JailContainer implements ContainerSubset {
     return this.#running;
   }
 
-  start(options?: ContainerStartupOptions): void {
+  start(_options?: ContainerStartupOptions): void {
     if (this.#running) throw new Error("start() cannot be called on a container that is already running.");
     this.#running = true;
     this.#destroying = false;
@@ -70,7 +75,7 @@ export class JailContainer implements ContainerSubset {
     });
     // Unobserved until someone calls monitor(); never an unhandled rejection.
     this.#monitor.catch(() => {});
-    this.#started = this.#call("POST", "", { env: options?.env ?? {} }).then(
+    this.#started = this.#call("POST", "", { egressUrl: this.host.workerUrl || undefined }).then(
       async (res) => {
         if (!res.ok) throw new Error(`the jail host could not start the container: ${await res.text()}`);
         void this.#watch(exited);
@@ -121,8 +126,8 @@ export class JailContainer implements ContainerSubset {
     return { fetch: forward } as unknown as Fetcher;
   }
 
-  // A jail does not sleep by itself (@cloudflare/containers' sleepAfter still stops it),
-  // and its traffic to the runner API goes straight to the Worker's URL (RUNNER_API_URL).
+  // A jail does not sleep by itself (@cloudflare/containers' sleepAfter still stops it), and
+  // its host, not workerd, carries its requests for the intercepted hosts (jail-egress.ts).
   async setInactivityTimeout(_ms: number | bigint): Promise<void> {}
   async interceptOutboundHttp(_addr: string, _binding: Fetcher): Promise<void> {}
   async interceptAllOutboundHttp(_binding: Fetcher): Promise<void> {}
@@ -167,7 +172,8 @@ interface DurableObjectStateLike {
  */
 export function withLocalJail<T extends DurableObjectStateLike>(ctx: T, host: Partial<JailHost>): T {
   if (ctx.container || !host.url) return ctx;
-  const jail = new JailContainer({ url: host.url.replace(/\/+$/, ""), token: host.token ?? "" }, ctx.id.toString());
+  const url = host.url.replace(/\/+$/, "");
+  const jail = new JailContainer({ url, token: host.token ?? "", workerUrl: host.workerUrl }, ctx.id.toString());
   Object.defineProperty(ctx, "container", { value: jail, configurable: true });
   return ctx;
 }

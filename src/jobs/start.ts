@@ -84,10 +84,9 @@ export async function startJob(deps: AppDeps, job: Job, now = Date.now()): Promi
     await deps.backend.startProcess(job.projectId, {
       command: runnerCommandLine(["run-job"]),
       // The token travels in the environment, never on the command line (process listings show that).
-      // Model keys: the real ones only in a local jail, and only for run-job; on Cloudflare
-      // placeholders and the intercepted models host (src/models/egress.ts).
+      // Model keys never: placeholders and the models host the Worker answers (src/models/egress.ts).
       env: {
-        ...modelRunnerEnv(deps.config),
+        ...modelRunnerEnv(),
         ...agentLimitsEnv(deps.config),
         ...runnerEnv({ apiUrl, token }, job.projectId),
         [JOB_ENV.jobId]: job.id,

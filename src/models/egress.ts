@@ -1,16 +1,14 @@
 /**
  * @module models/egress
  * Model API keys stay in the Worker. Two halves:
- * - `modelRunnerEnv`: the model variables a job's runner gets — in a container whose
- *   egress is intercepted (on Cloudflare, RUNNER_API_URL unset) base URLs on the
- *   intercepted MODELS_INTERNAL_HOST and placeholder keys; otherwise (local jails
- *   reach the Worker at RUNNER_API_URL: nothing is intercepted) the
- *   real keys and base URLs, and only for run-job (src/jobs/start.ts), never for other
- *   sandbox processes.
- * - `forwardModelRequest`: the outbound handler's work for MODELS_INTERNAL_HOST —
+ * - `modelRunnerEnv`: the model variables a job's runner gets: base URLs on
+ *   MODELS_INTERNAL_HOST and placeholder keys. Its requests reach the Worker through
+ *   the Sandbox's outbound interception on Cloudflare, through the jail host locally
+ *   (src/shared/egress.ts); either way no key enters a sandbox.
+ * - `forwardModelRequest`: the Worker's answer for MODELS_INTERNAL_HOST —
  *   `/anthropic/*` to ANTHROPIC_BASE_URL with `x-api-key`, `/openai/*` to
  *   OPENAI_BASE_URL with `Authorization: Bearer`; whatever credentials the caller
- *   sent are dropped first, so the container can neither learn nor override a key.
+ *   sent are dropped first, so the sandbox can neither learn nor override a key.
  */
 import type { Config } from "../config";
 import { AppError, errorBody, NotFoundError } from "../errors";
@@ -27,7 +25,7 @@ import {
 /** The part of Config this module reads. */
 export type ModelConfig = Pick<
   Config,
-  "RUNNER_API_URL" | "ANTHROPIC_API_KEY" | "ANTHROPIC_BASE_URL" | "OPENAI_API_KEY" | "OPENAI_BASE_URL"
+  "ANTHROPIC_API_KEY" | "ANTHROPIC_BASE_URL" | "OPENAI_API_KEY" | "OPENAI_BASE_URL"
 >;
 
 /** Request headers that carry credentials or hop-by-hop state; never forwarded from the container. */
@@ -43,22 +41,14 @@ const STRIPPED_REQUEST_HEADERS = [
 ];
 
 /** Environment of `runner run-job` for the model APIs (see the module comment). */
-export function modelRunnerEnv(config: ModelConfig): Record<string, string> {
-  if (!config.RUNNER_API_URL) {
-    return {
-      [MODEL_ENV.anthropicBaseUrl]: `${MODELS_INTERNAL_ORIGIN}${MODEL_ROUTES.anthropic}`,
-      [MODEL_ENV.openaiBaseUrl]: `${MODELS_INTERNAL_ORIGIN}${MODEL_ROUTES.openai}`,
-      // SDKs refuse to start without a key; the real one is added on egress.
-      [MODEL_ENV.anthropicKey]: EGRESS_KEY_PLACEHOLDER,
-      [MODEL_ENV.openaiKey]: EGRESS_KEY_PLACEHOLDER,
-    };
-  }
-  const env: Record<string, string> = {};
-  if (config.ANTHROPIC_API_KEY) env[MODEL_ENV.anthropicKey] = config.ANTHROPIC_API_KEY;
-  if (config.ANTHROPIC_BASE_URL) env[MODEL_ENV.anthropicBaseUrl] = config.ANTHROPIC_BASE_URL;
-  if (config.OPENAI_API_KEY) env[MODEL_ENV.openaiKey] = config.OPENAI_API_KEY;
-  if (config.OPENAI_BASE_URL) env[MODEL_ENV.openaiBaseUrl] = config.OPENAI_BASE_URL;
-  return env;
+export function modelRunnerEnv(): Record<string, string> {
+  return {
+    [MODEL_ENV.anthropicBaseUrl]: `${MODELS_INTERNAL_ORIGIN}${MODEL_ROUTES.anthropic}`,
+    [MODEL_ENV.openaiBaseUrl]: `${MODELS_INTERNAL_ORIGIN}${MODEL_ROUTES.openai}`,
+    // SDKs refuse to start without a key; the real one is added on egress.
+    [MODEL_ENV.anthropicKey]: EGRESS_KEY_PLACEHOLDER,
+    [MODEL_ENV.openaiKey]: EGRESS_KEY_PLACEHOLDER,
+  };
 }
 
 function errorResponse(err: AppError): Response {

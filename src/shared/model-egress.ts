@@ -3,11 +3,10 @@
  * Where coding agents reach the model APIs, shared by the Worker (src/models,
  * src/jobs/start.ts) and the runner's agents. No imports, so Node loads it directly.
  *
- * Cloudflare backend: the runner never holds a model API key. Its ANTHROPIC_BASE_URL
- * and OPENAI_BASE_URL point at MODELS_INTERNAL_ORIGIN, a host the Sandbox's outbound
- * interception answers inside the Worker, which adds the real key and forwards to
- * the configured upstream; the keys in the runner's environment are a placeholder.
- * Local backend: the Worker passes the real keys and base URLs to run-job only.
+ * The runner never holds a model API key. Its ANTHROPIC_BASE_URL and OPENAI_BASE_URL
+ * point at MODELS_INTERNAL_ORIGIN, a host the Worker answers (shared/egress.ts: the
+ * Sandbox's outbound interception, or a local jail's host), adding the real key and
+ * forwarding to the configured upstream; the keys in the runner's environment are a placeholder.
  */
 
 /** The intercepted host (src/sandbox-class.ts). */

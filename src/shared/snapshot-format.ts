@@ -145,6 +145,12 @@ export function manifestText(manifest: Manifest): string {
 
 /** Where the runner bundle lives in every sandbox (container image and local bwrap). */
 export const RUNNER_PATH = "/opt/sandbox-worker/runner.mjs";
+/**
+ * The Node the runner runs on: an execute-only copy, so that the runner is not dumpable
+ * and the agent's processes (same user, no capabilities) cannot read its environment or
+ * memory (container/sandboxd/runner-node.ts; the image makes the same copy).
+ */
+export const RUNNER_NODE = "/opt/sandbox-node/node";
 
 export const RUNNER_ENV = {
   /** Base URL of the Worker's runner API (no trailing slash). */

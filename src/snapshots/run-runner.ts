@@ -8,7 +8,7 @@
 import type { SandboxBackend } from "../backend/types";
 import { AppError } from "../errors";
 import { shellQuote } from "../shared/git";
-import { RUNNER_ENV, RUNNER_PATH, type RunnerResult } from "../shared/snapshot-format";
+import { RUNNER_ENV, RUNNER_NODE, RUNNER_PATH, type RunnerResult } from "../shared/snapshot-format";
 
 /** What the runner needs to reach the Worker. */
 export interface RunnerAccess {
@@ -29,11 +29,11 @@ const STATUS_BY_CODE: Record<string, 404 | 409 | 500 | 502> = {
 type Ok<C extends string> = Extract<RunnerResult, { ok: true; command: C }>;
 
 /** How every runner command line starts; a process whose command starts so is the Worker's own. */
-const RUNNER_LINE_PREFIX = `exec node "\${SANDBOX_RUNNER:-${RUNNER_PATH}}" `;
+const RUNNER_LINE_PREFIX = `exec "\${SANDBOX_NODE:-${RUNNER_NODE}}" "\${SANDBOX_RUNNER:-${RUNNER_PATH}}" `;
 
 /**
- * The shell line that runs `runner <args> --json`. Unisolated local sandboxes set
- * SANDBOX_RUNNER to where the bundle really is; everywhere else it is RUNNER_PATH.
+ * The shell line that runs `runner <args> --json` on RUNNER_NODE. Unisolated local sandboxes
+ * set SANDBOX_NODE and SANDBOX_RUNNER to what they really have; everywhere else they are unset.
  * Shared with src/jobs/start.ts (background `run-job`).
  */
 export function runnerCommandLine(args: string[]): string {

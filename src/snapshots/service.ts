@@ -12,13 +12,6 @@ import { listSnapshotInfos } from "./records";
 import { applyRetention, type RetentionResult } from "./retention";
 import { createRunnerTokens, type RunnerTokens, runnerTokenSecret } from "./tokens";
 
-/**
- * The origin runners in a Cloudflare sandbox use for the runner API: a host name the
- * Sandbox Durable Object's outbound interception answers in-process (src/index.ts).
- */
-export const RUNNER_INTERNAL_ORIGIN = "http://runner.sandbox-worker.internal";
-export const RUNNER_INTERNAL_HOST = "runner.sandbox-worker.internal";
-
 export interface SnapshotServiceOptions {
   bucket: R2Bucket;
   db: D1Database;
@@ -26,8 +19,8 @@ export interface SnapshotServiceOptions {
   keep: number;
   secrets: { RUNNER_TOKEN_SECRET?: string | undefined; API_TOKEN?: string | undefined };
   /**
-   * Base URL runners use: RUNNER_API_URL, or RUNNER_INTERNAL_ORIGIN on Cloudflare; null
-   * when sandboxes cannot reach the Worker (local jails without RUNNER_API_URL).
+   * Base URL runners use (RUNNER_INTERNAL_ORIGIN); null when sandboxes cannot reach the
+   * Worker (local jails whose host does not know the Worker's address: RUNNER_API_URL unset).
    */
   runnerApiUrl: string | null;
   /** Pack GC grace period (default 1 hour). */

@@ -8,11 +8,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SESSIONLESS } from "../../src/shared/container-runtime.ts";
-import { RUNNER_ENV, RUNNER_PATH } from "../../src/shared/snapshot-format.ts";
+import { RUNNER_INTERNAL_ORIGIN } from "../../src/shared/egress.ts";
+import { RUNNER_ENV, RUNNER_NODE, RUNNER_PATH } from "../../src/shared/snapshot-format.ts";
 import { type Stack, startStack } from "../support/stack.ts";
 
 /** `runner snapshot` as the Worker would start it (src/snapshots/run-runner.ts). */
-const RUNNER_LINE = `exec node "\${SANDBOX_RUNNER:-${RUNNER_PATH}}" snapshot --json`;
+const RUNNER_LINE = `exec "\${SANDBOX_NODE:-${RUNNER_NODE}}" "\${SANDBOX_RUNNER:-${RUNNER_PATH}}" snapshot --json`;
 
 /** How a test reaches the sandboxes itself, around the Worker: through sandboxd, the jail host. */
 function backdoor(stack: Stack) {
@@ -23,7 +24,8 @@ function backdoor(stack: Stack) {
     async execInFreshSandbox(command: string, env: Record<string, string>) {
       // A jail no Durable Object has used: a new, empty container.
       const id = `fresh-cf-${++fresh}`;
-      await sandboxd("POST", `/jails/${id}`);
+      // Its requests for the runner API reach this stack's Worker, as a Sandbox's jail's do.
+      await sandboxd("POST", `/jails/${id}`, { egressUrl: stack.url });
       // Sessionless, as the adapter runs commands (RUNNER_LINE's `exec` would end a session's shell).
       const r = await sandboxd("POST", `/jails/${id}/container/api/execute`, {
         command,
@@ -126,7 +128,7 @@ describe("no lost work", () => {
     // The runner as anyone could start it in a new, empty sandbox, with a runner token
     // for this project and the Worker's runner API.
     const run = await back.execInFreshSandbox(RUNNER_LINE, {
-      [RUNNER_ENV.api]: stack.url,
+      [RUNNER_ENV.api]: RUNNER_INTERNAL_ORIGIN,
       [RUNNER_ENV.token]: stack.mintRunnerToken(p),
       [RUNNER_ENV.projectId]: p,
     });

@@ -33,20 +33,25 @@ async function startServers(): Promise<Servers> {
   try {
     // A real sandboxd with real bubblewrap and a temporary SANDBOXD_ROOT: the jail host that
     // runs Cloudflare's container runtime for each Sandbox.
-    const runtime = await ensureSandboxRuntime();
-    const sandboxd = await startSandboxd({
-      port: Number(process.env.TEST_SANDBOXD_PORT),
-      token: TEST_SANDBOXD_TOKEN,
-      env: { SANDBOXD_RUNTIME_BUN: runtime.bun, SANDBOXD_RUNTIME_BUNDLE: runtime.bundle },
-    });
-    stops.push(async () => {
-      await sandboxd.stop();
-    });
     // A git repository with two branches, on a plain static server ("dumb HTTP"), to clone.
     const gitRepos = await createTestGitRepos();
     stops.push(gitRepos.cleanup);
     const gitHttp = await serveGitRoot(gitRepos.root);
     stops.push(gitHttp.close);
+    const runtime = await ensureSandboxRuntime();
+    const sandboxd = await startSandboxd({
+      port: Number(process.env.TEST_SANDBOXD_PORT),
+      token: TEST_SANDBOXD_TOKEN,
+      env: {
+        SANDBOXD_RUNTIME_BUN: runtime.bun,
+        SANDBOXD_RUNTIME_BUNDLE: runtime.bundle,
+        // A jail has a network of its own: the git server on the host's loopback is let in by name.
+        SANDBOXD_HOST_PORTS: new URL(gitHttp.url).port,
+      },
+    });
+    stops.push(async () => {
+      await sandboxd.stop();
+    });
     const bare = join(gitRepos.root, gitRepos.repo);
     return {
       provided: {

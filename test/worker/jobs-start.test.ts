@@ -109,7 +109,7 @@ describe("startJob", () => {
     const processes = await runnerProcesses(projectId);
     expect(processes).toHaveLength(1);
     expect(processes[0]?.command).toMatch(
-      /^exec node "\$\{SANDBOX_RUNNER:-\/opt\/sandbox-worker\/runner\.mjs\}" 'run-job' '--json'$/,
+      /^exec "\$\{SANDBOX_NODE:-\/opt\/sandbox-node\/node\}" "\$\{SANDBOX_RUNNER:-\/opt\/sandbox-worker\/runner\.mjs\}" 'run-job' '--json'$/,
     );
     // The token is in the environment, never on the command line.
     expect(processes[0]?.command).not.toContain("rt1.");

@@ -13,7 +13,6 @@ import { modelsOutboundHandler } from "../../src/sandbox-class";
 import { EGRESS_KEY_PLACEHOLDER, MODELS_INTERNAL_ORIGIN } from "../../src/shared/model-egress";
 
 const config: ModelConfig = {
-  RUNNER_API_URL: undefined,
   ANTHROPIC_API_KEY: "sk-ant-worker-secret",
   OPENAI_API_KEY: "sk-openai-worker-secret",
   ANTHROPIC_BASE_URL: "https://gateway.example/anthropic",
@@ -117,22 +116,15 @@ describe("model egress", () => {
     expect(((await res.json()) as { error: string }).error).toContain("OPENAI_API_KEY");
   });
 
-  it("gives the runner placeholders where egress is intercepted, the real settings where not", () => {
-    const cf = modelRunnerEnv(config);
-    expect(cf).toEqual({
+  it("gives the runner placeholders and the Worker-answered models host, never a key", () => {
+    const env = modelRunnerEnv();
+    expect(env).toEqual({
       ANTHROPIC_BASE_URL: `${MODELS_INTERNAL_ORIGIN}/anthropic`,
       OPENAI_BASE_URL: `${MODELS_INTERNAL_ORIGIN}/openai`,
       ANTHROPIC_API_KEY: EGRESS_KEY_PLACEHOLDER,
       OPENAI_API_KEY: EGRESS_KEY_PLACEHOLDER,
     });
-    expect(JSON.stringify(cf)).not.toContain("secret");
-    const real = {
-      ANTHROPIC_API_KEY: "sk-ant-worker-secret",
-      ANTHROPIC_BASE_URL: "https://gateway.example/anthropic",
-      OPENAI_API_KEY: "sk-openai-worker-secret",
-    };
-    // A local jail (cloudflare backend without Docker) reaches the Worker at RUNNER_API_URL: no interception.
-    expect(modelRunnerEnv({ ...config, RUNNER_API_URL: "http://127.0.0.1:8787" })).toEqual(real);
+    expect(JSON.stringify(env)).not.toContain("secret");
   });
 
   it("parses the four settings (empty = unset, base URLs checked and trimmed)", () => {

@@ -6,7 +6,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { runnerOutboundHandler, Sandbox } from "../../src/sandbox-class";
-import { RUNNER_INTERNAL_ORIGIN } from "../../src/snapshots/service";
+import { RUNNER_INTERNAL_ORIGIN } from "../../src/shared/egress";
 import { createRunnerTokens, runnerTokenSecret } from "../../src/snapshots/tokens";
 import { TOKEN, uniqueProject } from "./support/http";
 import { buildPack, putPack, runner, testTokens } from "./support/snapshots";

@@ -41,6 +41,8 @@ describe("sandboxd isolation (bubblewrap jails)", () => {
       ok: true,
       isolated: true,
       jailUid: expect.any(Number),
+      internet: expect.any(Boolean),
+      hostPorts: [],
     });
   });
 
@@ -67,16 +69,16 @@ describe("sandboxd isolation (bubblewrap jails)", () => {
         ],
         "",
         "/opt:",
-        ...["opencode", "sandbox-runtime", "sandbox-worker"],
+        ...["opencode", "sandbox-node", "sandbox-runtime", "sandbox-worker"],
         "",
         "/opt/opencode/bin:",
         "opencode",
         "",
         "/opt/sandbox-runtime:",
-        ...["bun", "runtime.js"],
+        ...["bun", "forwarder.ts", "runtime.js"],
         "",
         "/run:",
-        "sandbox-runtime",
+        ...["sandbox-egress", "sandbox-runtime"],
         "",
         "/var:",
         "lib",
@@ -240,7 +242,24 @@ describe("sandboxd isolation (bubblewrap jails)", () => {
     expect(r.stdout).toBe("0\n");
   });
 
-  it("has no capabilities to undo the read-only mounts", async () => {
+  it("keeps the runner's environment and memory from every other process of the jail", async () => {
+    // The runner's command line (RUNNER_NODE) beside the same program on the jail's plain node:
+    // the second is readable, which shows the probe can see a secret where one is exposed.
+    const start = (node: string, tag: string) =>
+      `SANDBOX_RUNNER_TOKEN=tok-${tag} ${node} -e 'setTimeout(() => {}, 15000)' >/dev/null 2>&1 & echo $! > /tmp/${tag}.pid;`;
+    await run(A, `${start("/opt/sandbox-node/node", "runner")} ${start("node", "plain")} sleep 0.3`);
+    const probe = (tag: string) =>
+      [
+        `pid=$(cat /tmp/${tag}.pid)`,
+        `tr '\\0' '\\n' < /proc/$pid/environ 2>/dev/null | grep -c tok- || true`,
+        // Opening /proc/<pid>/mem takes what ptrace takes (reading offset 0 would fail anyway: unmapped).
+        `(exec 3< /proc/$pid/mem) 2>/dev/null && echo mem-readable || echo mem-refused`,
+      ].join("; ");
+    const r = await run(A, `${probe("runner")}; ${probe("plain")}`);
+    expect(r.stdout).toBe("0\nmem-refused\n1\nmem-readable\n");
+  });
+
+  it("has no capabilities to undo the read-only mounts (only that of binding port 80 of its own network)", async () => {
     const r = await run(
       A,
       [
@@ -251,6 +270,7 @@ describe("sandboxd isolation (bubblewrap jails)", () => {
         "true",
       ].join("; "),
     );
-    expect(r.stdout).toBe("CapEff:\t0000000000000000\n");
+    // 0x400: CAP_NET_BIND_SERVICE alone (the egress forwarder's port 80, in the jail's own network namespace).
+    expect(r.stdout).toBe("CapEff:\t0000000000000400\n");
   });
 });

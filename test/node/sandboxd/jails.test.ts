@@ -96,9 +96,12 @@ describe("sandboxd jails", () => {
     const status = readFileSync(`/proc/${pidA}/status`, "utf8");
     const ppid = Number(/^PPid:\s+(\d+)/m.exec(status)?.[1]);
     expect(readFileSync(`/proc/${ppid}/cmdline`, "utf8").split("\0")[0]).toMatch(/bwrap$/);
+    // The runtime, told to supervise the jail's egress forwarder as its user command.
     expect(readFileSync(`/proc/${pidA}/cmdline`, "utf8").split("\0")).toEqual([
       "/opt/sandbox-runtime/bun",
       "/opt/sandbox-runtime/runtime.js",
+      "/opt/sandbox-runtime/bun",
+      "/opt/sandbox-runtime/forwarder.ts",
       "",
     ]);
     await new Promise((r) => setTimeout(r, 1000));
@@ -136,7 +139,7 @@ describe("sandboxd jails", () => {
     for (const name of ["workspace", "usr", "etc", "proc", "run", "opt"]) expect(top).toContain(name);
     for (const name of ["home", "work", "mnt", "srv"]) expect(top).not.toContain(name);
     // The runtime's own files and socket are the jail's: B's run dir holds only B's socket.
-    expect(readdirSync(join(jailDir(sd, B), "run"))).toEqual(["runtime.sock"]);
+    expect(readdirSync(join(jailDir(sd, B), "run"))).toEqual(["forwarder.ready", "runtime.sock"]);
   });
 
   it("reports a runtime killed from outside, answers wait, and restarts it with the files kept", async () => {

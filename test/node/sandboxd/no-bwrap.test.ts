@@ -36,6 +36,9 @@ describe("sandboxd without bubblewrap", () => {
       ok: true,
       isolated: false,
       jailUid: process.getuid?.(),
+      // Unisolated, a jail has the host's network, the internet and its loopback alike.
+      internet: true,
+      hostPorts: [],
     });
   });
 
