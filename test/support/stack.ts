@@ -17,6 +17,8 @@ import { mintRunnerToken } from "./runner-token.ts";
 export interface Stack {
   /** The Worker's URL. */
   url: string;
+  /** The port of wrangler dev's DevTools inspector (on 127.0.0.1). */
+  inspectorPort: number;
   apiToken: string;
   /** A project-scoped runner token, as the Worker mints them (RUNNER_TOKEN_SECRET is the stack's). */
   mintRunnerToken(projectId: string, ttlSeconds?: number): string;
@@ -75,6 +77,7 @@ export async function startStack(vars: Record<string, string> = {}, wranglerArgs
     await seedMigratedD1(persistTo, env);
     step = "wrangler dev";
     const port = await freePort();
+    const inspectorPort = await freePort();
     const worker = await startWorkerDev(supervisor, {
       port,
       containers: false,
@@ -89,7 +92,7 @@ export async function startStack(vars: Record<string, string> = {}, wranglerArgs
         SYNC_ON_CREATE: "false",
         ...vars,
       },
-      extraArgs: ["--inspector-port", String(await freePort()), "--persist-to", persistTo, ...wranglerArgs],
+      extraArgs: ["--inspector-port", String(inspectorPort), "--persist-to", persistTo, ...wranglerArgs],
       env,
       output: "quiet",
     });
@@ -122,6 +125,7 @@ export async function startStack(vars: Record<string, string> = {}, wranglerArgs
     clearTimeout(watchdog);
     return {
       url: worker.url,
+      inspectorPort,
       apiToken,
       mintRunnerToken: (projectId, ttlSeconds = 600) => mintRunnerToken(runnerTokenSecret, projectId, ttlSeconds),
       sandboxd,

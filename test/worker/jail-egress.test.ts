@@ -9,7 +9,6 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { isJailEgress, serveJailEgress } from "../../src/backend/jail-egress";
 import { JAIL_EGRESS_PREFIX, RUNNER_INTERNAL_HOST, SANDBOXD_TOKEN_HEADER } from "../../src/shared/egress";
-import { TEST_SANDBOXD_TOKEN } from "../support/ports";
 
 function recording() {
   const seen: Array<{ url: string; method: string; auth: string | null; sandboxd: string | null; body: string }> = [];
@@ -26,6 +25,8 @@ function recording() {
   return { seen, handlers: { [RUNNER_INTERNAL_HOST]: handler } };
 }
 
+/** The workers project's SANDBOXD_TOKEN (vitest.config.ts). */
+const TOKEN = env.SANDBOXD_TOKEN;
 const url = (rest: string) => `http://127.0.0.1:8787${JAIL_EGRESS_PREFIX}/${rest}`;
 
 describe("jail egress route", () => {
@@ -40,7 +41,7 @@ describe("jail egress route", () => {
     const res = await serveJailEgress(
       new Request(url(`${RUNNER_INTERNAL_HOST}/runner/v1/projects/p/head?a=1`), {
         method: "POST",
-        headers: { authorization: "Bearer runner", [SANDBOXD_TOKEN_HEADER]: TEST_SANDBOXD_TOKEN },
+        headers: { authorization: "Bearer runner", [SANDBOXD_TOKEN_HEADER]: TOKEN },
         body: "payload",
       }),
       env,
@@ -68,12 +69,12 @@ describe("jail egress route", () => {
       );
     expect((await ask(`${RUNNER_INTERNAL_HOST}/x`, null)).status).toBe(401);
     expect((await ask(`${RUNNER_INTERNAL_HOST}/x`, "wrong")).status).toBe(401);
-    const other = await ask("evil.example/x", TEST_SANDBOXD_TOKEN);
+    const other = await ask("evil.example/x", TOKEN);
     expect(other.status).toBe(404);
     expect(((await other.json()) as { error: string }).error).toContain(RUNNER_INTERNAL_HOST);
-    expect((await ask("constructor/x", TEST_SANDBOXD_TOKEN)).status).toBe(404);
+    expect((await ask("constructor/x", TOKEN)).status).toBe(404);
     const onCloudflare = { ...env, SANDBOXD_URL: "" } as Env;
-    expect((await ask(`${RUNNER_INTERNAL_HOST}/x`, TEST_SANDBOXD_TOKEN, onCloudflare)).status).toBe(404);
+    expect((await ask(`${RUNNER_INTERNAL_HOST}/x`, TOKEN, onCloudflare)).status).toBe(404);
     expect(seen).toHaveLength(0);
   });
 });
