@@ -21,7 +21,7 @@ import { type CronSchedule, describeCron, parseCron, readCrons, runCrons } from 
 import { dockerAvailable, readDevVars } from "./lib/env.ts";
 import { portIsFree, randomToken } from "./lib/net.ts";
 import { type ManagedChild, Supervisor, signalGroup } from "./lib/proc.ts";
-import { applyLocalD1Migrations, REPO_ROOT, startSandboxd, startWorkerDev } from "./lib/services.ts";
+import { applyLocalD1Migrations, REPO_ROOT, type Sandboxd, startSandboxd, startWorkerDev } from "./lib/services.ts";
 
 type Containers = "docker" | "jails";
 
@@ -99,6 +99,20 @@ function banner(
   ].join("\n");
 }
 
+/** The banner's isolation, network and limits lines for jails, as sandboxd's /health reports them. */
+function describeJails(sandboxd: Sandboxd): string {
+  const internet = sandboxd.internet ? "internet through slirp4netns" : "no internet";
+  const ports =
+    sandboxd.hostPorts.length > 0
+      ? `HOST LOOPBACK PORTS LET IN: ${sandboxd.hostPorts.join(", ")} (SANDBOXD_HOST_PORTS)`
+      : "no host port let in (SANDBOXD_HOST_PORTS)";
+  return [
+    "Cloudflare's container runtime in a bubblewrap jail (each project sees only its /workspace)",
+    `  network   : a namespace per jail; the host's loopback unreachable; ${internet}; ${ports}`,
+    `  limits    : ${sandboxd.limits}`,
+  ].join("\n");
+}
+
 let shuttingDown = false;
 const sup = new Supervisor((child: ManagedChild, code: number) => {
   process.stderr.write(`[dev] ${child.name} exited unexpectedly (code ${code}); stopping everything\n`);
@@ -170,14 +184,7 @@ async function main(): Promise<void> {
     vars.SANDBOXD_URL = sandboxd.url;
     vars.SANDBOXD_TOKEN = sandboxd.token;
     isolation = sandboxd.isolated
-      ? "Cloudflare's container runtime in a bubblewrap jail (each project sees only its /workspace)\n" +
-        `  network   : a namespace per jail; the host's loopback unreachable; ${
-          sandboxd.internet ? "internet through slirp4netns" : "no internet"
-        }; ${
-          sandboxd.hostPorts.length > 0
-            ? `HOST LOOPBACK PORTS LET IN: ${sandboxd.hostPorts.join(", ")} (SANDBOXD_HOST_PORTS)`
-            : "no host port let in (SANDBOXD_HOST_PORTS)"
-        }`
+      ? describeJails(sandboxd)
       : "NONE — bwrap is missing or unusable; commands run unisolated on this machine (apt-get install bubblewrap)";
   }
   // Jobs and snapshot heads live in D1: the local database must have the schema first.

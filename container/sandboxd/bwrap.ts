@@ -265,7 +265,7 @@ export const RUNTIME_SOCKET_NAME = "runtime.sock";
 /** What the egress forwarder writes in the run directory once it listens (jail-forwarder.ts). */
 export const FORWARDER_READY_NAME = "forwarder.ready";
 
-/** Where the egress forwarder appears (jail-forwarder.ts, run by Bun as the runtime's user command). */
+/** Where the egress forwarder appears (jail-forwarder.ts: the jail's entry, which then runs the runtime). */
 export const RUNTIME_FORWARDER = `${RUNTIME_DIR}/forwarder.ts`;
 /** The jail's egress directory (jail-egress.ts), read-only: the unix sockets its forwarder connects to. */
 export const EGRESS_DIR = "/run/sandbox-egress";
@@ -331,10 +331,10 @@ export function jailIsolation(iso: Isolation, rt: JailRuntime): Isolation {
 /** The runtime's argv and the socket path it is told to listen on (SANDBOX_RUNTIME_SOCKET). */
 export function jailCommand(iso: Isolation, rt: JailRuntime): { argv: string[]; socket: string } {
   if (iso.kind === "bwrap") {
-    // The forwarder is the runtime's user command: the runtime supervises it (and exits if it dies).
-    const forwarder = rt.net ? [RUNTIME_BUN, RUNTIME_FORWARDER] : [];
+    // With a network of its own, the forwarder listens first, then runs the runtime in its process.
+    const entry = rt.net ? [RUNTIME_FORWARDER] : [];
     return {
-      argv: [RUNTIME_BUN, RUNTIME_BUNDLE, ...forwarder],
+      argv: [RUNTIME_BUN, ...entry, RUNTIME_BUNDLE],
       socket: `${RUNTIME_RUN_DIR}/${RUNTIME_SOCKET_NAME}`,
     };
   }

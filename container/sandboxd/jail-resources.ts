@@ -39,7 +39,7 @@ export function detectEnforcement(limits: JailLimits, isolated: boolean, tmpSize
   return { limits, cgroups: detectCgroups(), volumes: detectVolumes(), tmpSized };
 }
 
-/** The banner's limits line. */
+/** What each jail may use, and what is not enforced (the banners' limits line). */
 export function describeLimits(e: Enforcement): string {
   const { limits: l } = e;
   const enforced: string[] = [];
@@ -51,7 +51,7 @@ export function describeLimits(e: Enforcement): string {
   else not.push("/tmp size (bwrap lacks --size)");
   if (e.volumes.kind === "loop") enforced.push(`workspace ${formatBytes(l.workspaceBytes)} (ext4 volume)`);
   else not.push(`workspace ${formatBytes(l.workspaceBytes)} (${e.volumes.reason})`);
-  const line = `limits per jail: ${enforced.join(", ") || "none"}`;
+  const line = enforced.join(", ") || "none";
   return not.length > 0 ? `${line}; NOT ENFORCED: ${not.join("; ")}` : line;
 }
 

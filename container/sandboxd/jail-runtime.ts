@@ -6,9 +6,9 @@
  * tail of its output, and stopping it with a grace period. jails.ts keeps the registry
  * of jails and decides when a run starts and stops; this module is how.
  *
- * The runtime is `/opt/sandbox-runtime/bun /opt/sandbox-runtime/runtime.js` with the
- * confinement of every sandboxd command (bwrap.ts `jailIsolation`, started by
- * spawn.ts `launch`).
+ * The runtime is `/opt/sandbox-runtime/bun /opt/sandbox-runtime/runtime.js`, entered through
+ * the jail's egress forwarder (jail-forwarder.ts) under bwrap, with the confinement of every
+ * sandboxd command (bwrap.ts `jailIsolation`, started by spawn.ts `launch`).
  *
  * Unisolated (isolation "none") Bun runs directly on the host, with the jail's
  * workspace as cwd, its host run directory for the socket and HOME / state pointing

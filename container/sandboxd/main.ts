@@ -153,7 +153,7 @@ async function main(): Promise<void> {
     );
     if (iso.kind === "bwrap") {
       console.log(`sandboxd: ${describeNetwork(internet, cfg.hostPorts)}`);
-      console.log(`sandboxd: ${describeLimits(enforcement)}`);
+      console.log(`sandboxd: limits per jail: ${describeLimits(enforcement)}`);
     }
   });
 }

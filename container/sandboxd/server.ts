@@ -17,7 +17,7 @@ import { badRequest, notFound, SandboxdError } from "./errors.ts";
 import { clientGone, proxyHttp, proxyUpgrade, readJson, sendError, sendJson, sendRawError } from "./http.ts";
 import { checkJailId } from "./ids.ts";
 import { detectInternet, type Internet } from "./jail-network.ts";
-import { detectEnforcement, type Enforcement } from "./jail-resources.ts";
+import { describeLimits, detectEnforcement, type Enforcement } from "./jail-resources.ts";
 import { Jails } from "./jails.ts";
 
 /** What a handler gets: the request, its parsed URL and the route's parameters. */
@@ -95,6 +95,8 @@ export function createSandboxd(
           // unisolated, everything the host does.
           internet: iso.kind !== "bwrap" || internet.kind === "slirp4netns",
           hostPorts: cfg.hostPorts,
+          // What each jail may use, and what is not enforced here (jail-resources.ts).
+          limits: iso.kind === "bwrap" ? describeLimits(enforcement) : "none (no isolation)",
         }),
     },
     listJails: {

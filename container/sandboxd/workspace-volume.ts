@@ -195,10 +195,11 @@ async function createImage(image: string, bytes: number, owner: { uid: number; g
   try {
     await (await open(temp, "wx", 0o600)).close();
     await truncate(temp, bytes);
-    // -m 0: no blocks reserved for root, the jail gets the whole size.
-    const args = ["-q", "-F", "-m", "0"];
-    if (owner) args.push("-E", `root_owner=${owner.uid}:${owner.gid}`);
-    await run("mkfs.ext4", [...args, temp]);
+    // -m 0: no blocks reserved for root, the jail gets the whole size. Lazy journal and inode
+    // tables: a 10 GiB volume costs ~4 MiB of disk at start, not the 69 MiB of a zeroed journal.
+    const extended = ["lazy_itable_init=1", "lazy_journal_init=1"];
+    if (owner) extended.push(`root_owner=${owner.uid}:${owner.gid}`);
+    await run("mkfs.ext4", ["-q", "-F", "-m", "0", "-E", extended.join(","), temp]);
     await link(temp, image).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== "EEXIST") throw err;
     });

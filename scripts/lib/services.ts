@@ -27,6 +27,8 @@ export interface Sandboxd {
   /** Whether jails reach the internet, and the host loopback ports let into them (/health). */
   internet: boolean;
   hostPorts: number[];
+  /** What each jail may use, and what is not enforced (/health). */
+  limits: string;
 }
 
 /** Options for {@link startSandboxd}. */
@@ -74,14 +76,22 @@ export async function startSandboxd(sup: Supervisor, opts: SandboxdOptions = {})
     child,
     accept: (res) => res.status === 200,
   });
-  let report: { isolated?: unknown; internet?: unknown; hostPorts?: unknown } = {};
+  let report: { isolated?: unknown; internet?: unknown; hostPorts?: unknown; limits?: unknown } = {};
   try {
     report = JSON.parse(health) as typeof report;
   } catch {
     // An unexpected body: report "not isolated" rather than claim isolation we cannot see.
   }
   const hostPorts = Array.isArray(report.hostPorts) ? report.hostPorts.filter((p) => typeof p === "number") : [];
-  return { url, token, child, isolated: report.isolated === true, internet: report.internet === true, hostPorts };
+  return {
+    url,
+    token,
+    child,
+    isolated: report.isolated === true,
+    internet: report.internet === true,
+    hostPorts,
+    limits: typeof report.limits === "string" ? report.limits : "unknown",
+  };
 }
 
 /** A running `wrangler dev`. */

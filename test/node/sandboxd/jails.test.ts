@@ -96,12 +96,11 @@ describe("sandboxd jails", () => {
     const status = readFileSync(`/proc/${pidA}/status`, "utf8");
     const ppid = Number(/^PPid:\s+(\d+)/m.exec(status)?.[1]);
     expect(readFileSync(`/proc/${ppid}/cmdline`, "utf8").split("\0")[0]).toMatch(/bwrap$/);
-    // The runtime, told to supervise the jail's egress forwarder as its user command.
+    // The jail's egress forwarder, which runs the runtime in its process once it listens.
     expect(readFileSync(`/proc/${pidA}/cmdline`, "utf8").split("\0")).toEqual([
       "/opt/sandbox-runtime/bun",
-      "/opt/sandbox-runtime/runtime.js",
-      "/opt/sandbox-runtime/bun",
       "/opt/sandbox-runtime/forwarder.ts",
+      "/opt/sandbox-runtime/runtime.js",
       "",
     ]);
     await new Promise((r) => setTimeout(r, 1000));
