@@ -34,30 +34,35 @@ const log = (msg: string): void => {
 
 function usage(): never {
   process.stdout.write(
-    "usage: npm run dev [-- --containers docker|jails]\n" +
+    "usage: npm run dev [-- --containers docker|jails] [--inspect]\n" +
+      "  --inspect: wrangler's DevTools inspector on 127.0.0.1:9229 (off by default: it reads the Worker's secrets)\n" +
       "env: PORT (default 8787), API_TOKEN, SANDBOX_CONTAINERS, SANDBOXD_PORT, SANDBOXD_ROOT,\n" +
       "     SANDBOXD_INTERNET (auto|on|off), SANDBOXD_HOST_PORTS (host loopback ports let into jails)\n",
   );
   process.exit(0);
 }
 
-function parseContainersFlag(argv: string[]): string | undefined {
-  let values: { containers?: string; help?: boolean };
+/** `--containers docker|jails`, `--inspect` (wrangler's DevTools inspector on 127.0.0.1:9229), `--help`. */
+function parseFlags(argv: string[]): { containers?: string; inspect: boolean } {
+  let values: { containers?: string; inspect?: boolean; help?: boolean };
   try {
     ({ values } = parseArgs({
       args: argv,
-      options: { containers: { type: "string" }, help: { type: "boolean", short: "h" } },
+      options: {
+        containers: { type: "string" },
+        inspect: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
     }));
   } catch (err) {
     throw new Error(`${err instanceof Error ? err.message : String(err)} (see --help)`);
   }
   if (values.help) usage();
-  return values.containers;
+  return { containers: values.containers, inspect: values.inspect === true };
 }
 
 /** Where containers run, and why. */
-async function chooseContainers(argv: string[]): Promise<{ containers: Containers; why: string }> {
-  const flag = parseContainersFlag(argv);
+async function chooseContainers(flag: string | undefined): Promise<{ containers: Containers; why: string }> {
   const chosen = flag || process.env.SANDBOX_CONTAINERS;
   if (chosen === "docker" || chosen === "jails") {
     if (chosen === "docker" && !(await dockerAvailable()))
@@ -77,6 +82,7 @@ function banner(
   isolation: string,
   tokenSource: string,
   crons: readonly CronSchedule[],
+  inspect: boolean,
 ): string {
   const line = "─".repeat(72);
   const cron = crons.length > 0 ? crons.map((c) => describeCron(c.expression)).join("; ") : "none configured";
@@ -87,6 +93,7 @@ function banner(
     `  containers: ${containers === "docker" ? "Cloudflare's container image, under Docker" : "local jails (sandboxd)"}`,
     `  isolation : ${isolation}`,
     `  cron      : fires ${cron} (wrangler.jsonc triggers.crons)`,
+    `  inspector : ${inspect ? "ON at 127.0.0.1:9229 (any local user can attach and read secrets; jails cannot)" : "off (npm run dev -- --inspect)"}`,
     "",
     "  try:",
     `    curl -s ${url}/health`,
@@ -150,7 +157,9 @@ setInterval(() => {
 }, 500).unref();
 
 async function main(): Promise<void> {
-  const { containers, why } = await chooseContainers(process.argv.slice(2));
+  const flags = parseFlags(process.argv.slice(2));
+  const inspect = flags.inspect;
+  const { containers, why } = await chooseContainers(flags.containers);
   const port = Number(process.env.PORT ?? "8787");
   if (!Number.isInteger(port) || port < 1 || port > 65535)
     throw new Error(`PORT must be a port number, not "${process.env.PORT}"`);
@@ -205,7 +214,10 @@ async function main(): Promise<void> {
     containers: !jails,
     timeoutMs: Number.POSITIVE_INFINITY,
     // Exposes /__scheduled?cron=…, which runs the Worker's scheduled() handler.
-    extraArgs: crons.length > 0 ? ["--test-scheduled"] : [],
+    testScheduled: crons.length > 0,
+    // Off unless asked for: whoever attaches to it can read the Worker's secrets.
+    inspector: inspect,
+    extraArgs: inspect ? ["--inspector-port", "9229"] : [],
   });
   clearTimeout(slow);
   if (shuttingDown) return;
@@ -220,7 +232,7 @@ async function main(): Promise<void> {
       if (!shuttingDown) log(`cron "${cron}" could not be fired: ${err instanceof Error ? err.message : String(err)}`);
     }
   });
-  process.stdout.write(`\n${banner(worker.url, token, containers, isolation, tokenSource, crons)}\n\n`);
+  process.stdout.write(`\n${banner(worker.url, token, containers, isolation, tokenSource, crons, inspect)}\n\n`);
 }
 
 main().catch((err: unknown) => {

@@ -16,6 +16,8 @@ import { ensureSandboxRuntime } from "./sandbox-runtime.ts";
 export const REPO_ROOT = join(import.meta.dirname, "..", "..");
 /** wrangler's CLI entry, run with this Node (`node WRANGLER_JS …`), as npm scripts run it. */
 export const WRANGLER_JS = join(REPO_ROOT, "node_modules", "wrangler", "bin", "wrangler.js");
+/** `wrangler dev` without an inspector, through wrangler's API (worker-dev-entry.ts). */
+const WORKER_DEV_ENTRY = join(REPO_ROOT, "scripts", "lib", "worker-dev-entry.ts");
 
 /** A running sandboxd. */
 export interface Sandboxd {
@@ -112,8 +114,17 @@ export interface WorkerDevOptions {
   vars: Record<string, string>;
   /** false → `--enable-containers=false` (no Docker needed). */
   containers: boolean;
-  /** Extra wrangler arguments (e.g. --persist-to, --inspector-port). */
+  /** Extra wrangler arguments (e.g. --persist-to, --inspector-port); only with the inspector on. */
   extraArgs?: string[];
+  /**
+   * false: no DevTools inspector at all (worker-dev-entry.ts; `npm run dev` unless --inspect).
+   * Default: wrangler's CLI, whose inspector listens on 127.0.0.1 (9229, or --inspector-port).
+   */
+  inspector?: boolean;
+  /** Serve /__scheduled (wrangler's --test-scheduled). */
+  testScheduled?: boolean;
+  /** Where local D1, R2 and Durable Objects live (wrangler's --persist-to). Default: `.wrangler/state`. */
+  persistTo?: string;
   env?: NodeJS.ProcessEnv;
   output?: OutputMode;
   timeoutMs?: number;
@@ -137,25 +148,23 @@ function writePrivateEnvFile(vars: Record<string, string>): { path: string; remo
 
 /** Runs `wrangler dev` on 127.0.0.1:`port` and waits until GET /health answers 200. */
 export async function startWorkerDev(sup: Supervisor, opts: WorkerDevOptions): Promise<WorkerDev> {
-  const args = [
-    WRANGLER_JS,
-    "dev",
-    "--ip",
-    "127.0.0.1",
-    "--port",
-    String(opts.port),
-    // No hotkey UI: stdin is not a terminal for a supervised child.
-    "--show-interactive-dev-session=false",
-  ];
-  // A hidden but supported wrangler flag: no container images are built, so no Docker is
-  // needed (README, "What `npm run dev` does").
-  if (!opts.containers) args.push("--enable-containers=false");
   const envFile = writePrivateEnvFile(opts.vars);
-  // With --env-file wrangler reads no .dev.vars of its own: the developer's comes first, ours after.
+  // With env files wrangler reads no .dev.vars of its own: the developer's comes first, ours after.
   const devVars = join(REPO_ROOT, ".dev.vars");
-  if (existsSync(devVars)) args.push("--env-file", devVars);
-  args.push("--env-file", envFile.path);
-  args.push(...(opts.extraArgs ?? []));
+  const envFiles = [...(existsSync(devVars) ? [devVars] : []), envFile.path];
+  const args =
+    opts.inspector === false
+      ? [
+          WORKER_DEV_ENTRY,
+          JSON.stringify({
+            port: opts.port,
+            envFiles,
+            enableContainers: opts.containers,
+            testScheduled: opts.testScheduled ?? false,
+            persistTo: opts.persistTo ?? join(REPO_ROOT, ".wrangler", "state"),
+          }),
+        ]
+      : wranglerDevArgs(opts, envFiles);
   const child = sup.start({
     name: "wrangler",
     command: process.execPath,
@@ -171,6 +180,28 @@ export async function startWorkerDev(sup: Supervisor, opts: WorkerDevOptions): P
   const timeoutMs = opts.timeoutMs ?? (opts.containers ? 600_000 : 60_000);
   const health = await waitForHttp(`${url}/health`, { timeoutMs, child, accept: (res) => res.status === 200 });
   return { url, child, health };
+}
+
+/** The `wrangler dev` CLI's arguments for `opts`. */
+function wranglerDevArgs(opts: WorkerDevOptions, envFiles: string[]): string[] {
+  const args = [
+    WRANGLER_JS,
+    "dev",
+    "--ip",
+    "127.0.0.1",
+    "--port",
+    String(opts.port),
+    // No hotkey UI: stdin is not a terminal for a supervised child.
+    "--show-interactive-dev-session=false",
+  ];
+  // A hidden but supported wrangler flag: no container images are built, so no Docker is
+  // needed (README, "What `npm run dev` does").
+  if (!opts.containers) args.push("--enable-containers=false");
+  if (opts.testScheduled) args.push("--test-scheduled");
+  if (opts.persistTo) args.push("--persist-to", opts.persistTo);
+  for (const file of envFiles) args.push("--env-file", file);
+  args.push(...(opts.extraArgs ?? []));
+  return args;
 }
 
 /**

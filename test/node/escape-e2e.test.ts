@@ -8,13 +8,40 @@
  * agent; finding another project's files. Each attack's jail-level twin, and the limits, are
  * in test/node/sandboxd/; the files API's rename race is test/node/sandboxd/rename-race.test.ts.
  */
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Stack, startStack } from "../support/stack.ts";
+
+/** TCP ports listened on by the process group `pgid` (wrangler and its workerd processes). */
+function portsOfGroup(pgid: number): number[] {
+  const inodes = new Set<string>();
+  for (const pid of readdirSync("/proc").filter((n) => /^\d+$/.test(n))) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]) !== pgid) continue;
+      for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+        const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+        if (m?.[1]) inodes.add(m[1]);
+      }
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  const ports: number[] = [];
+  for (const table of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    for (const line of readFileSync(table, "utf8").split("\n").slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f[3] === "0A" && f[9] && inodes.has(f[9])) ports.push(Number.parseInt(f[1]?.split(":").pop() ?? "", 16));
+    }
+  }
+  return ports;
+}
 
 describe("escapes from a sandbox, through the product", () => {
   let stack: Stack;
   beforeAll(async () => {
-    stack = await startStack();
+    // As npm run dev runs it: without wrangler's DevTools inspector.
+    stack = await startStack({}, [], { inspector: false });
   }, 180_000);
   afterAll(async () => {
     await stack?.stop();
@@ -28,9 +55,25 @@ describe("escapes from a sandbox, through the product", () => {
   const probe = (port: number) =>
     `timeout 3 bash -c 'exec 3<>/dev/tcp/127.0.0.1/${port}' 2>/dev/null && echo OPEN-${port} || echo closed`;
 
-  it("reaches neither the inspector nor the Worker nor sandboxd on the host's loopback", async () => {
+  it("runs wrangler dev without a DevTools inspector", async () => {
+    const wrangler = stack.supervisor.children.find((c) => c.name === "wrangler");
+    const ports = portsOfGroup(wrangler?.pid ?? -1);
+    // The scan sees wrangler's sockets: the Worker's own port is among them.
+    expect(ports).toContain(Number(new URL(stack.url).port));
+    const devtools: number[] = [];
+    for (const port of ports) {
+      const res = await fetch(`http://127.0.0.1:${port}/json/version`, { signal: AbortSignal.timeout(2000) }).catch(
+        () => null,
+      );
+      if (res && (await res.text()).includes("Browser")) devtools.push(port);
+    }
+    expect(devtools).toEqual([]);
+  });
+
+  it("reaches neither the Worker nor sandboxd nor an inspector's port on the host's loopback", async () => {
     await stack.call("POST", "/sandboxes/attacker");
-    const ports = [stack.inspectorPort, Number(new URL(stack.url).port), Number(new URL(stack.sandboxd.url).port)];
+    // 9229: wrangler's inspector when `npm run dev -- --inspect` turns it on.
+    const ports = [9229, Number(new URL(stack.url).port), Number(new URL(stack.sandboxd.url).port)];
     const r = await exec("attacker", ports.map(probe).join("; "));
     expect(r.stdout).toBe("closed\nclosed\nclosed\n");
     // The probe can see an open port: the sandbox's own.

@@ -17,7 +17,7 @@ import { mintRunnerToken } from "./runner-token.ts";
 export interface Stack {
   /** The Worker's URL. */
   url: string;
-  /** The port of wrangler dev's DevTools inspector (on 127.0.0.1). */
+  /** The port of wrangler dev's DevTools inspector (on 127.0.0.1); 0 when it is off. */
   inspectorPort: number;
   apiToken: string;
   /** A project-scoped runner token, as the Worker mints them (RUNNER_TOKEN_SECRET is the stack's). */
@@ -44,8 +44,16 @@ export interface Envelope {
   code?: string;
 }
 
-/** Start the stack; `vars` adds or overrides Worker variables, `wranglerArgs` adds flags. */
-export async function startStack(vars: Record<string, string> = {}, wranglerArgs: string[] = []): Promise<Stack> {
+/**
+ * Start the stack; `vars` adds or overrides Worker variables, `wranglerArgs` adds flags.
+ * `inspector: false` runs wrangler without its DevTools inspector, as `npm run dev` does
+ * (scripts/lib/worker-dev-entry.ts; `wranglerArgs` are then not taken), `inspectorPort` is 0.
+ */
+export async function startStack(
+  vars: Record<string, string> = {},
+  wranglerArgs: string[] = [],
+  opts: { inspector?: boolean } = {},
+): Promise<Stack> {
   const supervisor = new Supervisor((child, code) => {
     console.error(`${child.name} exited early with ${code}:\n${child.tail().join("\n")}`);
   });
@@ -77,7 +85,7 @@ export async function startStack(vars: Record<string, string> = {}, wranglerArgs
     await seedMigratedD1(persistTo, env);
     step = "wrangler dev";
     const port = await freePort();
-    const inspectorPort = await freePort();
+    const inspectorPort = opts.inspector === false ? 0 : await freePort();
     const worker = await startWorkerDev(supervisor, {
       port,
       containers: false,
@@ -92,7 +100,9 @@ export async function startStack(vars: Record<string, string> = {}, wranglerArgs
         SYNC_ON_CREATE: "false",
         ...vars,
       },
-      extraArgs: ["--inspector-port", String(inspectorPort), "--persist-to", persistTo, ...wranglerArgs],
+      persistTo,
+      inspector: opts.inspector,
+      extraArgs: ["--inspector-port", String(inspectorPort), ...wranglerArgs],
       env,
       output: "quiet",
     });
