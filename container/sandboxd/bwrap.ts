@@ -8,19 +8,11 @@
  * binds (jailIsolation).
  */
 import { spawnSync } from "node:child_process";
-import {
-  accessSync,
-  constants,
-  existsSync,
-  lstatSync,
-  mkdirSync,
-  readdirSync,
-  readlinkSync,
-  realpathSync,
-} from "node:fs";
-import { delimiter, join } from "node:path";
+import { existsSync, lstatSync, mkdirSync, readdirSync, readlinkSync, realpathSync } from "node:fs";
+import { join } from "node:path";
 import { RUNNER_NODE, RUNNER_STATE_DIR } from "../../src/shared/snapshot-format.ts";
 import { executeOnlyNode } from "./runner-node.ts";
+import { findOnPath } from "./which.ts";
 
 /**
  * Where the opencode CLI appears in every sandbox. The image installs it globally
@@ -124,20 +116,6 @@ function systemArgs(): string[] {
   args.push("--ro-bind", "/etc", "/etc");
   for (const file of secretEtcFiles()) args.push("--ro-bind", "/dev/null", file);
   return args;
-}
-
-function findOnPath(name: string): string | null {
-  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
-    if (!dir) continue;
-    const candidate = join(dir, name);
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // Not here; keep looking.
-    }
-  }
-  return null;
 }
 
 /**

@@ -12,28 +12,14 @@
  * exit pipe closes).
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { accessSync, constants } from "node:fs";
-import { delimiter, join } from "node:path";
 import { SandboxdError } from "./errors.ts";
+import { findOnPath } from "./which.ts";
 
 /** The nameserver slirp4netns answers on inside the jail. */
 export const SLIRP_DNS = "10.0.2.3";
 
 /** Whether jails get the internet, and how. */
 export type Internet = { kind: "slirp4netns"; path: string } | { kind: "off"; reason: string };
-
-function findOnPath(name: string): string | null {
-  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
-    if (!dir) continue;
-    try {
-      accessSync(join(dir, name), constants.X_OK);
-      return join(dir, name);
-    } catch {
-      // Keep looking.
-    }
-  }
-  return null;
-}
 
 /** SANDBOXD_INTERNET: "auto" uses slirp4netns when installed; "on" requires it. */
 export function detectInternet(setting: "auto" | "on" | "off"): Internet {

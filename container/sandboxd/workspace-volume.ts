@@ -13,8 +13,6 @@
 import { execFile, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import {
-  accessSync,
-  constants,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -26,7 +24,8 @@ import {
 } from "node:fs";
 import { chown, link, mkdir, open, readdir, realpath, rm, rmdir, stat, truncate, unlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { delimiter, dirname, join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
+import { findOnPath } from "./which.ts";
 
 /** Whether workspaces can be volumes here, or why not. */
 export type VolumeSupport = { kind: "loop" } | { kind: "none"; reason: string };
@@ -42,18 +41,7 @@ type Tool = (typeof TOOLS)[number];
 
 /** The tool on PATH or in the sbin directories (a non-login root's PATH may lack them); null if absent. */
 function findTool(name: string): string | null {
-  const dirs = [...(process.env.PATH ?? "").split(delimiter), "/usr/local/sbin", "/usr/sbin", "/sbin"];
-  for (const dir of dirs) {
-    if (!dir) continue;
-    const candidate = join(dir, name);
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // Not here; keep looking.
-    }
-  }
-  return null;
+  return findOnPath(name, ["/usr/local/sbin", "/usr/sbin", "/sbin"]);
 }
 
 /** Host tools get no part of sandboxd's environment (its token is in it), and speak C for their messages. */
