@@ -4,9 +4,10 @@
  * runtime's environment for sandboxd, new ids, host directories, starting one, a
  * command run through the proxy) and /proc scans for leftover processes.
  */
+import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { ensureSandboxRuntime } from "../../../scripts/lib/sandbox-runtime.ts";
 import { SESSIONLESS } from "../../../src/shared/container-runtime.ts";
 import type { RunningSandboxd } from "../../support/sandboxd-process.ts";
@@ -137,4 +138,32 @@ export async function eventually(check: () => boolean | Promise<boolean>, timeou
     await new Promise((r) => setTimeout(r, 50));
   }
   return await check();
+}
+
+/** The uid and gid of `nobody`: a process with no privilege at all. */
+const NOBODY = 65534;
+
+/** Whether every directory above `path` lets others pass (a clone in a 0700 `mktemp -d` does not). */
+export function othersCanReach(path: string): boolean {
+  for (let dir = dirname(path); ; dir = dirname(dir)) {
+    if ((statSync(dir).mode & 0o001) === 0) return false;
+    if (dirname(dir) === dir) return true;
+  }
+}
+
+/**
+ * Calls `exportName()` of the module at `modulePath` in a Node running as nobody (the test
+ * must be root); its JSON result, or null where nobody cannot reach this Node or the module.
+ */
+export function callAsNobody(modulePath: string, exportName: string): unknown {
+  if (!othersCanReach(process.execPath) || !othersCanReach(modulePath)) return null;
+  const script = `import(${JSON.stringify(modulePath)}).then((m) => process.stdout.write(JSON.stringify(m.${exportName}())))`;
+  const r = spawnSync(process.execPath, ["-e", script], {
+    uid: NOBODY,
+    gid: NOBODY,
+    encoding: "utf8",
+    timeout: 10_000,
+  });
+  if (r.status !== 0) throw new Error(`${exportName} as nobody failed (${r.status}): ${r.stderr}`);
+  return JSON.parse(r.stdout);
 }
