@@ -4,8 +4,9 @@
  * process inside swaps /workspace/d with a symlink to a host directory
  * (renameat2(RENAME_EXCHANGE) in a loop) while the runtime's file API, which the adapter's
  * readFile, writeFile, deletePath and listFiles call, reads, writes, deletes and lists under
- * /workspace/d 150 times each (600 racing calls). File operations run inside the jail, so the symlink can only
- * name a path of the jail's own: the host directory is never read, written, emptied or listed.
+ * /workspace/d 500 times each (2,000 racing calls). File operations run inside the jail, so the
+ * symlink can only name a path of the jail's own: the host directory is never read, written,
+ * emptied or listed.
  */
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -15,8 +16,8 @@ import { SESSIONLESS } from "../../../src/shared/container-runtime.ts";
 import { type RunningSandboxd, startSandboxd } from "../../support/sandboxd-process.ts";
 import { call, execInJail, newJailId, runtimeEnv, startJail } from "./helpers.ts";
 
-/** Per operation: 600 racing calls in all. */
-const TRIES = 150;
+/** Per operation, as the issue asks (its attack ran ~450 of each): 2,000 racing calls in all. */
+const TRIES = 500;
 const SECRET = "HOST-SECRET-c1d9";
 const env = await runtimeEnv();
 const id = newJailId();
@@ -30,7 +31,7 @@ n = 0
 while not os.path.exists("/workspace/stop"):
     if libc.syscall(316, -100, b"/workspace/d", -100, b"/workspace/link", 2) == 0:
         n += 1
-    time.sleep(0.0001)
+    time.sleep(0.001)
 print(n)`;
 
 beforeAll(async () => {
@@ -85,6 +86,7 @@ describe("the files API under a rename-exchange race", () => {
     expect(outcomes.list.filter((name) => name === "host-secret.txt")).toEqual([]);
     // The race was real: some calls met the directory, some the symlink.
     expect(outcomes.write.filter((s) => s === 200).length).toBeGreaterThan(0);
+    expect(outcomes.write.filter((s) => s !== 200).length).toBeGreaterThan(0);
     expect(outcomes.list.filter((name) => name.startsWith("put-")).length).toBeGreaterThan(0);
     expect(readdirSync(hostDir)).toEqual(["host-secret.txt"]);
     expect(readFileSync(join(hostDir, "host-secret.txt"), "utf8")).toBe(SECRET);
