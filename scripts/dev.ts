@@ -108,14 +108,9 @@ function banner(
 
 /** The banner's isolation, network and limits lines for jails, as sandboxd's /health reports them. */
 function describeJails(sandboxd: Sandboxd): string {
-  const internet = sandboxd.internet ? "internet through slirp4netns" : "no internet";
-  const ports =
-    sandboxd.hostPorts.length > 0
-      ? `HOST LOOPBACK PORTS LET IN: ${sandboxd.hostPorts.join(", ")} (SANDBOXD_HOST_PORTS)`
-      : "no host port let in (SANDBOXD_HOST_PORTS)";
   return [
     "Cloudflare's container runtime in a bubblewrap jail (each project sees only its /workspace)",
-    `  network   : a namespace per jail; the host's loopback unreachable; ${internet}; ${ports}`,
+    `  network   : ${sandboxd.network}`,
     `  limits    : ${sandboxd.limits}`,
   ].join("\n");
 }

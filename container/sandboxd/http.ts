@@ -269,6 +269,20 @@ export function proxyHttp(req: IncomingMessage, res: ServerResponse, target: Pro
 /** Request bodies up to this size are sent to a jail in one piece (see proxyHttp). */
 const SMALL_BODY_BYTES = 1024 * 1024;
 
+/** Pipes `a` and `b` into each other until either closes or fails; then both are destroyed. */
+export function spliceSockets(a: Duplex, b: Duplex): void {
+  const close = () => {
+    a.destroy();
+    b.destroy();
+  };
+  for (const s of [a, b]) {
+    s.once("error", close);
+    s.once("close", close);
+  }
+  a.pipe(b);
+  b.pipe(a);
+}
+
 /**
  * Forwards an upgrade request (a websocket) to `target`. On 101 the runtime's answer
  * goes back verbatim and the two sockets are piped into each other until either
@@ -297,16 +311,7 @@ export function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer,
     if (head.length > 0) upSocket.write(head);
     (socket as Socket).setNoDelay?.(true);
     upSocket.setNoDelay(true);
-    const close = () => {
-      socket.destroy();
-      upSocket.destroy();
-    };
-    for (const s of [socket, upSocket]) {
-      s.once("error", close);
-      s.once("close", close);
-    }
-    upSocket.pipe(socket);
-    socket.pipe(upSocket);
+    spliceSockets(upSocket, socket);
   });
   upstream.on("response", (up) => {
     socket.off("close", abort);

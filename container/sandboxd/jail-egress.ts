@@ -13,13 +13,13 @@
  */
 import { chmod, chown, mkdir, rm } from "node:fs/promises";
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from "node:http";
-import { connect, createServer, type Server, type Socket } from "node:net";
+import { connect, createServer, type Server } from "node:net";
 import { join } from "node:path";
 import { JAIL_EGRESS_PREFIX, RUNNER_INTERNAL_HOST, SANDBOXD_TOKEN_HEADER } from "../../src/shared/egress.ts";
 import { MODELS_INTERNAL_HOST } from "../../src/shared/model-egress.ts";
 import type { JailUser } from "./bwrap.ts";
 import { SandboxdError, unavailable } from "./errors.ts";
-import { proxyHttp, sendError } from "./http.ts";
+import { proxyHttp, sendError, spliceSockets } from "./http.ts";
 
 /** The port the Worker's hosts are reached on inside a jail (their origins have none). */
 export const EGRESS_HTTP_PORT = 80;
@@ -35,20 +35,6 @@ export function jailHostsFile(): string {
     `127.0.0.1 ${WORKER_HOSTS.join(" ")}`,
     "",
   ].join("\n");
-}
-
-/** (jail-forwarder.ts has the same: it is the one file of the repository a jail sees, so it imports nothing.) */
-function pipeBoth(a: Socket, b: Socket): void {
-  const close = () => {
-    a.destroy();
-    b.destroy();
-  };
-  for (const s of [a, b]) {
-    s.once("error", close);
-    s.once("close", close);
-  }
-  a.pipe(b);
-  b.pipe(a);
 }
 
 function listen(server: Server, path: string): Promise<void> {
@@ -96,7 +82,7 @@ export class JailEgress {
     });
     const pairs: Array<[Server, number]> = [[http, EGRESS_HTTP_PORT]];
     for (const port of this.opts.hostPorts) {
-      pairs.push([createServer((inside) => pipeBoth(inside, connect(port, "127.0.0.1"))), port]);
+      pairs.push([createServer((inside) => spliceSockets(inside, connect(port, "127.0.0.1"))), port]);
     }
     for (const [server, port] of pairs) {
       const path = join(this.dir, `${port}.sock`);

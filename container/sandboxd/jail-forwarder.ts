@@ -17,6 +17,7 @@ const ports = (process.env.SANDBOX_EGRESS_PORTS ?? "").split(",").filter(Boolean
 /** Written once every port listens: sandboxd calls the jail started only then. */
 const readyFile = process.env.SANDBOX_FORWARDER_READY;
 
+/** http.ts spliceSockets, again: this file imports nothing of the repository (the jail sees only it). */
 function pipeBoth(a: Socket, b: Socket): void {
   const close = () => {
     a.destroy();

@@ -31,6 +31,19 @@ export function detectInternet(setting: "auto" | "on" | "off"): Internet {
   return { kind: "off", reason };
 }
 
+/** What a jail's network reaches, for the banners (sandboxd's, and npm run dev's through /health). */
+export function describeNetwork(internet: Internet, hostPorts: readonly number[]): string {
+  const net =
+    internet.kind === "slirp4netns"
+      ? "own namespace; internet through slirp4netns (the host's loopback unreachable)"
+      : `own namespace; no internet (${internet.reason})`;
+  const ports =
+    hostPorts.length > 0
+      ? `HOST LOOPBACK PORTS LET IN: ${hostPorts.join(", ")} (SANDBOXD_HOST_PORTS)`
+      : "no host loopback port let in (SANDBOXD_HOST_PORTS)";
+  return `${net}; ${ports}`;
+}
+
 /** A jail's /etc/resolv.conf: slirp4netns's resolver, or none (a lookup then fails at once). */
 export function jailResolvConf(internet: Internet): string {
   return internet.kind === "slirp4netns" ? `nameserver ${SLIRP_DNS}\n` : "# This jail has no internet.\n";

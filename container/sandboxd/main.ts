@@ -17,7 +17,7 @@ import { chmod, mkdir, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { DEFAULT_RUNNER_HOST_DIR, detectIsolation, type JailUser, OPENCODE_HOST_BINARY } from "./bwrap.ts";
 import { loadConfig, type SandboxdConfig } from "./config.ts";
-import { detectInternet, type Internet } from "./jail-network.ts";
+import { describeNetwork, detectInternet, type Internet } from "./jail-network.ts";
 import { describeLimits, detectEnforcement } from "./jail-resources.ts";
 import { FORWARDER } from "./jails.ts";
 import { RUNNER_NODE_CACHE } from "./runner-node.ts";
@@ -80,19 +80,6 @@ async function jailUserFor(cfg: SandboxdConfig): Promise<JailUser | null> {
   return { uid: cfg.jailUid, gid: cfg.jailUid };
 }
 
-/** The banner's network line: what a jail can reach. */
-function describeNetwork(internet: Internet, hostPorts: readonly number[]): string {
-  const net =
-    internet.kind === "slirp4netns"
-      ? "jail network: own namespace; internet through slirp4netns (the host's loopback unreachable)"
-      : `jail network: own namespace; no internet (${internet.reason})`;
-  const ports =
-    hostPorts.length > 0
-      ? `; HOST LOOPBACK PORTS LET IN: ${hostPorts.join(", ")} (SANDBOXD_HOST_PORTS)`
-      : "; no host loopback port let in";
-  return `${net}${ports}`;
-}
-
 async function main(): Promise<void> {
   let cfg: ReturnType<typeof loadConfig>;
   try {
@@ -152,7 +139,7 @@ async function main(): Promise<void> {
       `sandboxd: isolation ${iso.kind === "bwrap" ? `on (bubblewrap ${iso.bwrapPath})` : "OFF"}; jails under ${cfg.root}/jails`,
     );
     if (iso.kind === "bwrap") {
-      console.log(`sandboxd: ${describeNetwork(internet, cfg.hostPorts)}`);
+      console.log(`sandboxd: jail network: ${describeNetwork(internet, cfg.hostPorts)}`);
       console.log(`sandboxd: limits per jail: ${describeLimits(enforcement)}`);
     }
   });

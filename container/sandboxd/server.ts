@@ -16,7 +16,7 @@ import type { SandboxdConfig } from "./config.ts";
 import { badRequest, notFound, SandboxdError } from "./errors.ts";
 import { clientGone, proxyHttp, proxyUpgrade, readJson, sendError, sendJson, sendRawError } from "./http.ts";
 import { checkJailId } from "./ids.ts";
-import { detectInternet, type Internet } from "./jail-network.ts";
+import { describeNetwork, detectInternet, type Internet } from "./jail-network.ts";
 import { describeLimits, detectEnforcement, type Enforcement } from "./jail-resources.ts";
 import { Jails } from "./jails.ts";
 
@@ -95,6 +95,7 @@ export function createSandboxd(
           // unisolated, everything the host does.
           internet: iso.kind !== "bwrap" || internet.kind === "slirp4netns",
           hostPorts: cfg.hostPorts,
+          network: iso.kind === "bwrap" ? describeNetwork(internet, cfg.hostPorts) : "the host's (no isolation)",
           // What each jail may use, and what is not enforced here (jail-resources.ts).
           limits: iso.kind === "bwrap" ? describeLimits(enforcement) : "none (no isolation)",
         }),

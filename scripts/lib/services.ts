@@ -26,9 +26,8 @@ export interface Sandboxd {
   child: ManagedChild;
   /** What sandboxd's /health reports: true when commands run inside bubblewrap. */
   isolated: boolean;
-  /** Whether jails reach the internet, and the host loopback ports let into them (/health). */
-  internet: boolean;
-  hostPorts: number[];
+  /** What a jail's network reaches (/health). */
+  network: string;
   /** What each jail may use, and what is not enforced (/health). */
   limits: string;
 }
@@ -78,20 +77,18 @@ export async function startSandboxd(sup: Supervisor, opts: SandboxdOptions = {})
     child,
     accept: (res) => res.status === 200,
   });
-  let report: { isolated?: unknown; internet?: unknown; hostPorts?: unknown; limits?: unknown } = {};
+  let report: { isolated?: unknown; network?: unknown; limits?: unknown } = {};
   try {
     report = JSON.parse(health) as typeof report;
   } catch {
     // An unexpected body: report "not isolated" rather than claim isolation we cannot see.
   }
-  const hostPorts = Array.isArray(report.hostPorts) ? report.hostPorts.filter((p) => typeof p === "number") : [];
   return {
     url,
     token,
     child,
     isolated: report.isolated === true,
-    internet: report.internet === true,
-    hostPorts,
+    network: typeof report.network === "string" ? report.network : "unknown",
     limits: typeof report.limits === "string" ? report.limits : "unknown",
   };
 }

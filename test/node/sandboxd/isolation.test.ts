@@ -43,6 +43,7 @@ describe("sandboxd isolation (bubblewrap jails)", () => {
       jailUid: expect.any(Number),
       internet: expect.any(Boolean),
       hostPorts: [],
+      network: expect.stringContaining("own namespace"),
       limits: expect.stringContaining("1024 processes"),
     });
   });

@@ -39,6 +39,7 @@ describe("sandboxd without bubblewrap", () => {
       // Unisolated, a jail has the host's network, the internet and its loopback alike.
       internet: true,
       hostPorts: [],
+      network: "the host's (no isolation)",
       limits: "none (no isolation)",
     });
   });
