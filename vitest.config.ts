@@ -10,6 +10,7 @@
  */
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
+import { sandboxdServiceBinding } from "./scripts/lib/sandboxd-binding.ts";
 import { assignTestPorts, TEST_API_TOKEN, TEST_SANDBOXD_TOKEN } from "./test/support/ports.ts";
 import { SlowFirstSequencer } from "./test/support/sequencer.ts";
 
@@ -36,9 +37,10 @@ function workersProject(
             SANDBOXD_TOKEN: TEST_SANDBOXD_TOKEN,
             CLONE_ALLOWED_SCHEMES: "https,http",
             TEST_MIGRATIONS: migrations,
-            // The SDK logs every call at "info" (JSON objects on stdout); tests read warnings only.
-            SANDBOX_LOG_LEVEL: "warn",
           },
+          // The Durable Objects reach their jails straight, not through Miniflare's outbound
+          // interceptor (scripts/lib/sandboxd-binding.ts).
+          serviceBindings: { SANDBOXD: sandboxdServiceBinding(`http://127.0.0.1:${ports.TEST_SANDBOXD_PORT}`) },
         },
       }),
     ],

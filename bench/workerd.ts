@@ -30,6 +30,7 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { convertV4MiniflareOptions, Miniflare, NoOpLog } from "miniflare";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
+import { sandboxdServiceBinding } from "../scripts/lib/sandboxd-binding.ts";
 import { applyLocalD1Migrations, REPO_ROOT, WRANGLER_JS } from "../scripts/lib/services.ts";
 
 /** A Worker running in workerd under Miniflare. */
@@ -130,6 +131,15 @@ export async function startWorkerd(opts: WorkerdOptions): Promise<WorkerdWorker>
           scriptPath,
           modulesRoot: dirname(scriptPath),
           bindings: { ...(fromConfig.bindings ?? {}), ...opts.vars },
+          // The Durable Objects' jails straight, not through Miniflare's outbound interceptor.
+          ...(opts.vars.SANDBOXD_URL
+            ? {
+                serviceBindings: {
+                  ...(fromConfig.serviceBindings ?? {}),
+                  SANDBOXD: sandboxdServiceBinding(opts.vars.SANDBOXD_URL),
+                },
+              }
+            : {}),
           // The socket the benchmark uses: workerd hands its requests to the Worker itself.
           unsafeDirectSockets: [{ host: "127.0.0.1", port: opts.port }],
         },

@@ -7,7 +7,7 @@
  * - MODELS_INTERNAL_HOST: the model APIs (src/models/egress.ts). The Worker adds
  *   ANTHROPIC_API_KEY / OPENAI_API_KEY on the way out, so no key enters the container.
  */
-import { Sandbox as SdkSandbox } from "@cloudflare/sandbox";
+import { type ExecOptions, type ExecResult, Sandbox as SdkSandbox } from "@cloudflare/sandbox";
 import { JailContainer, withLocalJail } from "./backend/jail-container";
 import { errorBody, NotFoundError } from "./errors";
 import { forwardModelRequest } from "./models/egress";
@@ -48,6 +48,13 @@ export const outboundHandlers = {
   [MODELS_INTERNAL_HOST]: modelsOutboundHandler,
 };
 
+/**
+ * The session id with which the SDK runs a call sessionless (its DISABLE_SESSION_TOKEN,
+ * not exported; what `getSandbox(…, {enableDefaultSession: false})` sends). Pinned by
+ * test/node/deploy-config.test.ts against the installed SDK.
+ */
+export const SESSIONLESS = "__DISABLE_SESSION__";
+
 /** The Durable Object storage key that {@link Sandbox.onStart} sets and destroy removes. */
 const CREATED_KEY = "sandbox-worker:created";
 
@@ -72,7 +79,12 @@ type SandboxState = ConstructorParameters<typeof SdkSandbox<Env>>[0];
  */
 export class Sandbox extends SdkSandbox<Env> {
   constructor(ctx: SandboxState, env: Env) {
-    const jailHost = { url: env.SANDBOXD_URL, token: env.SANDBOXD_TOKEN, workerUrl: env.RUNNER_API_URL };
+    const jailHost = {
+      url: env.SANDBOXD_URL,
+      token: env.SANDBOXD_TOKEN,
+      workerUrl: env.RUNNER_API_URL,
+      fetcher: env.SANDBOXD,
+    };
     super(withLocalJail(ctx, jailHost), env);
     if (ctx.container instanceof JailContainer) {
       // A local jail's egress is carried by its host to the Worker (backend/jail-egress.ts),
@@ -98,6 +110,17 @@ export class Sandbox extends SdkSandbox<Env> {
   /** The container runs and its workspace was restored since it started. */
   async workspaceReady(): Promise<boolean> {
     return readyWorkspaces.has(this) && (await this.getState()).status === "healthy";
+  }
+
+  /**
+   * The hot path of `POST /sandboxes/:id/exec` in one call: runs `command` sessionless when
+   * the workspace is ready, as `workspaceReady()` then `exec` would in two; null when the
+   * caller must take the ensure step first. Checked and run in the same call, so the
+   * container cannot stop between the two.
+   */
+  async execIfReady(command: string, options: ExecOptions): Promise<ExecResult | null> {
+    if (!(await this.workspaceReady())) return null;
+    return await this.execWithSessionToken(command, SESSIONLESS, options);
   }
 
   /**

@@ -40,6 +40,8 @@ function mapSseStream(
     onDeadline?: () => ExecEvent;
     /** Runs once when the consumer goes away before a terminal event (to stop what streams). */
     onAbandon?: () => Promise<void>;
+    /** An event the stream starts with, before anything upstream sends. */
+    first?: ExecEvent;
   },
 ): ReadableStream<ExecEvent> {
   const abort = new AbortController();
@@ -72,6 +74,9 @@ function mapSseStream(
     opts.signal?.removeEventListener("abort", onAbort);
   };
   return new ReadableStream<ExecEvent>({
+    start(controller) {
+      if (opts.first) controller.enqueue(opts.first);
+    },
     async pull(controller) {
       if (finished) return;
       try {
@@ -180,12 +185,13 @@ export function processEventStream(
   sse: ReadableStream<Uint8Array>,
   req: { command: string; pid?: number; startedAt: number; signal?: AbortSignal },
 ): ReadableStream<ExecEvent> {
+  // The start comes from what the caller knows: the runtime's first event (process_info) is
+  // not sent on every transport (the rpc transport's log stream begins with the output).
+  const start: ExecEvent = { type: "start", command: req.command, ...(req.pid !== undefined ? { pid: req.pid } : {}) };
   return mapSseStream(
     sse,
     (event) => {
       switch (event.type) {
-        case "process_info":
-          return { type: "start", command: req.command, ...(req.pid !== undefined ? { pid: req.pid } : {}) };
         case "stdout":
         case "stderr":
           return event.data ? { type: event.type, data: event.data } : undefined;
@@ -198,6 +204,6 @@ export function processEventStream(
           return undefined;
       }
     },
-    { signal: req.signal },
+    { signal: req.signal, first: start },
   );
 }

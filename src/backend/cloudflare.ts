@@ -17,7 +17,7 @@
  *   state (`getState()`), and "never created" is the absence of the mark its
  *   Durable Object sets when its container starts (destroy removes it).
  */
-import { getSandbox, type Sandbox } from "@cloudflare/sandbox";
+import { type ExecOptions, getSandbox, type Sandbox, type ExecResult as SdkExecResult } from "@cloudflare/sandbox";
 import { BackendError, ConflictError, NotFoundError, TimeoutError, ValidationError } from "../errors";
 import { cloneArgv, RepoUrlError, redactText, shellCommand, shellQuote } from "../shared/git";
 import { STATE_DIR_IN_SHELL } from "../shared/snapshot-format";
@@ -48,6 +48,7 @@ interface CreationMarks {
   wasCreated(): Promise<boolean>;
   workspaceReady(): Promise<boolean>;
   noteEnsured(initialized: boolean): Promise<boolean>;
+  execIfReady(command: string, options: ExecOptions): Promise<SdkExecResult | null>;
 }
 
 /** Exit codes of the adapter's own shell snippets. */
@@ -87,25 +88,40 @@ export function createCloudflareBackend(
     isolated: true,
   });
 
-  /** Runs `command` under the runtime's own timeout; the result says whether the timeout killed it. */
-  async function run(projectId: string, req: ExecRequest, errCtx: ErrorContext = {}) {
+  /**
+   * Runs `req` through `call` (an SDK exec) under the runtime's own timeout and the Worker's
+   * deadline; the result says whether the timeout killed it. A call that ran nothing (null) stays null.
+   */
+  async function runWith<R extends SdkExecResult | null>(
+    req: ExecRequest,
+    call: (options: ExecOptions) => Promise<R>,
+    errCtx: ErrorContext = {},
+  ) {
     const started = Date.now();
-    const ctx = { timeoutMs: req.timeoutMs, ...errCtx };
-    const result = await mapErrors(
-      () =>
-        race(
-          sandboxOf(projectId).exec(req.command, {
-            timeout: req.timeoutMs,
-            ...(req.cwd !== undefined ? { cwd: req.cwd } : {}),
-            ...(req.env !== undefined ? { env: req.env } : {}),
-          }),
-          req.timeoutMs + WORKER_TIMEOUT_GRACE_MS,
-          req.timeoutMs,
-        ),
-      ctx,
-    );
+    const options: ExecOptions = {
+      timeout: req.timeoutMs,
+      ...(req.cwd !== undefined ? { cwd: req.cwd } : {}),
+      ...(req.env !== undefined ? { env: req.env } : {}),
+    };
+    const result = await mapErrors(() => race(call(options), req.timeoutMs + WORKER_TIMEOUT_GRACE_MS, req.timeoutMs), {
+      timeoutMs: req.timeoutMs,
+      ...errCtx,
+    });
+    if (result === null) return null;
     const { killed, stderr } = runtimeTimeout(result, req.timeoutMs);
     return { stdout: result.stdout, stderr, exitCode: result.exitCode, durationMs: Date.now() - started, killed };
+  }
+
+  /** Runs `req` in the project's sandbox (see runWith). */
+  async function run(projectId: string, req: ExecRequest, errCtx: ErrorContext = {}) {
+    // biome-ignore lint/style/noNonNullAssertion: the SDK's exec always answers a result.
+    return (await runWith(req, (options) => sandboxOf(projectId).exec(req.command, options), errCtx))!;
+  }
+
+  /** A finished exec, or TimeoutError when the runtime's timeout killed it. */
+  function finished({ killed, ...result }: ExecResult & { killed: boolean }, req: ExecRequest): ExecResult {
+    if (killed) throw new TimeoutError(req.timeoutMs, { stdout: result.stdout, stderr: result.stderr });
+    return result;
   }
 
   return {
@@ -147,9 +163,13 @@ export function createCloudflareBackend(
     },
 
     async exec(projectId, req): Promise<ExecResult> {
-      const { killed, ...result } = await run(projectId, req);
-      if (killed) throw new TimeoutError(req.timeoutMs, { stdout: result.stdout, stderr: result.stderr });
-      return result;
+      return finished(await run(projectId, req), req);
+    },
+
+    async execIfReady(projectId, req): Promise<ExecResult | null> {
+      const sandbox = marks(sandboxOf(projectId));
+      const result = await runWith(req, (options) => sandbox.execIfReady(req.command, options));
+      return result && finished(result, req);
     },
 
     async execStream(projectId, req, signal) {

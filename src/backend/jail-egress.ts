@@ -16,8 +16,10 @@ export type EgressHandler = (request: Request, env: Env) => Promise<Response>;
 
 /** Whether `request` is for the jail egress route (checked before the app sees it). */
 export function isJailEgress(request: Request): boolean {
-  const { pathname } = new URL(request.url);
-  return pathname.startsWith(`${JAIL_EGRESS_PREFIX}/`);
+  // Asked of every request the Worker gets: the path's start, without parsing the URL.
+  const url = request.url;
+  const pathStart = url.indexOf("/", url.indexOf("://") + 3);
+  return pathStart >= 0 && url.startsWith(`${JAIL_EGRESS_PREFIX}/`, pathStart);
 }
 
 function refuse(err: NotFoundError | UnauthorizedError): Response {

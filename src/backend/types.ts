@@ -144,6 +144,11 @@ export interface SandboxBackend {
   destroy(projectId: string): Promise<void>;
 
   exec(projectId: string, req: ExecRequest): Promise<ExecResult>;
+  /**
+   * `exec` in one call when the sandbox needs no ensure step (its workspace is ready):
+   * the hot path of the exec route. Null, having run nothing, when it does.
+   */
+  execIfReady(projectId: string, req: ExecRequest): Promise<ExecResult | null>;
   /** Streams events as they happen; failures after the start arrive as an `error` event. */
   execStream(projectId: string, req: ExecRequest, signal?: AbortSignal): Promise<ReadableStream<ExecEvent>>;
 

@@ -63,8 +63,14 @@ export function execRoutes(deps: AppDeps): Hono {
           timeoutMs: effectiveTimeout(body.timeoutMs, config, config.EXEC_DEFAULT_TIMEOUT_MS),
         };
         const wantsStream = body.stream === true || (c.req.header("accept") ?? "").includes("text/event-stream");
+        if (wantsStream) {
+          await ensureReady(deps, projectId);
+          return respondWithEvents(c, (signal) => backend.execStream(projectId, req, signal));
+        }
+        // The hot path: one call when the workspace is ready; else the ensure step, then the exec.
+        const ran = await backend.execIfReady(projectId, req);
+        if (ran) return c.json({ success: true, data: ran });
         await ensureReady(deps, projectId);
-        if (wantsStream) return respondWithEvents(c, (signal) => backend.execStream(projectId, req, signal));
         return c.json({ success: true, data: await backend.exec(projectId, req) });
       },
     )

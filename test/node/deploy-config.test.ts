@@ -7,7 +7,7 @@
  * Cloudflare's runtime from source (scripts/lib/sandbox-runtime.ts): its version is that same
  * one, and the vendored copy (CF_SANDBOX_RUNTIME_DIR in CI) is the pinned source.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import {
@@ -35,6 +35,17 @@ describe("deploy configuration", () => {
     expect(pinned).toBe(installed);
     const from = /^FROM\s+(\S+)/m.exec(read("Dockerfile"))?.[1];
     expect(from).toMatch(new RegExp(`^docker\\.io/cloudflare/sandbox:${installed.replace(/\./g, "\\.")}(-python)?$`));
+  });
+
+  it("runs the exec hot path sessionless with the SDK's own token (src/sandbox-class.ts SESSIONLESS)", () => {
+    const ours = /export const SESSIONLESS = "([^"]+)"/.exec(read("src/sandbox-class.ts"))?.[1];
+    const dist = join("node_modules/@cloudflare/sandbox/dist");
+    const sdk = readdirSync(join(root, dist))
+      .filter((f) => f.endsWith(".js"))
+      .map((f) => /const DISABLE_SESSION_TOKEN = "([^"]+)"/.exec(read(join(dist, f)))?.[1])
+      .find((token) => token !== undefined);
+    expect(sdk).toBeDefined();
+    expect(ours).toBe(sdk);
   });
 
   it("runs the same Cloudflare runtime version locally, from the pinned source", async () => {

@@ -34,6 +34,9 @@ describe("jail egress route", () => {
     expect(isJailEgress(new Request(url(`${RUNNER_INTERNAL_HOST}/x`)))).toBe(true);
     expect(isJailEgress(new Request("http://127.0.0.1:8787/jail-egressx/y"))).toBe(false);
     expect(isJailEgress(new Request("http://127.0.0.1:8787/sandboxes/p"))).toBe(false);
+    expect(isJailEgress(new Request(`http://127.0.0.1:8787/sandboxes/p?next=${JAIL_EGRESS_PREFIX}/x`))).toBe(false);
+    expect(isJailEgress(new Request(`http://127.0.0.1:8787/x${JAIL_EGRESS_PREFIX}/y`))).toBe(false);
+    expect(isJailEgress(new Request("http://127.0.0.1:8787"))).toBe(false);
   });
 
   it("hands the jail's request to the intercepted host's handler, without sandboxd's token", async () => {

@@ -1,0 +1,16 @@
+/**
+ * @module env
+ * Bindings that wrangler.jsonc cannot declare, so `wrangler types` does not generate them.
+ */
+interface OptionalBindings {
+  /**
+   * A service binding straight to sandboxd, the local jail host: an external service that
+   * this project's Miniflare setups add (the Workers tests, bench:api's workerd, `npm run
+   * dev`). Unset (production, wrangler's CLI), jails are reached at SANDBOXD_URL by `fetch`.
+   */
+  SANDBOXD?: Fetcher;
+}
+interface Env extends OptionalBindings {}
+declare namespace Cloudflare {
+  interface Env extends OptionalBindings {}
+}
