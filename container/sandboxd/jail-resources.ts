@@ -64,6 +64,9 @@ function cgroupName(root: string, id: string): string {
   return createHash("sha256").update(`${root}\0${id}`).digest("hex").slice(0, 32);
 }
 
+/** Where, under sandboxd's root, formatted images wait for new jails (spare-volumes.ts). */
+const SPARE_VOLUMES_DIR = "spare-volumes";
+
 function imageOf(jail: JailResourcePlace): string {
   return join(jail.dir, "workspace.img");
 }
@@ -78,7 +81,9 @@ export async function claimResources(
   owner: JailUser | null,
 ): Promise<JailCgroup | null> {
   if (e.volumes.kind === "loop") {
-    await mountWorkspaceVolume(imageOf(jail), jail.workspaceDir, e.limits.workspaceBytes, owner);
+    await mountWorkspaceVolume(imageOf(jail), jail.workspaceDir, e.limits.workspaceBytes, owner, {
+      spareDir: join(jail.root, SPARE_VOLUMES_DIR),
+    });
   }
   return e.cgroups.kind === "none"
     ? null

@@ -23,8 +23,9 @@ import {
   writeFileSync,
 } from "node:fs";
 import { chown, link, mkdir, open, readdir, realpath, rm, rmdir, stat, truncate, unlink } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { setPriority, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
+import { takeSpareImage } from "./spare-volumes.ts";
 import { findOnPath } from "./which.ts";
 
 /** Whether workspaces can be volumes here, or why not. */
@@ -48,12 +49,17 @@ function findTool(name: string): string | null {
 const TOOL_ENV = { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", LC_ALL: "C" };
 
 /** Runs a tool; resolves when its exit code is in `ok`, else rejects with the command line and its stderr. */
-function run(tool: Tool, args: string[], ok: number[] = [0]): Promise<{ code: number; stdout: string }> {
+function run(
+  tool: Tool,
+  args: string[],
+  ok: number[] = [0],
+  opts: { background?: boolean } = {},
+): Promise<{ code: number; stdout: string }> {
   const path = findTool(tool);
   const line = `${tool} ${args.join(" ")}`;
   if (!path) return Promise.reject(new Error(`${line}: ${tool} is not installed`));
   return new Promise((resolvePromise, reject) => {
-    execFile(
+    const child = execFile(
       path,
       args,
       { timeout: COMMAND_TIMEOUT_MS, killSignal: "SIGKILL", encoding: "utf8", env: TOOL_ENV },
@@ -69,6 +75,14 @@ function run(tool: Tool, args: string[], ok: number[] = [0]): Promise<{ code: nu
         reject(new Error(`${line} failed (${why})${output ? `: ${output}` : ""}`));
       },
     );
+    // Work nobody waits for yields the CPU to work somebody does.
+    if (opts.background && child.pid !== undefined) {
+      try {
+        setPriority(child.pid, 19);
+      } catch {
+        // Gone already, or not allowed: it runs at the usual priority.
+      }
+    }
   });
 }
 
@@ -177,7 +191,12 @@ async function sizeOf(path: string): Promise<number | null> {
  * Makes the image: a sparse file, mkfs'd under a temporary name and linked into place only when
  * complete, so an image at `image` is never half made, and a racing creator's is kept.
  */
-async function createImage(image: string, bytes: number, owner: { uid: number; gid: number } | null): Promise<void> {
+async function createImage(
+  image: string,
+  bytes: number,
+  owner: { uid: number; gid: number } | null,
+  opts: { background?: boolean } = {},
+): Promise<void> {
   await mkdir(dirname(image), { recursive: true });
   const temp = `${image}.new-${process.pid}-${randomBytes(4).toString("hex")}`;
   try {
@@ -187,7 +206,7 @@ async function createImage(image: string, bytes: number, owner: { uid: number; g
     // tables: a 10 GiB volume costs ~4 MiB of disk at start, not the 69 MiB of a zeroed journal.
     const extended = ["lazy_itable_init=1", "lazy_journal_init=1"];
     if (owner) extended.push(`root_owner=${owner.uid}:${owner.gid}`);
-    await run("mkfs.ext4", ["-q", "-F", "-m", "0", "-E", extended.join(","), temp]);
+    await run("mkfs.ext4", ["-q", "-F", "-m", "0", "-E", extended.join(","), temp], [0], opts);
     await link(temp, image).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== "EEXIST") throw err;
     });
@@ -269,13 +288,15 @@ function serialized<T>(key: string, fn: () => Promise<T>): Promise<T> {
  * it when `bytes` is larger (online when mounted), and mounts it (`loop,nodev,nosuid`) unless it
  * is mounted there already. Existing content is kept. Refuses to mount over a non-empty
  * directory (its files would vanish under the volume) and to treat another mount there as the
- * volume. Idempotent; calls for different jails run concurrently.
+ * volume. Idempotent; calls for different jails run concurrently. With `spareDir`, a missing
+ * image is a spare formatted there ahead of time when one is ready (spare-volumes.ts).
  */
 export async function mountWorkspaceVolume(
   imagePath: string,
   mountDir: string,
   bytes: number,
   owner: { uid: number; gid: number } | null,
+  opts: { spareDir?: string } = {},
 ): Promise<void> {
   const size = targetSize(bytes);
   const image = resolve(imagePath);
@@ -296,7 +317,10 @@ export async function mountWorkspaceVolume(
     } else {
       let fresh = false;
       if ((await sizeOf(image)) === null) {
-        await createImage(image, size, owner);
+        const { spareDir } = opts;
+        const makeSpare = (spare: string) => createImage(spare, size, owner, { background: true });
+        const taken = spareDir !== undefined && (await takeSpareImage(spareDir, image, size, owner, makeSpare));
+        if (!taken) await createImage(image, size, owner);
         fresh = true;
       }
       const current = (await sizeOf(image)) ?? size;

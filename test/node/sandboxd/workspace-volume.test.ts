@@ -57,9 +57,15 @@ describe(`workspace volumes on the real kernel${ROOT_ONLY}`, () => {
   const mounted: Array<[string, string]> = [];
 
   /** Mounts and remembers it, so that afterEach unmounts even when the test fails. */
-  async function mount(img: string, at: string, bytes: number, owner: { uid: number; gid: number } | null) {
+  async function mount(
+    img: string,
+    at: string,
+    bytes: number,
+    owner: { uid: number; gid: number } | null,
+    opts: { spareDir?: string } = {},
+  ) {
     mounted.push([at, img]);
-    await mountWorkspaceVolume(img, at, bytes, owner);
+    await mountWorkspaceVolume(img, at, bytes, owner, opts);
   }
 
   beforeEach(() => {
@@ -115,6 +121,34 @@ describe(`workspace volumes on the real kernel${ROOT_ONLY}`, () => {
     expect(readdirSync(dir).sort()).toEqual(["big", "kept.txt"]);
     expect(readFileSync("/proc/self/mountinfo", "utf8").split(` ${dir} `).length - 1).toBe(1);
     console.log(`workspace-volume.test: a new 64 MiB volume mounted in ${ms.toFixed(0)} ms`);
+  });
+
+  it.skipIf(!IS_ROOT)("gives a new volume a spare formatted ahead of time, then formats the next", async () => {
+    const spareDir = join(base, "spares");
+    const spares = () => (existsSync(spareDir) ? readdirSync(spareDir).filter((f) => f.endsWith(".img")) : []);
+    // No spare yet: the first volume formats its own; the next spare follows a moment later.
+    await mount(image, dir, 64 * MiB, JAIL_USER, { spareDir });
+    for (let i = 0; i < 100 && spares().length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(spares()).toHaveLength(1);
+    const spare = join(spareDir, spares()[0] ?? "");
+    const spareInode = statSync(spare).ino;
+
+    const second = join(base, "images", "second.img");
+    const secondDir = join(base, "second");
+    const t0 = performance.now();
+    await mount(second, secondDir, 64 * MiB, JAIL_USER, { spareDir });
+    const ms = performance.now() - t0;
+    // The spare itself became the image (a rename): an empty volume of the jail user's.
+    expect(statSync(second).ino).toBe(spareInode);
+    expect(existsSync(spare)).toBe(false);
+    expect(readdirSync(secondDir)).toEqual([]);
+    expect({ uid: statSync(secondDir).uid, gid: statSync(secondDir).gid }).toEqual(JAIL_USER);
+    expect(mountLine(secondDir) ?? "").toMatch(/ - ext4 \/dev\/loop\d+ /);
+    // Another size or owner has no spare of its own yet: formatted as before.
+    const third = join(base, "images", "third.img");
+    await mount(third, join(base, "third"), 32 * MiB, null, { spareDir });
+    expect(sizeMiB(join(base, "third"))).toBeLessThanOrEqual(32);
+    console.log(`workspace-volume.test: a 64 MiB volume from a spare mounted in ${ms.toFixed(0)} ms`);
   });
 
   it.skipIf(!IS_ROOT)("keeps the files across unmount and mount, and removes the image", async () => {
