@@ -32,8 +32,8 @@ export async function takeSpareImage(
   make: MakeSpare,
 ): Promise<boolean> {
   const spare = spareOf(dir, bytes, owner);
-  // One being formatted now is as quick to wait for as formatting another.
-  await making.get(spare);
+  // One still being formatted is not there yet (it appears whole, by a link, when done): on a
+  // busy machine a low-priority mkfs can take long, and the caller formats its own as before.
   let taken = true;
   await mkdir(dirname(image), { recursive: true });
   await rename(spare, image).catch((err: NodeJS.ErrnoException) => {
