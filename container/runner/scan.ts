@@ -58,11 +58,11 @@ export async function scanWorkspace(root: string, rules: IgnoreRules): Promise<S
       const st = lstatOrNull(abs);
       if (!st) continue;
       if (st.isDirectory()) {
-        if (rules.matchesSelf(childRel, true)) continue;
+        if (rules.ignores(childRel, true)) continue;
         out.push({ type: "dir", path: childRel, mode: permBits(st.mode) });
         stack.push(childRel);
       } else if (st.isFile()) {
-        if (rules.matchesSelf(childRel, false)) continue;
+        if (rules.ignores(childRel, false)) continue;
         out.push({
           type: "file",
           path: childRel,
@@ -72,7 +72,7 @@ export async function scanWorkspace(root: string, rules: IgnoreRules): Promise<S
           ino: st.ino,
         });
       } else if (st.isSymbolicLink()) {
-        if (rules.matchesSelf(childRel, false)) continue;
+        if (rules.ignores(childRel, false)) continue;
         try {
           out.push({ type: "symlink", path: childRel, target: readlinkSync(abs) });
         } catch (err) {
