@@ -28,9 +28,11 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import {
   type BlobLocation,
+  type Manifest,
   type ManifestEntry,
   PACK_TARGET_BYTES,
   type RunnerResult,
+  type SnapshotId,
 } from "../../src/shared/snapshot-format.ts";
 import { commitRebasing, loadParent, MAX_REBASES, summarize } from "./commit.ts";
 import { CODES, RunnerError } from "./errors.ts";
@@ -69,6 +71,11 @@ export interface ArchiveOptions {
   hashConcurrency?: number;
   /** Pack uploads in flight (default 2). */
   uploadConcurrency?: number;
+  /**
+   * The head as the caller knows it, with its manifest (a job's restore or last snapshot):
+   * not fetched again. If the head moved meanwhile, the commit finds out and rebases.
+   */
+  parent?: { head: SnapshotId | null; manifest: Manifest | null };
   log?: (message: string) => void;
 }
 
@@ -85,6 +92,8 @@ export interface ArchiveResult extends SnapshotResultFields {
   packsSkipped: number;
   /** HEAD_MOVED answers this snapshot rebased on. */
   rebases: number;
+  /** The head's manifest now: the one committed, or the parent when nothing changed. */
+  manifest: Manifest;
 }
 
 type FileEntry = Extract<ManifestEntry, { type: "file" }>;
@@ -111,8 +120,9 @@ async function snapshotLocked(opts: ArchiveOptions): Promise<ArchiveResult> {
   const target = opts.packTargetBytes ?? PACK_TARGET_BYTES;
 
   // Independent: the head and its manifest (network), the scan, the cache and the state (disk).
+  const given = opts.parent;
   const [{ head, parent }, scanned, cache, state] = await Promise.all([
-    loadParent(store),
+    given ? { head: given.head, parent: given.manifest } : loadParent(store),
     scanWorkspace(opts.workspace, opts.rules),
     HashCache.load(paths.hashCache),
     readState(opts.stateDir),

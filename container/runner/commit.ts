@@ -98,7 +98,7 @@ export async function commitRebasing(
     const result = { files: summary.files, bytes: summary.bytes, rebases, ...counters };
     if (parent && head && sameEntries(parent.entries, entries)) {
       await writeState(opts.stateDir, head);
-      return { ...result, snapshotId: head, unchanged: true, durationMs: Date.now() - started };
+      return { ...result, snapshotId: head, unchanged: true, durationMs: Date.now() - started, manifest: parent };
     }
     // Key order as the type declares it: both sides hash JSON.stringify of this object.
     const manifest: Manifest = {
@@ -112,7 +112,7 @@ export async function commitRebasing(
     try {
       const res = await opts.store.commit(manifest);
       await writeState(opts.stateDir, res.snapshotId);
-      return { ...result, snapshotId: res.snapshotId, unchanged: false, durationMs: Date.now() - started };
+      return { ...result, snapshotId: res.snapshotId, unchanged: false, durationMs: Date.now() - started, manifest };
     } catch (err) {
       if (!(err instanceof RunnerError) || err.code !== CODES.headMoved || rebases >= MAX_REBASES) throw err;
       ({ head, parent } = await loadParent(opts.store));

@@ -30,7 +30,7 @@ import {
 } from "node:fs";
 import { chmod, copyFile, lstat, mkdir, rename, rm, rmdir, symlink, unlink, utimes } from "node:fs/promises";
 import { join } from "node:path";
-import type { ManifestEntry, SnapshotId } from "../../src/shared/snapshot-format.ts";
+import type { Manifest, ManifestEntry, SnapshotId } from "../../src/shared/snapshot-format.ts";
 import { MTIME_TOLERANCE_MS } from "./commit.ts";
 import { CODES, RunnerError } from "./errors.ts";
 import { fetchBlobs } from "./fetch-blobs.ts";
@@ -52,6 +52,8 @@ export interface RestoreOptions {
   rules: IgnoreRules;
   /** Snapshot to restore; the head when absent. */
   snapshotId?: SnapshotId | null;
+  /** The caller read the head already and the project has none: no second look. */
+  noHead?: boolean;
   /** Restore only a fresh workspace (no state.json), checked under the lock. */
   ifFresh?: boolean;
   log?: (message: string) => void;
@@ -71,6 +73,8 @@ export interface RestoreResult {
   /** Paths written or deleted (decides whether to run the package manager's install). */
   changedPaths: string[];
   durationMs: number;
+  /** The restored snapshot's manifest (null when nothing was restored), so no caller downloads it again. */
+  manifest: Manifest | null;
 }
 
 type FileEntry = Extract<ManifestEntry, { type: "file" }>;
@@ -148,6 +152,7 @@ function nothingDone(snapshotId: SnapshotId | null, started: number): Omit<Resto
     written: 0,
     changedPaths: [],
     durationMs: Date.now() - started,
+    manifest: null,
   };
 }
 
@@ -156,7 +161,7 @@ async function restoreLocked(opts: RestoreOptions): Promise<Omit<RestoreResult, 
   const log = opts.log ?? (() => {});
   const ws = opts.workspace;
   const paths = { ...statePaths(opts.stateDir), tmp: workspaceScratch(ws) };
-  const id = opts.snapshotId ?? (await opts.store.getHead());
+  const id = opts.snapshotId ?? (opts.noHead ? null : await opts.store.getHead());
   if (!id) {
     // A project with no snapshot yet: the workspace starts as it is, and is now initialised.
     await writeState(opts.stateDir, null);
@@ -401,5 +406,6 @@ async function restoreLocked(opts: RestoreOptions): Promise<Omit<RestoreResult, 
     written,
     changedPaths,
     durationMs: Date.now() - started,
+    manifest,
   };
 }

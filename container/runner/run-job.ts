@@ -29,7 +29,7 @@ import {
   type JobResult,
   type NewJobEvent,
 } from "../../src/shared/job-format.ts";
-import { RUNNER_ENV } from "../../src/shared/snapshot-format.ts";
+import { type Manifest, RUNNER_ENV, type SnapshotId } from "../../src/shared/snapshot-format.ts";
 import { getAgent } from "./agents/index.ts";
 import { type AbortReason, type AgentOutcome, zeroUsage } from "./agents/types.ts";
 import { errorStatus } from "./api-client.ts";
@@ -244,6 +244,9 @@ export async function runJob(opts: RunJobOptions): Promise<{ exitCode: number; o
     // first job, else restore the head.
     await killLeftoverAgents(workspace, log);
     const head = await store.getHead();
+    // The head and its manifest as this job last saw them, each fetched once (the snapshots
+    // take it as their parent; a head moved meanwhile is caught by the commit, which rebases).
+    let known: { head: SnapshotId | null; manifest: Manifest | null } = { head, manifest: null };
     let before: Tree;
     let readBefore: ReadBefore;
     if (!head && job.repo) {
@@ -252,16 +255,26 @@ export async function runJob(opts: RunJobOptions): Promise<{ exitCode: number; o
       before = await treeFromScan(workspace, await loadIgnoreRules(workspace, rulesOpts));
       readBefore = gitReader(workspace, commit);
     } else {
-      await phase("restore", async () => {
+      const restored = await phase("restore", async () => {
         const rules = await loadIgnoreRules(workspace, rulesOpts);
-        const r = await restoreSnapshot({ store, workspace, stateDir: config.stateDir, rules, snapshotId: head, log });
+        const r = await restoreSnapshot({
+          store,
+          workspace,
+          stateDir: config.stateDir,
+          rules,
+          snapshotId: head,
+          noHead: head === null,
+          log,
+        });
         const install = config.install ? await installAfterRestore(workspace, r.changedPaths, log) : null;
         if (install && install.exitCode !== 0) {
           emit({ type: "log", data: { stream: "runner", line: `${install.command} exited with ${install.exitCode}` } });
         }
+        return r;
       });
       if (head) {
-        const manifest = await loadManifest(store, head);
+        const manifest = restored.manifest ?? (await loadManifest(store, head));
+        known = { head, manifest };
         before = treeFromManifest(manifest);
         readBefore = storeReader(store, manifest);
       } else {
@@ -272,9 +285,18 @@ export async function runJob(opts: RunJobOptions): Promise<{ exitCode: number; o
     if (!head && !leaseLost) {
       // The project's first job: its start becomes the head, so a retry restores it.
       const rules = await loadIgnoreRules(workspace, rulesOpts);
-      await phase("baseline", () =>
-        takeSnapshot({ store, workspace, stateDir: config.stateDir, projectId: job.projectId, rules, log }),
+      const baseline = await phase("baseline", () =>
+        takeSnapshot({
+          store,
+          workspace,
+          stateDir: config.stateDir,
+          projectId: job.projectId,
+          rules,
+          parent: known,
+          log,
+        }),
       );
+      known = { head: baseline.snapshotId, manifest: baseline.manifest };
     }
     if (leaseLost) return await leaseLostExit();
 
@@ -328,13 +350,14 @@ export async function runJob(opts: RunJobOptions): Promise<{ exitCode: number; o
         stateDir: config.stateDir,
         projectId: job.projectId,
         rules: await loadIgnoreRules(workspace, rulesOpts),
+        parent: known,
         log,
       }),
     );
     snapshotId = snap.snapshotId;
 
     // 4. What changed. A diff that cannot be made does not fail the job.
-    const after = treeFromManifest(await loadManifest(store, snap.snapshotId));
+    const after = treeFromManifest(snap.manifest);
     const changes = changedFiles(before, after);
     const { diff, truncated } = await phase("diff", () =>
       unifiedDiff({ workspace, before, after, changes, readBefore, maxBytes: DIFF_MAX_BYTES }),

@@ -31,9 +31,17 @@ describe("runner run-job (shell agent)", () => {
       command: "echo beta >> a.txt; rm del.txt; echo out > out.txt; printf 'x\\0y' > bin.dat; echo done; echo warn >&2",
     });
     const ws = await tempDir();
+    const seenBefore = api.log.length;
     const run = await runRunner(["run-job", "--json"], jobEnv(ws, rec.job.id));
     expect(run.code, run.stderr).toBe(0);
     expect(run.result).toMatchObject({ ok: true, command: "run-job", jobId: rec.job.id, status: "succeeded" });
+    // Each thing fetched once: the head read once, its manifest downloaded once, and the
+    // manifest the job committed never downloaded (the snapshot returns it).
+    const calls = api.log.slice(seenBefore).map((l) => l.split(" ").slice(0, 2).join(" "));
+    expect(calls.filter((c) => /^GET \S*\/head$/.test(c))).toHaveLength(1);
+    expect(calls.filter((c) => c.startsWith("GET ") && c.includes("/snapshots/"))).toEqual([
+      expect.stringContaining(`/snapshots/${first.snapshotId}`),
+    ]);
 
     expect(rec.results).toHaveLength(1);
     const result = rec.results[0] as JobResult;
