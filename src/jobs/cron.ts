@@ -36,7 +36,8 @@ export async function fillSlots(
   let running = await queue.countRunning();
   const started: Job[] = [];
   while (freeSlots(running, max) > 0) {
-    const job = await queue.leaseNext(now);
+    // Swept once above for the whole round, not again per lease.
+    const job = await queue.leaseNext(now, { swept: true });
     if (!job) break;
     try {
       await start(job);

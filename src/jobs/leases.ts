@@ -111,9 +111,12 @@ async function afterLease(db: D1Database, row: JobRow, now: number): Promise<Job
   return rowToJob(row);
 }
 
-/** Sweep, then lease the oldest queued job of a project with nothing running; null when none is runnable. */
-export async function leaseNext(db: D1Database, now: number): Promise<Job | null> {
-  await sweepExpired(db, now);
+/**
+ * Sweep (unless the caller just did: `swept`), then lease the oldest queued job of a project
+ * with nothing running; null when none is runnable.
+ */
+export async function leaseNext(db: D1Database, now: number, opts: { swept?: boolean } = {}): Promise<Job | null> {
+  if (!opts.swept) await sweepExpired(db, now);
   for (let i = 0; i < LEASE_RETRIES; i++) {
     let row: JobRow | null;
     try {

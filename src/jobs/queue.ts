@@ -55,7 +55,8 @@ export interface JobQueue {
   /** Newest first; `nextCursor` is null on the last page. */
   list(query: ListJobsQuery): Promise<{ jobs: Job[]; nextCursor: string | null }>;
   cancel(id: string, now?: number): Promise<Job>;
-  leaseNext(now?: number): Promise<Job | null>;
+  /** Sweeps expired leases first unless `swept` (a cron round sweeps once, then leases several). */
+  leaseNext(now?: number, opts?: { swept?: boolean }): Promise<Job | null>;
   leaseJob(id: string, now?: number): Promise<Job>;
   heartbeat(id: string, attempt: number, now?: number): Promise<{ leaseUntil: number; cancelRequested: boolean }>;
   /** The runner's report for `attempt`: running → result.status. */
@@ -203,7 +204,7 @@ export function createJobQueue(db: D1Database): JobQueue {
       throw new ConflictError(`Job ${id} kept changing while being cancelled; try again`, "CONFLICT");
     },
 
-    leaseNext: (now = Date.now()) => leaseNext(db, now),
+    leaseNext: (now = Date.now(), opts = {}) => leaseNext(db, now, opts),
     leaseJob: (id, now = Date.now()) => leaseJob(db, id, now),
     heartbeat: (id, attempt, now = Date.now()) => heartbeat(db, id, attempt, now),
     releaseAfterStartFailure: (id, attempt, code, reason, now = Date.now()) =>

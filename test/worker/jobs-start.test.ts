@@ -16,6 +16,7 @@ import type { AppDeps } from "../../src/deps";
 import { BackendError, NotFoundError } from "../../src/errors";
 import worker from "../../src/index";
 import { fillSlots, runScheduledJobs } from "../../src/jobs/cron";
+import { createJobQueue } from "../../src/jobs/queue";
 import { startJob } from "../../src/jobs/start";
 import type { Job } from "../../src/shared/job-format";
 import { runnerCommandLine } from "../../src/snapshots/run-runner";
@@ -185,6 +186,25 @@ describe("the cron round", () => {
       await queue.finish(job.id, job.attempt, result("succeeded"));
     }
     expect(await fillSlots(queue, start, 4)).toEqual({ started: [], running: 0, stopped: null });
+  });
+
+  it("sweeps expired leases once per round, not once per job it leases", async () => {
+    for (let i = 0; i < 3; i++) await queue.create(shellJob(uniqueProject("sweep")));
+    const sweeps: string[] = [];
+    const db = new Proxy(env.DB, {
+      get(target, key) {
+        if (key !== "prepare") return Reflect.get(target, key);
+        return (sql: string) => {
+          if (/^SELECT \* FROM jobs WHERE status = 'running' AND \(lease_until/.test(sql)) sweeps.push(sql);
+          return target.prepare(sql);
+        };
+      },
+    });
+    const counted = createJobQueue(db);
+    const round = await fillSlots(counted, async () => {}, 4);
+    expect(round.started.length).toBeGreaterThanOrEqual(3);
+    expect(sweeps).toHaveLength(1);
+    for (const job of round.started) await queue.finish(job.id, job.attempt, result("succeeded"));
   });
 
   it("stops at the first failed start (the job is put back)", async () => {
