@@ -140,7 +140,8 @@ describe(`workspace volumes on the real kernel${ROOT_ONLY}`, () => {
     const ms = performance.now() - t0;
     // The spare itself became the image (a rename): an empty volume of the jail user's.
     expect(statSync(second).ino).toBe(spareInode);
-    expect(existsSync(spare)).toBe(false);
+    // The next spare may be there already (it is formatted at once): another file, not the one taken.
+    if (existsSync(spare)) expect(statSync(spare).ino).not.toBe(spareInode);
     expect(readdirSync(secondDir)).toEqual([]);
     expect({ uid: statSync(secondDir).uid, gid: statSync(secondDir).gid }).toEqual(JAIL_USER);
     expect(mountLine(secondDir) ?? "").toMatch(/ - ext4 \/dev\/loop\d+ /);
