@@ -5,8 +5,8 @@
 interface OptionalBindings {
   /**
    * A service binding straight to sandboxd, the local jail host: an external service that
-   * this project's Miniflare setups add (the Workers tests, bench:api's workerd, `npm run
-   * dev`). Unset (production, wrangler's CLI), jails are reached at SANDBOXD_URL by `fetch`.
+   * this project's own Miniflare setups add (the Workers tests, bench:api's workerd). Unset
+   * (production, `npm run dev`, wrangler's CLI), jails are reached at SANDBOXD_URL by `fetch`.
    */
   SANDBOXD?: Fetcher;
 }
