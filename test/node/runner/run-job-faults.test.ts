@@ -102,7 +102,8 @@ describe("runner run-job faults", () => {
     const run = await runRunner(["run-job", "--json"], jobEnv(ws, rec.job.id));
     const took = Date.now() - t0;
     expect(run.code, run.stderr).toBe(0);
-    expect(took).toBeLessThan(10_000);
+    // Far below the `sleep 300` it must not wait for; a loaded machine starts Node slowly.
+    expect(took).toBeLessThan(60_000);
     expect(run.result).toMatchObject({ ok: true, status: "failed", error: { code: "TIMEOUT" } });
     const result = rec.results[0] as JobResult;
     expect(result).toMatchObject({ status: "failed", error: { code: "TIMEOUT" } });
