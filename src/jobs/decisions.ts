@@ -3,8 +3,10 @@
  * The job queue's decisions as pure functions of a job's state and the time: what
  * happens to an expired lease, a job past its deadline, a failed start, a cancel
  * request, and which status transitions exist at all. No I/O, so every rule is
- * pinned by a table-driven test (test/worker/jobs-decisions.test.ts); queue.ts
- * applies them with compare-and-set updates.
+ * pinned by a table-driven test (test/worker/jobs-decisions.test.ts); leases.ts and
+ * ending.ts apply them with compare-and-set updates, and where their SQL restates a
+ * rule (the sweep, a lease's columns, ownership, transitions), jobs-rules-sql.test.ts
+ * runs both against D1 and fails when they disagree.
  */
 import { type JobStatus, LEASE_MS } from "../shared/job-format";
 

@@ -9,7 +9,14 @@
  */
 import { ConflictError } from "../errors";
 import type { Job } from "../shared/job-format";
-import { leaseExpiryAction, leaseUntilFrom, type RecoveryAction, retryOrFail, TIMEOUT_GRACE_MS } from "./decisions";
+import {
+  deadlineFrom,
+  leaseExpiryAction,
+  leaseUntilFrom,
+  ownsLease,
+  type RecoveryAction,
+  retryOrFail,
+} from "./decisions";
 import { appendStatusEvent } from "./events";
 import {
   iso,
@@ -17,6 +24,7 @@ import {
   type JobRow,
   jobNotFound,
   leaseState,
+  mustReadJobRow,
   notOwnedError,
   readJobRow,
   rowToJob,
@@ -45,8 +53,13 @@ const LEASE_ONE_SQL = `UPDATE jobs SET ${LEASE_SET}
     AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.project_id = jobs.project_id AND r.status = 'running')
   RETURNING *`;
 
+/**
+ * ?1 the lease's end, ?2 the deadline of a zero-second job (the SQL adds the row's own
+ * timeout: deadlineFrom is linear in it), ?3 the time. jobs-rules-sql.test.ts ties these
+ * statements to decisions.ts.
+ */
 function leaseBindings(now: number): [number, number, string] {
-  return [leaseUntilFrom(now), now + TIMEOUT_GRACE_MS, iso(now)];
+  return [leaseUntilFrom(now), deadlineFrom(now, 0), iso(now)];
 }
 
 /** Apply a recovery action to a running row, compare-and-set on its attempt; true if it applied. */
@@ -91,12 +104,16 @@ export async function applyRecovery(
 }
 
 /**
- * Requeue or fail every running job whose lease ran out or whose deadline passed at
- * `now`; returns how many this call changed (concurrent sweeps split the work).
+ * Requeue or fail every running job whose lease ran out (or was never recorded) or whose
+ * deadline passed at `now`; returns how many this call changed (concurrent sweeps split
+ * the work). The WHERE is leaseExpiryAction's rule (jobs-rules-sql.test.ts).
  */
 export async function sweepExpired(db: D1Database, now: number): Promise<number> {
   const { results } = await db
-    .prepare("SELECT * FROM jobs WHERE status = 'running' AND (lease_until <= ?1 OR deadline_at <= ?1) LIMIT ?2")
+    .prepare(
+      `SELECT * FROM jobs WHERE status = 'running' AND (lease_until IS NULL OR lease_until <= ?1 OR deadline_at <= ?1)
+       LIMIT ?2`,
+    )
     .bind(now, SWEEP_BATCH)
     .all<JobRow>();
   let changed = 0;
@@ -176,9 +193,7 @@ export async function heartbeat(
     .bind(leaseUntilFrom(now), iso(now), id, attempt)
     .first<{ lease_until: number; cancel_requested: number }>();
   if (row) return { leaseUntil: row.lease_until, cancelRequested: row.cancel_requested !== 0 };
-  const current = await readJobRow(db, id);
-  if (!current) throw jobNotFound(id);
-  throw notOwnedError(current, attempt);
+  throw notOwnedError(await mustReadJobRow(db, id), attempt);
 }
 
 /**
@@ -193,14 +208,9 @@ export async function releaseAfterStartFailure(
   reason: string,
   now: number,
 ): Promise<Job> {
-  const row = await readJobRow(db, id);
-  if (!row) throw jobNotFound(id);
-  if (row.status === "running" && row.attempt === attempt) {
-    await applyRecovery(db, row, retryOrFail(leaseState(row), code, reason), now);
-  }
-  const after = await readJobRow(db, id);
-  if (!after) throw jobNotFound(id);
-  return rowToJob(after);
+  const row = await mustReadJobRow(db, id);
+  if (ownsLease(row, attempt)) await applyRecovery(db, row, retryOrFail(leaseState(row), code, reason), now);
+  return rowToJob(await mustReadJobRow(db, id));
 }
 
 /** How many jobs are running now. */

@@ -6,7 +6,7 @@
  */
 import { ConflictError, NotFoundError, ValidationError } from "../errors";
 import type { AgentName, Job, JobResult, JobStatus } from "../shared/job-format";
-import type { LeaseState } from "./decisions";
+import { isTerminal, type LeaseState } from "./decisions";
 
 /** A `jobs` row, column for column. */
 export interface JobRow {
@@ -122,7 +122,7 @@ export function jobNotFound(id: string): NotFoundError {
 
 /** 409 for an action on a job that is no longer where the caller thinks (finished, requeued, …). */
 export function notOwnedError(row: JobRow, attempt: number): ConflictError {
-  if (row.status === "succeeded" || row.status === "failed" || row.status === "cancelled") {
+  if (isTerminal(row.status)) {
     return new ConflictError(`Job ${row.id} already ended (${row.status})`, "JOB_FINISHED");
   }
   return new ConflictError(
@@ -139,6 +139,13 @@ export function isUniqueViolation(err: unknown): boolean {
 /** One job row by id, or null. */
 export async function readJobRow(db: D1Database, id: string): Promise<JobRow | null> {
   return await db.prepare("SELECT * FROM jobs WHERE id = ?").bind(id).first<JobRow>();
+}
+
+/** One job row by id; 404 JOB_NOT_FOUND when there is none. */
+export async function mustReadJobRow(db: D1Database, id: string): Promise<JobRow> {
+  const row = await readJobRow(db, id);
+  if (!row) throw jobNotFound(id);
+  return row;
 }
 
 /** ISO 8601 of epoch ms. */
