@@ -9,6 +9,7 @@ import { HTTPException } from "hono/http-exception";
 import { requireBearer } from "./auth";
 import type { AppDeps } from "./deps";
 import { AppError, errorBody, MethodNotAllowedError, NotFoundError, ValidationError } from "./errors";
+import { archiveRoutes } from "./routes/archives";
 import { execRoutes } from "./routes/exec";
 import { fileRoutes } from "./routes/files";
 import { healthRoutes } from "./routes/health";
@@ -69,6 +70,7 @@ export function createApp(deps: AppDeps): Hono {
   app.route("/sandboxes", sandboxRoutes(deps));
   app.route("/sandboxes", execRoutes(deps));
   app.route("/sandboxes", fileRoutes(deps));
+  app.route("/sandboxes", archiveRoutes(deps));
   app.route("/sandboxes", processRoutes(deps));
   app.route("/sandboxes", snapshotRoutes(deps));
   if (deps.jobs) {

@@ -57,6 +57,9 @@ const ConfigSchema = z.object({
   EXEC_MAX_TIMEOUT_MS: intFrom(600_000, 100, 3_600_000),
   // 32 MiB: Workers buffer request bodies in memory (128 MB isolate limit).
   MAX_FILE_BYTES: intFrom(32 * 1024 * 1024, 1, 100 * 1024 * 1024),
+  // 256 MiB: archives stream through the Worker in 8 MiB parts both ways, so this bounds
+  // the container's scratch space and the transfer's time, not the Worker's memory.
+  MAX_ARCHIVE_BYTES: intFrom(256 * 1024 * 1024, 1, 2 * 1024 * 1024 * 1024),
   CLONE_ALLOWED_SCHEMES: listFrom(DEFAULT_CLONE_SCHEMES),
   SANDBOXD_URL: z.string().optional(),
   SANDBOXD_TOKEN: z.string().optional(),

@@ -61,6 +61,11 @@ export const ReadFileQuerySchema = z.object({
   encoding: z.enum(["utf8", "utf-8", "base64"]).optional(),
 });
 
+/** GET …/archive: plain tar (default) or gzip-compressed. */
+export const ArchiveQuerySchema = z.object({
+  format: z.enum(["tar", "tar.gz"]).optional(),
+});
+
 /** A boolean query flag: "true"/"1" or "false"/"0"; anything else is a 400, absent is false. */
 const QueryFlag = z
   .enum(["true", "false", "1", "0"])

@@ -21,6 +21,7 @@ import { type ExecOptions, getSandbox, type Sandbox, type ExecResult as SdkExecR
 import { BackendError, ConflictError, NotFoundError, TimeoutError, ValidationError } from "../errors";
 import { cloneArgv, RepoUrlError, redactText, shellCommand, shellQuote } from "../shared/git";
 import { STATE_DIR_IN_SHELL } from "../shared/snapshot-format";
+import { extractArchive, packArchive } from "./cloudflare-archives";
 import {
   CONTAINER_TIMEOUT_GRACE_MS,
   runtimeTimeout,
@@ -198,6 +199,9 @@ export function createCloudflareBackend(
       await writeFileBytes(sandboxOf(projectId), path, body);
       return { size: body.byteLength };
     },
+
+    extractArchive: (projectId, dir, body, maxBytes) => extractArchive(sandboxOf(projectId), dir, body, maxBytes),
+    packArchive: (projectId, dir, opts) => packArchive(sandboxOf(projectId), dir, opts),
 
     async deletePath(projectId, path) {
       // One round trip for files, symlinks (not their targets) and whole directories.

@@ -155,6 +155,18 @@ export interface SandboxBackend {
   readFile(projectId: string, path: string, maxBytes: number): Promise<FileContent>;
   /** Writes bytes, creating parent directories. */
   writeFile(projectId: string, path: string, body: Uint8Array): Promise<{ size: number }>;
+  /**
+   * Extracts a tar or tar.gz archive, streamed from `body`, into directory `dir`: all of
+   * it or, when tar refuses it, nothing (400 INVALID_ARCHIVE); 413 over `maxBytes`.
+   */
+  extractArchive(
+    projectId: string,
+    dir: string,
+    body: ReadableStream<Uint8Array>,
+    maxBytes: number,
+  ): Promise<{ entries: number; bytes: number }>;
+  /** Packs directory `dir` as a tar (tar.gz with `gzip`), streamed; 413 when it packs over `maxBytes`. */
+  packArchive(projectId: string, dir: string, opts: { gzip: boolean; maxBytes: number }): Promise<FileContent>;
   /** Deletes a file, or a directory with everything in it. */
   deletePath(projectId: string, path: string): Promise<void>;
   list(projectId: string, path: string, opts: { recursive: boolean }): Promise<FileEntry[]>;

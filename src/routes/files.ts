@@ -15,15 +15,22 @@ import { ListQuerySchema, ProjectParamSchema, ReadFileQuerySchema, WriteFileBody
 import { onInvalid, parseOrThrow, readJson } from "../validation";
 import { base64ToBytes, bytesToBase64, readAll } from "./bytes";
 
-/** The sandbox path after "/files/" in the request URL (still encoded in c.req.path). */
-function filePath(c: Context, root: string): string {
-  const marker = "/files/";
+/**
+ * The sandbox path after `marker` (e.g. "/files/") in the request URL, still encoded in
+ * c.req.path; confined to `root`. An empty tail is `root` itself, or 400 without `orRoot`.
+ */
+export function pathAfter(c: Context, marker: string, root: string, orRoot = false): string {
   const raw = c.req.path;
   const at = raw.indexOf(marker);
   const tail = at >= 0 ? raw.slice(at + marker.length) : "";
-  if (tail === "") throw new ValidationError("No file path after /files/", undefined, "INVALID_PATH");
+  if (tail === "") {
+    if (orRoot) return root;
+    throw new ValidationError(`No file path after ${marker}`, undefined, "INVALID_PATH");
+  }
   return pathFromUrlTail(tail, root);
 }
+
+const filePath = (c: Context, root: string) => pathAfter(c, "/files/", root);
 
 export function fileRoutes(deps: AppDeps): Hono {
   const { backend, config } = deps;

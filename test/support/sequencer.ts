@@ -27,7 +27,7 @@ const ESTIMATES: ReadonlyArray<[RegExp, number]> = [
   [/(worker\/api|sandboxd\/jails|runner\/run-job\.test)/, 15_000],
   [/(service-binding|jobs-e2e|sync-e2e|snapshots-e2e|http-edges|agents-e2e|escape-e2e)/, 10_000],
   [
-    /(sandboxd\/(internet|jail-proxy|workspace-volume|limits-jail)|runner\/sync|worker\/(processes|files|clone|jobs-start|jobs-runner)|sandbox-runtime|install)/,
+    /(sandboxd\/(internet|jail-proxy|workspace-volume|limits-jail)|runner\/sync|worker\/(processes|files|archives|clone|jobs-start|jobs-runner)|sandbox-runtime|install)/,
     9_000,
   ],
   [/sandboxd\//, 5_000],
