@@ -6,6 +6,7 @@
 import type { SandboxBackend } from "./backend/types";
 import type { Config } from "./config";
 import type { JobQueue } from "./jobs/queue";
+import type { SandboxRegistry } from "./sandboxes/registry";
 import type { SnapshotService } from "./snapshots/service";
 
 export interface AppDeps {
@@ -17,6 +18,8 @@ export interface AppDeps {
   snapshots?: SnapshotService;
   /** The job queue (D1); without it the /jobs, /run-job and /run-next routes are not mounted. */
   jobs?: JobQueue;
+  /** The sandboxes seen (D1); without it GET /sandboxes is not mounted and uses are not recorded. */
+  sandboxes?: SandboxRegistry;
 }
 
 /** JSON request bodies other than file uploads: commands are ≤ 64 KiB, so 1 MiB is generous. */

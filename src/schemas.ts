@@ -61,6 +61,13 @@ export const ReadFileQuerySchema = z.object({
   encoding: z.enum(["utf8", "utf-8", "base64"]).optional(),
 });
 
+/** GET /sandboxes: one page, by project id. */
+export const ListSandboxesQuerySchema = z.object({
+  state: z.enum(["active", "destroyed"]).optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  cursor: z.string().min(1).max(128).optional(),
+});
+
 /** GET …/archive: plain tar (default) or gzip-compressed. */
 export const ArchiveQuerySchema = z.object({
   format: z.enum(["tar", "tar.gz"]).optional(),

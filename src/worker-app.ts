@@ -12,6 +12,7 @@ import { createCloudflareBackend } from "./backend/cloudflare";
 import { type Config, loadConfig } from "./config";
 import type { AppDeps } from "./deps";
 import { createJobQueue } from "./jobs/queue";
+import { createSandboxRegistry } from "./sandboxes/registry";
 import { RUNNER_INTERNAL_ORIGIN } from "./shared/egress";
 import { createSnapshotService, type SnapshotService } from "./snapshots/service";
 
@@ -48,6 +49,7 @@ export function workerApp(env: Env): WorkerApp {
       version: pkg.version,
       snapshots,
       jobs: createJobQueue(env.DB),
+      sandboxes: createSandboxRegistry(env.DB),
     };
     cached = { env, snapshots, deps, app: createApp(deps) };
   }

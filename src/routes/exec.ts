@@ -10,7 +10,7 @@ import type { AppDeps } from "../deps";
 import { ValidationError } from "../errors";
 import { jsonBody } from "../json-body";
 import { confinePath } from "../paths";
-import { ensureReady } from "../sandboxes/ready";
+import { ensureReady, noteUse } from "../sandboxes/ready";
 import { CloneBodySchema, ExecBodySchema, ProjectParamSchema } from "../schemas";
 import { checkRepoUrl, isSafeRefName, RepoUrlError, redactUrl } from "../shared/git";
 import { respondWithEvents } from "../sse";
@@ -69,7 +69,10 @@ export function execRoutes(deps: AppDeps): Hono {
         }
         // The hot path: one call when the workspace is ready; else the ensure step, then the exec.
         const ran = await backend.execIfReady(projectId, req);
-        if (ran) return c.json({ success: true, data: ran });
+        if (ran) {
+          await noteUse(deps, projectId);
+          return c.json({ success: true, data: ran });
+        }
         await ensureReady(deps, projectId);
         return c.json({ success: true, data: await backend.exec(projectId, req) });
       },

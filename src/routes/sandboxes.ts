@@ -9,7 +9,7 @@ import type { SandboxInfo } from "../backend/types";
 import type { AppDeps } from "../deps";
 import { AppError, NotFoundError } from "../errors";
 import { ensureReady } from "../sandboxes/ready";
-import { DeleteSandboxQuerySchema, ProjectParamSchema } from "../schemas";
+import { DeleteSandboxQuerySchema, ListSandboxesQuerySchema, ProjectParamSchema } from "../schemas";
 import { isInternalProcess } from "../snapshots/run-runner";
 import { runForProject } from "../snapshots/runner-access";
 import { onInvalid } from "../validation";
@@ -38,9 +38,24 @@ async function snapshotBeforeDestroy(deps: AppDeps, projectId: string): Promise<
   }
 }
 
+/** Marks the sandbox destroyed in the registry (bookkeeping: a failure is logged, the destroy stands). */
+async function noteDestroyed(deps: AppDeps, projectId: string): Promise<void> {
+  try {
+    await deps.sandboxes?.noteDestroyed(projectId);
+  } catch (err) {
+    console.warn(`sandbox registry: recording the destroy of ${projectId} failed:`, err);
+  }
+}
+
 export function sandboxRoutes(deps: AppDeps): Hono {
-  const { backend } = deps;
-  return new Hono()
+  const { backend, sandboxes } = deps;
+  const app = new Hono();
+  if (sandboxes) {
+    app.get("/", zValidator("query", ListSandboxesQuerySchema, onInvalid), async (c) => {
+      return c.json({ success: true, data: await sandboxes.list(c.req.valid("query")) });
+    });
+  }
+  return app
     .post("/:projectId", zValidator("param", ProjectParamSchema, onInvalid), async (c) => {
       const { projectId } = c.req.valid("param");
       // The ensure step every route takes (sandboxes/ready.ts); create also makes sure sync runs.
@@ -64,6 +79,7 @@ export function sandboxRoutes(deps: AppDeps): Hono {
             // Destroyed already (a client's retry) or asleep: its disk is gone, there is
             // nothing to snapshot, and the head must not move to an empty tree.
             if (current) await backend.destroy(projectId);
+            await noteDestroyed(deps, projectId);
             return c.json({
               success: true,
               data: {
@@ -80,6 +96,7 @@ export function sandboxRoutes(deps: AppDeps): Hono {
           const snapshotId =
             deps.snapshots && query.snapshot !== false ? await snapshotBeforeDestroy(deps, projectId) : null;
           await backend.destroy(projectId);
+          await noteDestroyed(deps, projectId);
           return c.json({
             success: true,
             data: { projectId, status: "destroyed", snapshotId, alreadyStopped: false, message: "Sandbox destroyed" },

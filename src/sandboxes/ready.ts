@@ -27,6 +27,18 @@ import { AppError } from "../errors";
 import { runForProject, runnerAvailable } from "../snapshots/runner-access";
 import { ensureSync } from "../snapshots/sync";
 
+/**
+ * Records a use of the sandbox for GET /sandboxes (registry.ts; throttled unless `force`).
+ * Bookkeeping: a failed write is logged, and the request it came with goes on.
+ */
+export async function noteUse(deps: AppDeps, projectId: string, force = false): Promise<void> {
+  try {
+    await deps.sandboxes?.noteUse(projectId, { force });
+  } catch (err) {
+    console.warn(`sandbox registry: recording a use of ${projectId} failed:`, err);
+  }
+}
+
 /** What the ensure step did. */
 export interface ReadySandbox extends EnsuredSandbox {
   /** The snapshot this call restored, when it restored one. */
@@ -45,6 +57,7 @@ export async function ensureReady(
   opts: { alwaysSync?: boolean } = {},
 ): Promise<ReadySandbox> {
   const sandbox = await deps.backend.ensure(projectId);
+  await noteUse(deps, projectId, !sandbox.initialized || opts.alwaysSync === true);
   const ready: ReadySandbox = { ...sandbox, restoredSnapshot: null, syncProcessId: null };
   // Without a runner API (a local sandboxd with no RUNNER_API_URL) there is nothing to restore from.
   if (!runnerAvailable(deps)) return ready;

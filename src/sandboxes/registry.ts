@@ -1,0 +1,140 @@
+/**
+ * @module sandboxes/registry
+ * The sandboxes the API has seen, in D1 (migrations/0003_sandboxes.sql), for
+ * GET /sandboxes: created and last-used times, active or destroyed, with each
+ * project's head and running job joined in. One page at a time, keyset-paginated
+ * by project id (a cursor never skips or repeats a row while sandboxes come and go).
+ *
+ * Last use is written at most once a minute per project and isolate (`USE_WRITE_MS`),
+ * so the hot path of a busy sandbox costs no D1 write per request; a create and the
+ * ensure step that initialises a workspace always write.
+ */
+import { ValidationError } from "../errors";
+
+/** One row of GET /sandboxes. */
+export interface SandboxListing {
+  projectId: string;
+  state: "active" | "destroyed";
+  createdAt: string;
+  lastUsedAt: string;
+  destroyedAt: string | null;
+  /** The project's head snapshot, or null before its first snapshot. */
+  headSnapshotId: string | null;
+  /** The id of the job running in it now, if one is. */
+  runningJobId: string | null;
+}
+
+export interface SandboxListQuery {
+  state?: SandboxListing["state"] | undefined;
+  limit: number;
+  cursor?: string | undefined;
+}
+
+export interface SandboxRegistry {
+  /**
+   * Records a use at `now`: a first one creates the row, one after a destroy makes it active
+   * again. Skipped within USE_WRITE_MS of this isolate's last write unless `force` (a create,
+   * or a workspace just initialised: the case that follows a destroy, maybe in another isolate).
+   */
+  noteUse(projectId: string, opts?: { force?: boolean }, now?: number): Promise<void>;
+  /** Records a destroy at `now`. */
+  noteDestroyed(projectId: string, now?: number): Promise<void>;
+  list(query: SandboxListQuery): Promise<{ sandboxes: SandboxListing[]; nextCursor: string | null }>;
+}
+
+/** How stale a last-use time may get before a use writes it again. */
+export const USE_WRITE_MS = 60_000;
+
+interface Row {
+  project_id: string;
+  state: SandboxListing["state"];
+  created_at: string;
+  last_used_at: string;
+  destroyed_at: string | null;
+  head: string | null;
+  running_job: string | null;
+}
+
+const toListing = (r: Row): SandboxListing => ({
+  projectId: r.project_id,
+  state: r.state,
+  createdAt: r.created_at,
+  lastUsedAt: r.last_used_at,
+  destroyedAt: r.destroyed_at,
+  headSnapshotId: r.head,
+  runningJobId: r.running_job,
+});
+
+/** A cursor is the last project id of a page, base64url so it reads as opaque. */
+const encodeCursor = (projectId: string) => btoa(projectId).replace(/=+$/, "");
+function decodeCursor(cursor: string): string {
+  try {
+    const id = atob(cursor);
+    if (/^[a-z0-9-]{1,63}$/.test(id)) return id;
+  } catch {
+    // fall through
+  }
+  throw new ValidationError("cursor is malformed; pass the nextCursor of a previous page", undefined, "INVALID_CURSOR");
+}
+
+export function createSandboxRegistry(db: D1Database): SandboxRegistry {
+  /** project → when this isolate last wrote its use. */
+  const written = new Map<string, number>();
+  return {
+    async noteUse(projectId, opts = {}, now = Date.now()) {
+      if (!opts.force && now - (written.get(projectId) ?? 0) < USE_WRITE_MS) return;
+      const at = new Date(now).toISOString();
+      await db
+        .prepare(
+          `INSERT INTO sandboxes (project_id, state, created_at, last_used_at) VALUES (?1, 'active', ?2, ?2)
+           ON CONFLICT (project_id) DO UPDATE SET
+             created_at = CASE WHEN state = 'destroyed' THEN ?2 ELSE created_at END,
+             state = 'active', last_used_at = ?2, destroyed_at = NULL`,
+        )
+        .bind(projectId, at)
+        .run();
+      written.set(projectId, now);
+    },
+
+    async noteDestroyed(projectId, now = Date.now()) {
+      const at = new Date(now).toISOString();
+      await db
+        .prepare(
+          "UPDATE sandboxes SET state = 'destroyed', destroyed_at = ?2 WHERE project_id = ?1 AND state = 'active'",
+        )
+        .bind(projectId, at)
+        .run();
+      // The next use must write: it makes the sandbox active again.
+      written.delete(projectId);
+    },
+
+    async list({ state, limit, cursor }) {
+      const where: string[] = [];
+      const binds: Array<string | number> = [];
+      if (cursor !== undefined) {
+        where.push("s.project_id > ?");
+        binds.push(decodeCursor(cursor));
+      }
+      if (state !== undefined) {
+        where.push("s.state = ?");
+        binds.push(state);
+      }
+      const { results } = await db
+        .prepare(
+          `SELECT s.*, h.snapshot_id AS head, j.id AS running_job FROM sandboxes s
+           LEFT JOIN heads h ON h.project_id = s.project_id
+           LEFT JOIN jobs j ON j.project_id = s.project_id AND j.status = 'running'
+           ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
+           ORDER BY s.project_id LIMIT ?`,
+        )
+        .bind(...binds, limit + 1)
+        .all<Row>();
+      const page = results.slice(0, limit);
+      const last = page.at(-1);
+      return {
+        sandboxes: page.map(toListing),
+        nextCursor: results.length > limit && last ? encodeCursor(last.project_id) : null,
+      };
+    },
+  };
+}
