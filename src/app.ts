@@ -44,8 +44,14 @@ function patternToRegExp(pattern: string): RegExp {
   return new RegExp(`^${source}/?$`);
 }
 
-export function createApp(deps: AppDeps): Hono {
+/**
+ * `trusted`: the caller is already authenticated by how it reached us (a service binding to
+ * the SandboxApi entrypoint, src/rpc.ts), so the bearer check is left out. Never for requests
+ * from the network.
+ */
+export function createApp(deps: AppDeps, opts: { trusted?: boolean } = {}): Hono {
   const app = new Hono();
+  const bearer = opts.trusted ? [] : [requireBearer(deps.config.API_TOKEN)];
 
   app.onError((err, c) => {
     const appError = toAppError(err);
@@ -65,8 +71,7 @@ export function createApp(deps: AppDeps): Hono {
   }
 
   app.route("/", healthRoutes(deps));
-  app.use("/sandboxes/*", requireBearer(deps.config.API_TOKEN));
-  app.use("/sandboxes", requireBearer(deps.config.API_TOKEN));
+  for (const path of ["/sandboxes/*", "/sandboxes"]) for (const check of bearer) app.use(path, check);
   app.route("/sandboxes", sandboxRoutes(deps));
   app.route("/sandboxes", execRoutes(deps));
   app.route("/sandboxes", fileRoutes(deps));
@@ -74,8 +79,7 @@ export function createApp(deps: AppDeps): Hono {
   app.route("/sandboxes", processRoutes(deps));
   app.route("/sandboxes", snapshotRoutes(deps));
   if (deps.jobs) {
-    for (const path of ["/jobs", "/jobs/*", "/run-job", "/run-next"])
-      app.use(path, requireBearer(deps.config.API_TOKEN));
+    for (const path of ["/jobs", "/jobs/*", "/run-job", "/run-next"]) for (const check of bearer) app.use(path, check);
     app.route("/", jobRoutes(deps));
   }
   // Runner tokens, not the API_TOKEN, guard these; a job token only while its lease lives

@@ -6,14 +6,16 @@
  * the SDK's Sandbox plus the runner API on an intercepted host), and the SDK's
  * ContainerProxy, from which that outbound interception builds its fetchers. A local
  * jail's host carries the same requests to the jail egress route (backend/jail-egress.ts).
+ * And `SandboxApi`, the named entrypoint other Workers bind to for typed RPC (rpc.ts).
  */
 import { ContainerProxy } from "@cloudflare/sandbox";
 import { isJailEgress, serveJailEgress } from "./backend/jail-egress";
 import { runScheduledJobs } from "./jobs/cron";
+import { SandboxApi } from "./rpc";
 import { outboundHandlers, Sandbox } from "./sandbox-class";
 import { workerApp } from "./worker-app";
 
-export { ContainerProxy, Sandbox };
+export { ContainerProxy, Sandbox, SandboxApi };
 
 export default {
   fetch(request, env, ctx) {

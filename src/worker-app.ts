@@ -31,6 +31,8 @@ function createSnapshots(env: Env, config: Config): SnapshotService {
 
 export interface WorkerApp {
   app: ReturnType<typeof createApp>;
+  /** `app` without the bearer check: only for RPC through a service binding (src/rpc.ts). */
+  trustedApp: ReturnType<typeof createApp>;
   snapshots: SnapshotService;
   /** What the app was built from (the cron's job round uses the same). */
   deps: AppDeps;
@@ -51,9 +53,17 @@ export function workerApp(env: Env): WorkerApp {
       jobs: createJobQueue(env.DB),
       sandboxes: createSandboxRegistry(env.DB),
     };
-    cached = { env, snapshots, deps, app: createApp(deps) };
+    cached = { env, snapshots, deps, app: createApp(deps), trustedApp: createApp(deps, { trusted: true }) };
   }
   return cached;
+}
+
+/**
+ * The same app without the bearer check, for callers a service binding to the SandboxApi
+ * entrypoint already authenticated (src/rpc.ts); from the same deps.
+ */
+export function trustedApp(env: Env): ReturnType<typeof createApp> {
+  return workerApp(env).trustedApp;
 }
 
 /** The snapshot service for `env` (user-facing API: listSnapshots, mintRunnerToken). */
