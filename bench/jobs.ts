@@ -23,6 +23,10 @@
  *    in the jail calling back through RUNNER_API_URL): one cold first job of a fresh
  *    project, then BENCH_NOOP (20) jobs one at a time (bench/jobs-noop.ts), and start-up
  *    probes.
+ * 2b. A no-op job on a project whose head holds a 10,000-file tree (issue 14, point 3;
+ *    bench/jobs-large-project.ts), BENCH_LARGE_ROUNDS (3; 0 skips it) rounds beside the
+ *    runner CLI's restore + no-change snapshot in the same sandbox, on a Worker whose jails
+ *    reach it through a counting proxy (bench/counting-proxy.ts): requests and bytes per phase.
  * 3. Leasing with real starts: BENCH_REAL_LEASES (20) jobs in as many projects leased at
  *    one client against real jails (each call starts a jail, restores the fresh
  *    workspace and starts a real runner), then waits for those jobs to end.
@@ -35,7 +39,10 @@ import { join } from "node:path";
 import { freePort, randomToken } from "../scripts/lib/net.ts";
 import { Supervisor } from "../scripts/lib/proc.ts";
 import { REPO_ROOT, startSandboxd } from "../scripts/lib/services.ts";
+import { type CountingProxy, startCountingProxy } from "./counting-proxy.ts";
 import { isTerminal, type JobsApi, jobsApi } from "./jobs-api.ts";
+import { type LargeProjectRun, largeProjectRun } from "./jobs-large-project.ts";
+import { printLargeProject } from "./jobs-large-report.ts";
 import { type LeaseRun, leaseRun } from "./jobs-lease.ts";
 import { execProbe, type NoopSample, noopJob, POLL_MS, RUNNER_VERSION_COMMAND } from "./jobs-noop.ts";
 import { printJobsReport } from "./jobs-report.ts";
@@ -50,27 +57,37 @@ const REAL_LEASES = Number(process.env.BENCH_REAL_LEASES ?? "20");
 const TOTAL_BUDGET_MS = 15 * 60_000;
 const RUN_BUDGET_MS = 3 * 60_000;
 const PROBES = 10;
+/** The large-project part (issue 14, point 3): rounds (0 skips it) and the tree's size. */
+const LARGE = {
+  rounds: Number(process.env.BENCH_LARGE_ROUNDS ?? "3"),
+  files: Number(process.env.BENCH_LARGE_FILES ?? "10000"),
+  bytes: Number(process.env.BENCH_LARGE_BYTES ?? String(100 * 1000 * 1000)),
+};
 const TARGETS = { leaseP50Ms: 20, overheadMs: 1000 };
 const RUNNER = join(REPO_ROOT, "dist", "runner", "runner.mjs");
 
-/** A Worker in workerd with its own D1 in `dir`, its sandboxes' containers jails at `sandboxd`. */
+/**
+ * A Worker in workerd with its own D1 in `dir`, its sandboxes' containers jails at `sandboxd`.
+ * `runnerApiUrl` replaces the Worker's own address as where jails reach it (a counting proxy).
+ */
 async function worker(
   dir: string,
   sandboxd: { url: string; token: string },
   apiToken: string,
-  scriptPath?: string,
+  opts: { scriptPath?: string | undefined; runnerApiUrl?: string; vars?: Record<string, string> } = {},
 ): Promise<WorkerdWorker> {
   const port = await freePort();
   return await startMigratedWorkerd(dir, {
     port,
-    ...(scriptPath ? { scriptPath } : {}),
+    ...(opts.scriptPath ? { scriptPath: opts.scriptPath } : {}),
     vars: {
       SANDBOXD_URL: sandboxd.url,
       SANDBOXD_TOKEN: sandboxd.token,
       API_TOKEN: apiToken,
       // Runners call the Worker back here (the socket startWorkerd binds to `port`).
-      RUNNER_API_URL: `http://127.0.0.1:${port}`,
+      RUNNER_API_URL: opts.runnerApiUrl ?? `http://127.0.0.1:${port}`,
       SYNC_ON_CREATE: "false",
+      ...opts.vars,
     },
   });
 }
@@ -101,6 +118,7 @@ async function main(): Promise<void> {
   const root = await mkdtemp(join(tmpdir(), "sandbox-bench-jobs-"));
   const workers: WorkerdWorker[] = [];
   let standin: StandinJailHost | undefined;
+  let proxy: CountingProxy | undefined;
   const sup = new Supervisor((child, code) => {
     console.error(`bench: ${child.name} exited unexpectedly (code ${code}); last output:\n${child.tail().join("\n")}`);
     void guard.stop().then(() => process.exit(1));
@@ -109,6 +127,7 @@ async function main(): Promise<void> {
   const guard = guardRun(TOTAL_BUDGET_MS + 30_000, async () => {
     for (const w of workers) await w.stop().catch(() => undefined);
     await standin?.stop().catch(() => undefined);
+    await proxy?.stop().catch(() => undefined);
     await sup.stopAll();
     await rm(root, { recursive: true, force: true });
   });
@@ -125,7 +144,7 @@ async function main(): Promise<void> {
     workers.push(a);
     leases.push(await leaseRun(jobsApi(a.url, apiToken), "stand-in jail host", JOBS, 1, budget()));
     console.log(`bench: 1 client done; ${CONCURRENCY} clients on a fresh Worker and D1 …`);
-    const b = await worker(join(root, `lease-${CONCURRENCY}`), standin, apiToken, a.scriptPath);
+    const b = await worker(join(root, `lease-${CONCURRENCY}`), standin, apiToken, { scriptPath: a.scriptPath });
     workers.push(b);
     leases.push(await leaseRun(jobsApi(b.url, apiToken), "stand-in jail host", JOBS, CONCURRENCY, budget()));
     const standinJails = standin.jails;
@@ -136,7 +155,7 @@ async function main(): Promise<void> {
     // 2. No-op jobs on real jails, one at a time.
     console.log("bench: starting sandboxd (jails on Cloudflare's runtime) and the Worker …");
     const sandboxd = await startSandboxd(sup, { root: join(root, "sandboxd"), output: "quiet" });
-    const c = await worker(join(root, "real"), sandboxd, apiToken, a.scriptPath);
+    const c = await worker(join(root, "real"), sandboxd, apiToken, { scriptPath: a.scriptPath });
     workers.push(c);
     const api = jobsApi(c.url, apiToken);
     const project = `bench-noop-${randomToken().slice(0, 6).toLowerCase()}`;
@@ -149,6 +168,36 @@ async function main(): Promise<void> {
       execTrue: await execProbe(c.url, apiToken, project, "true", PROBES),
       runnerVersion: await execProbe(c.url, apiToken, project, RUNNER_VERSION_COMMAND, PROBES),
     };
+
+    // 2b. A no-op job on a 10,000-file project, on a Worker whose jails reach it through a counting proxy.
+    let large: LargeProjectRun | null = null;
+    if (LARGE.rounds > 0) {
+      proxy = await startCountingProxy();
+      const runnerSecret = randomToken();
+      const d = await worker(join(root, "large"), sandboxd, apiToken, {
+        scriptPath: a.scriptPath,
+        runnerApiUrl: proxy.url,
+        vars: { RUNNER_TOKEN_SECRET: runnerSecret },
+      });
+      workers.push(d);
+      proxy.target = d.url;
+      large = await largeProjectRun(
+        {
+          root,
+          api: jobsApi(d.url, apiToken),
+          workerUrl: d.url,
+          apiToken,
+          runnerSecret,
+          runnerPath: RUNNER,
+          proxy,
+          files: LARGE.files,
+          bytes: LARGE.bytes,
+          rounds: LARGE.rounds,
+          deadline: budget(),
+        },
+        `bench-large-${randomToken().slice(0, 6).toLowerCase()}`,
+      );
+    }
 
     // 3. Leasing with real starts (fewer jobs: each call also spawns a real runner).
     console.log(`bench: leasing ${REAL_LEASES} jobs with real runner starts …`);
@@ -186,6 +235,7 @@ async function main(): Promise<void> {
         '"first runner event" includes the runner\'s event batching (flushes every 500 ms or at the end).',
       ],
     });
+    if (large) printLargeProject(large);
   } catch (err) {
     for (const ch of sup.children) console.error(`--- last output of ${ch.name} ---\n${ch.tail().join("\n")}`);
     throw err;

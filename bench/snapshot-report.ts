@@ -1,7 +1,8 @@
 /**
  * @module bench/snapshot-report
  * The printed result of bench/snapshot.ts: one table of every measured step
- * (runner, restic, tar; the median of its runs) and the issue's targets (issue 3, point 8) with the ratio,
+ * (runner, restic, tar; the median of its runs) and the issues' targets (issue 3, point 8; issue 14,
+ * point 7) with the ratio,
  * the bound and met/MISSED. A missed target is reported, never turned into an exit
  * code; a target whose reference could not be measured (no restic) is "n/a".
  */
@@ -108,7 +109,7 @@ export function printSnapshotReport(title: string, rows: Row[], targets: Target[
     ]),
   ]);
   for (const l of lines) console.log(`  ${l}`);
-  console.log("\ntargets (issue 3, point 8); ratios use wall time of each process:");
+  console.log("\ntargets (issue 3, point 8; disk store: issue 14, point 7); ratios use wall time of each process:");
   const tl = table([
     ["target", "", "measured", "bound", "verdict"],
     ...targets.map((t) => [t.name, "", t.value, t.bound, t.met === null ? "n/a" : t.met ? "met" : "MISSED"]),

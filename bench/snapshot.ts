@@ -24,6 +24,10 @@
  * restore, a one-file-change snapshot, and restores that find everything (or all but
  * one file) in place; and the rig's floor for a first snapshot, the same bytes put
  * into the same R2 simulator by a Worker that does nothing else (bench/r2-floor.ts).
+ * Then the engine on equal terms (issue 14, point 7; bench/snapshot-disk.ts): the same
+ * runner code against a store on the local disk, no Worker, beside `restic backup` to a
+ * local repository with and without compression, BENCH_ROUNDS rounds, and Node's share
+ * of a no-change snapshot.
  * restic's columns are skipped with a hint when it is missing.
  * The page cache cannot be dropped here, so the tree is read once before anything
  * is measured: every tool starts warm.
@@ -42,6 +46,7 @@ import { REPO_ROOT } from "../scripts/lib/services.ts";
 import { mintRunnerToken } from "../test/support/runner-token.ts";
 import { guardRun, runBench } from "./lifecycle.ts";
 import { measureR2Floor } from "./r2-floor.ts";
+import { diskNotes, diskTargets, measureDiskEngine } from "./snapshot-disk.ts";
 import { available, expectSuccess, running, type Timed, timed } from "./snapshot-proc.ts";
 import { fmtBytes, printSnapshotReport, type Row, Samples, type Target } from "./snapshot-report.ts";
 import {
@@ -165,11 +170,11 @@ async function main(): Promise<void> {
     const profDir = resolve(process.env.BENCH_CPU_PROF ?? ".");
     const prof = Boolean(process.env.BENCH_CPU_PROF);
     if (prof) await mkdir(profDir, { recursive: true });
+    const profArgs = (name: string) => ["--cpu-prof", "--cpu-prof-dir", profDir, "--cpu-prof-name", name];
     let projectId = "";
     let round = 0;
     const runner = async (name: string, workspace: string, args: string[]) => {
-      const profName = `${name.replace(/\W+/g, "-")}-${round + 1}.cpuprofile`;
-      const nodeArgs = prof ? ["--cpu-prof", "--cpu-prof-dir", profDir, "--cpu-prof-name", profName] : [];
+      const nodeArgs = prof ? profArgs(`${name.replace(/\W+/g, "-")}-${round + 1}.cpuprofile`) : [];
       const env = {
         ...process.env,
         SANDBOX_RUNNER_API: workerd?.url,
@@ -247,6 +252,16 @@ async function main(): Promise<void> {
       await rm(tarOut, { recursive: true, force: true });
       if (round < ROUNDS - 1) await rm(restoreDir, { recursive: true, force: true });
     }
+    // The engine on equal terms: the same runner code against a local-disk store, beside restic.
+    const disk = await measureDiskEngine({
+      root,
+      tree,
+      rounds: ROUNDS,
+      restic,
+      samples,
+      measure,
+      nodeArgs: (step, r) => (prof ? profArgs(`${step.replace(/\W+/g, "-")}-${r + 1}.cpuprofile`) : []),
+    });
     round = ROUNDS - 1;
     if (!sameUnchanged) console.warn("bench: a no-change snapshot was not reported unchanged");
 
@@ -307,6 +322,7 @@ async function main(): Promise<void> {
         bound: "≤ 200 MiB",
         met: Number.isFinite(peak) ? peak <= 200 * MiB : null,
       },
+      ...diskTargets(disk),
     ];
     const resticFirst = rows.find((x) => x.tool === "restic" && x.step === "backup (first)");
     const notes = [
@@ -327,6 +343,7 @@ async function main(): Promise<void> {
       restic
         ? "restic: local repository in the temp dir, default settings (repository v2, compression auto), cache in the temp dir."
         : "restic: not installed, its columns are missing (apt-get install -y restic).",
+      ...diskNotes(disk),
       `machine: ${cpus().length} CPUs, ${cpus()[0]?.model ?? "?"}, Node ${process.version}.`,
     ];
     if (prof) notes.push(`CPU profiles of each runner step in ${profDir}.`);

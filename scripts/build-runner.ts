@@ -17,14 +17,18 @@ export const MAX_RUNNER_BYTES = 2 * 1024 * 1024;
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 
-/** Builds the bundle; returns its path and size. Throws if it is too large. */
+/**
+ * Builds the bundle; returns its path and size. Throws if it is too large. `entryPoint`
+ * lets a benchmark bundle the same runner around another store (bench/disk-runner.ts).
+ */
 export async function buildRunner(
   outfile = join(root, "dist/runner/runner.mjs"),
+  entryPoint = join(root, "container/runner/main.ts"),
 ): Promise<{ outfile: string; bytes: number }> {
   const pkg = JSON.parse(await readFile(join(root, "package.json"), "utf8")) as { version: string };
   const tmp = `${outfile}.${process.pid}.tmp`;
   try {
-    await buildTo(tmp, pkg.version);
+    await buildTo(entryPoint, tmp, pkg.version);
     await chmod(tmp, 0o755);
     const bytes = (await stat(tmp)).size;
     if (bytes > MAX_RUNNER_BYTES)
@@ -36,9 +40,9 @@ export async function buildRunner(
   }
 }
 
-async function buildTo(outfile: string, version: string): Promise<void> {
+async function buildTo(entryPoint: string, outfile: string, version: string): Promise<void> {
   await build({
-    entryPoints: [join(root, "container/runner/main.ts")],
+    entryPoints: [entryPoint],
     outfile,
     bundle: true,
     platform: "node",
