@@ -17,17 +17,18 @@
  * reachable) or the lease was lost.
  */
 import {
+  type ChangedFiles,
   DIFF_MAX_BYTES,
   HEARTBEAT_INTERVAL_MS,
   JOB_ENV,
   type Job,
   type NewJobEvent,
 } from "../../src/shared/job-format.ts";
-import { RUNNER_ENV } from "../../src/shared/snapshot-format.ts";
+import { type Manifest, RUNNER_ENV } from "../../src/shared/snapshot-format.ts";
 import { getAgent } from "./agents/index.ts";
 import { type AbortReason, type Agent, type AgentOutcome, zeroUsage } from "./agents/types.ts";
 import { takeSnapshot } from "./archiver.ts";
-import { changedFiles, treeFromManifest, unifiedDiff } from "./changes.ts";
+import { changedFiles, type ReadBefore, type Tree, treeFromManifest, unifiedDiff } from "./changes.ts";
 import type { RunnerConfig } from "./config.ts";
 import { CODES, RunnerError, toRunnerError } from "./errors.ts";
 import { Heartbeat } from "./heartbeat.ts";
@@ -123,7 +124,7 @@ export async function runJob(opts: RunJobOptions): Promise<RunJobExit> {
     } else ({ outcome, abortReason } = await runAgent({ agent, job, env, workspace, phase, emit, log, heartbeat }));
     if (heartbeat.leaseLost) return await leaseLostExit();
 
-    // 3. Snapshot (also after timeout and cancel: the work so far is kept).
+    // 3. Snapshot (also after timeout and cancel: the work so far is kept), 4. what changed.
     const snap = await phase("snapshot", async () =>
       takeSnapshot({
         store,
@@ -136,16 +137,7 @@ export async function runJob(opts: RunJobOptions): Promise<RunJobExit> {
       }),
     );
     snapshotId = snap.snapshotId;
-
-    // 4. What changed. A diff that cannot be made does not fail the job.
-    const after = treeFromManifest(snap.manifest);
-    const changes = changedFiles(before, after);
-    const diff = await phase("diff", () =>
-      unifiedDiff({ workspace, before, after, changes, readBefore, maxBytes: DIFF_MAX_BYTES }),
-    ).catch((err: unknown) => {
-      log(`diff failed: ${toRunnerError(err).message}`);
-      return { diff: "", truncated: false };
-    });
+    const { changes, diff } = await whatChanged({ workspace, before, readBefore, after: snap.manifest, phase, log });
 
     // 5. The result. Events first: the Worker ends the event stream when the result lands.
     timings.total = Date.now() - started;
@@ -166,6 +158,27 @@ export async function runJob(opts: RunJobOptions): Promise<RunJobExit> {
     const reported = await postFailure(client, failureResult(e, { outcome, snapshotId, timings }), log);
     return failedExit(jobId, e.code, e.message, reported);
   }
+}
+
+/** The files the job changed (before → the snapshot) and their diff; a diff that cannot be made does not fail the job. */
+async function whatChanged(ctx: {
+  workspace: string;
+  before: Tree;
+  readBefore: ReadBefore;
+  after: Manifest;
+  phase: PhaseRunner;
+  log: (message: string) => void;
+}): Promise<{ changes: ChangedFiles; diff: { diff: string; truncated: boolean } }> {
+  const { workspace, before, readBefore } = ctx;
+  const after = treeFromManifest(ctx.after);
+  const changes = changedFiles(before, after);
+  const diff = await ctx
+    .phase("diff", () => unifiedDiff({ workspace, before, after, changes, readBefore, maxBytes: DIFF_MAX_BYTES }))
+    .catch((err: unknown) => {
+      ctx.log(`diff failed: ${toRunnerError(err).message}`);
+      return { diff: "", truncated: false };
+    });
+  return { changes, diff };
 }
 
 /**
