@@ -8,7 +8,7 @@
  * leaves the previous snapshot as the head. When the entries equal the parent's,
  * nothing is written at all.
  *
- Three steps, one module each: the entries are planned from the scan and the
+ * Three steps, one module each: the entries are planned from the scan and the
  * hash cache (planEntries, here); each file whose hash is unknown (or whose blob
  * must be stored) is read once and its new blob packed and uploaded
  * (blob-saver.ts); the manifest is committed (commit.ts).
