@@ -22,11 +22,13 @@ import {
   HEARTBEAT_INTERVAL_MS,
   JOB_ENV,
   type Job,
+  type JobResult,
   type NewJobEvent,
 } from "../../src/shared/job-format.ts";
 import { type Manifest, RUNNER_ENV } from "../../src/shared/snapshot-format.ts";
 import { getAgent } from "./agents/index.ts";
 import { type AbortReason, type Agent, type AgentOutcome, zeroUsage } from "./agents/types.ts";
+import type { RetryInfo, RetryOptions } from "./api-client.ts";
 import { takeSnapshot } from "./archiver.ts";
 import { changedFiles, type ReadBefore, type Tree, treeFromManifest, unifiedDiff } from "./changes.ts";
 import type { RunnerConfig } from "./config.ts";
@@ -63,11 +65,10 @@ export async function runJob(opts: RunJobOptions): Promise<RunJobExit> {
   const jobId = env[JOB_ENV.jobId];
   if (!jobId) throw new RunnerError(CODES.config, `Missing environment variable(s): ${JOB_ENV.jobId}`);
   const started = Date.now();
-  const retry = {
+  const retry: WorkContext["retry"] = {
     ...(config.retries !== undefined ? { attempts: config.retries + 1 } : {}),
     ...(config.retryBaseMs !== undefined ? { baseDelayMs: config.retryBaseMs } : {}),
-    onRetry: (i: { method: string; path: string; attempt: number; delayMs: number; reason: string }) =>
-      log(`retry ${i.attempt} of ${i.method} ${i.path} in ${Math.round(i.delayMs)} ms: ${i.reason}`),
+    onRetry: (i) => log(`retry ${i.attempt} of ${i.method} ${i.path} in ${Math.round(i.delayMs)} ms: ${i.reason}`),
   };
   const client = new JobClient({ apiUrl: config.apiUrl, token: config.token, jobId, ...retry });
   const job: Job = await client.getJob();
@@ -91,57 +92,11 @@ export async function runJob(opts: RunJobOptions): Promise<RunJobExit> {
     return failedExit(jobId, JOB_CODES.leaseLost, LEASE_LOST_MESSAGE, false);
   };
 
-  let outcome: AgentOutcome | null = null;
-  let snapshotId: string | null = null;
+  const got: Progress = { outcome: null, snapshotId: null };
   try {
-    if (config.projectId && config.projectId !== job.projectId) {
-      throw new RunnerError(JOB_CODES.projectMismatch, `Job belongs to ${job.projectId}, not ${config.projectId}`);
-    }
-    const agent = getAgent(job.agent);
-    const store =
-      opts.makeStore?.(job.projectId) ??
-      new HttpStore({ apiUrl: config.apiUrl, token: config.token, projectId: job.projectId, ...retry });
-    const workspace = config.workspace;
-
-    // 1. The workspace: equal to the head (or the first job's clone).
-    const { before, readBefore, known } = await prepareWorkspace({
-      job,
-      store,
-      config,
-      phase,
-      emit,
-      log,
-      signal: heartbeat.signal,
-      leaseLost: () => heartbeat.leaseLost,
-    });
-    if (heartbeat.leaseLost) return await leaseLostExit();
-
-    // 2. The agent, under the job's timeout and the cancel/lease signal.
-    let abortReason: AbortReason | null = null;
-    if (heartbeat.cancelRequested) {
-      abortReason = "cancel";
-      outcome = { exitCode: null, summary: "cancelled before the agent started", usage: zeroUsage() };
-    } else ({ outcome, abortReason } = await runAgent({ agent, job, env, workspace, phase, emit, log, heartbeat }));
-    if (heartbeat.leaseLost) return await leaseLostExit();
-
-    // 3. Snapshot (also after timeout and cancel: the work so far is kept), 4. what changed.
-    const snap = await phase("snapshot", async () =>
-      takeSnapshot({
-        store,
-        workspace,
-        stateDir: config.stateDir,
-        projectId: job.projectId,
-        rules: await loadIgnoreRules(workspace, rulesOptions(config)),
-        parent: known,
-        log,
-      }),
-    );
-    snapshotId = snap.snapshotId;
-    const { changes, diff } = await whatChanged({ workspace, before, readBefore, after: snap.manifest, phase, log });
-
-    // 5. The result. Events first: the Worker ends the event stream when the result lands.
-    timings.total = Date.now() - started;
-    const result = decideResult({ outcome, abortReason, job, snapshotId, changes, diff, timings });
+    const result = await workJob({ ...opts, job, retry, phase, emit, heartbeat, got, timings, started });
+    if (!result) return await leaseLostExit();
+    // Events first: the Worker ends the event stream when the result lands.
     await batcher.close();
     await heartbeat.stop();
     if (heartbeat.leaseLost) return failedExit(jobId, JOB_CODES.leaseLost, LEASE_LOST_MESSAGE, false);
@@ -155,9 +110,85 @@ export async function runJob(opts: RunJobOptions): Promise<RunJobExit> {
     if (heartbeat.leaseLost || tokenDead(err)) return failedExit(jobId, JOB_CODES.leaseLost, e.message, false);
     log(`job ${job.id} failed: ${e.code}: ${e.message}`);
     timings.total = Date.now() - started;
-    const reported = await postFailure(client, failureResult(e, { outcome, snapshotId, timings }), log);
+    const reported = await postFailure(client, failureResult(e, { ...got, timings }), log);
     return failedExit(jobId, e.code, e.message, reported);
   }
+}
+
+/** What a job had got when it broke: a failed result still carries it. */
+interface Progress {
+  outcome: AgentOutcome | null;
+  snapshotId: string | null;
+}
+
+/** What workJob needs: runJob's inputs, the leased job and its reporting and heartbeat. */
+interface WorkContext extends RunJobOptions {
+  job: Job;
+  /** The API retry policy (config and logging), as the job client got it. */
+  retry: RetryOptions & { onRetry: (info: RetryInfo) => void };
+  phase: PhaseRunner;
+  emit: (e: NewJobEvent) => void;
+  heartbeat: Heartbeat;
+  got: Progress;
+  timings: Record<string, number>;
+  started: number;
+}
+
+/**
+ * The job's steps: workspace, agent, snapshot, what changed; resolves with the
+ * result to report, or null once the lease is lost (no result then).
+ */
+async function workJob(ctx: WorkContext): Promise<JobResult | null> {
+  const { config, env, log, job, phase, emit, heartbeat, got } = ctx;
+  if (config.projectId && config.projectId !== job.projectId) {
+    throw new RunnerError(JOB_CODES.projectMismatch, `Job belongs to ${job.projectId}, not ${config.projectId}`);
+  }
+  const agent = getAgent(job.agent);
+  const store =
+    ctx.makeStore?.(job.projectId) ??
+    new HttpStore({ apiUrl: config.apiUrl, token: config.token, projectId: job.projectId, ...ctx.retry });
+  const workspace = config.workspace;
+
+  // 1. The workspace: equal to the head (or the first job's clone).
+  const { before, readBefore, known } = await prepareWorkspace({
+    job,
+    store,
+    config,
+    phase,
+    emit,
+    log,
+    signal: heartbeat.signal,
+    leaseLost: () => heartbeat.leaseLost,
+  });
+  if (heartbeat.leaseLost) return null;
+
+  // 2. The agent, under the job's timeout and the cancel/lease signal.
+  let abortReason: AbortReason | null = null;
+  let outcome: AgentOutcome;
+  if (heartbeat.cancelRequested) {
+    abortReason = "cancel";
+    outcome = { exitCode: null, summary: "cancelled before the agent started", usage: zeroUsage() };
+  } else ({ outcome, abortReason } = await runAgent({ agent, job, env, workspace, phase, emit, log, heartbeat }));
+  got.outcome = outcome;
+  if (heartbeat.leaseLost) return null;
+
+  // 3. Snapshot (also after timeout and cancel: the work so far is kept), 4. what changed.
+  const snap = await phase("snapshot", async () =>
+    takeSnapshot({
+      store,
+      workspace,
+      stateDir: config.stateDir,
+      projectId: job.projectId,
+      rules: await loadIgnoreRules(workspace, rulesOptions(config)),
+      parent: known,
+      log,
+    }),
+  );
+  got.snapshotId = snap.snapshotId;
+  const { changes, diff } = await whatChanged({ workspace, before, readBefore, after: snap.manifest, phase, log });
+
+  ctx.timings.total = Date.now() - ctx.started;
+  return decideResult({ outcome, abortReason, job, snapshotId: snap.snapshotId, changes, diff, timings: ctx.timings });
 }
 
 /** The files the job changed (before → the snapshot) and their diff; a diff that cannot be made does not fail the job. */
