@@ -8,11 +8,10 @@
  * leaves the previous snapshot as the head. When the entries equal the parent's,
  * nothing is written at all.
  *
- * Each file whose hash is unknown (or whose blob must be stored) is read once:
- * small files whole into memory, hashed and appended to an in-memory pack; large
- * ones streamed into a pack of their own on disk, hashed on the way. Reads run
- * concurrently ahead of packing (ordered-map.ts), packing follows scan order, and
- * finished packs upload while the next ones are built (uploader.ts).
+ * Three steps, one module each: the entries are planned from the scan and the
+ * hash cache (planEntries, here); each file whose hash is unknown (or whose blob
+ * must be stored) is read once and its new blob packed and uploaded
+ * (blob-saver.ts); the manifest is committed (commit.ts).
  *
  * If the commit answers HEAD_MOVED (another snapshot, e.g. `sync --watch` or a
  * job, moved the head meanwhile), the snapshot is rebased: the new head becomes
@@ -23,9 +22,6 @@
  * is never snapshotted over a project that has a head: that would make an empty
  * or partial tree the project's work (WORKSPACE_NOT_RESTORED).
  */
-import { createReadStream, readFileSync } from "node:fs";
-import { join } from "node:path";
-import { Readable } from "node:stream";
 import {
   type BlobLocation,
   type Manifest,
@@ -34,28 +30,21 @@ import {
   type RunnerResult,
   type SnapshotId,
 } from "../../src/shared/snapshot-format.ts";
+import { type FileToRead, type SaveCounters, saveBlobs } from "./blob-saver.ts";
 import { commitRebasing, loadParent, MAX_REBASES, summarize } from "./commit.ts";
 import { CODES, RunnerError } from "./errors.ts";
-import { READ_CHUNK_BYTES, sha256Hex } from "./hash.ts";
+import { sha256Hex } from "./hash.ts";
 import { HashCache } from "./hash-cache.ts";
 import type { IgnoreRules } from "./ignore.ts";
-import { orderedMap } from "./ordered-map.ts";
-import { discard, MemoryPackBuilder, PackSpooler, type SpooledPack } from "./pack.ts";
 import { type ScanEntry, scanWorkspace } from "./scan.ts";
-import { readState, statePaths } from "./state.ts";
+import { type RunnerState, readState, statePaths } from "./state.ts";
 import type { SnapshotStore } from "./store.ts";
-import { PackUploader } from "./uploader.ts";
 import { withWorkspaceLock } from "./workspace-lock.ts";
 
 export { MAX_REBASES, summarize };
 
 /** The blob id of empty content (empty files store nothing). */
 export const EMPTY_BLOB = sha256Hex("");
-
-/** Files up to this size are read whole into memory; larger ones stream into a pack of their own. */
-export const IN_MEMORY_MAX_BYTES = 1024 * 1024;
-/** Bytes of read-ahead held in memory at most. */
-const READ_AHEAD_BYTES = 8 * 1024 * 1024;
 
 /** Inputs of one snapshot. */
 export interface ArchiveOptions {
@@ -83,13 +72,7 @@ export interface ArchiveOptions {
 type SnapshotResultFields = Omit<Extract<RunnerResult, { ok: true; command: "snapshot" }>, "ok" | "command">;
 
 /** What a snapshot did; the RunnerResult fields plus counters for tests and logs. */
-export interface ArchiveResult extends SnapshotResultFields {
-  /** Files whose content was read to hash them (cache misses). */
-  hashedFiles: number;
-  hashedBytes: number;
-  newBlobs: number;
-  packsUploaded: number;
-  packsSkipped: number;
+export interface ArchiveResult extends SnapshotResultFields, Omit<SaveCounters, "uploadedBytes"> {
   /** HEAD_MOVED answers this snapshot rebased on. */
   rebases: number;
   /** The head's manifest now: the one committed, or the parent when nothing changed. */
@@ -97,12 +80,6 @@ export interface ArchiveResult extends SnapshotResultFields {
 }
 
 type FileEntry = Extract<ManifestEntry, { type: "file" }>;
-type ScanFile = Extract<ScanEntry, { type: "file" }>;
-
-/** What reading one file gave: its bytes in memory, or a spooled one-blob pack. */
-type ReadResult =
-  | { kind: "memory"; blob: string; bytes: Buffer; at: number }
-  | { kind: "spooled"; blob: string; length: number; pack: SpooledPack; at: number };
 
 /**
  * Takes one snapshot of `workspace`, holding the workspace lock (no restore runs
@@ -117,7 +94,6 @@ async function snapshotLocked(opts: ArchiveOptions): Promise<ArchiveResult> {
   const log = opts.log ?? (() => {});
   const paths = statePaths(opts.stateDir);
   const { store } = opts;
-  const target = opts.packTargetBytes ?? PACK_TARGET_BYTES;
 
   // Independent: the head and its manifest (network), the scan, the cache and the state (disk).
   const given = opts.parent;
@@ -127,20 +103,73 @@ async function snapshotLocked(opts: ArchiveOptions): Promise<ArchiveResult> {
     HashCache.load(paths.hashCache),
     readState(opts.stateDir),
   ]);
-  if (state === null && head !== null) {
-    throw new RunnerError(
-      CODES.notRestored,
-      `The workspace was never restored since its container started, and project ${opts.projectId} has work in ` +
-        `snapshot ${head.slice(0, 12)}: refusing to replace it with this tree (restore first)`,
-    );
-  }
+  refuseUnrestored(state, head, opts.projectId);
   const known = new Map<string, BlobLocation>();
   for (const e of parent?.entries ?? []) if (e.type === "file" && e.loc) known.set(e.blob, e.loc);
+  const { entries, toRead } = planEntries(scanned, cache, known);
 
-  let hashedFiles = 0;
-  let hashedBytes = 0;
+  try {
+    const counters = await saveBlobs(toRead, {
+      store,
+      workspace: opts.workspace,
+      spoolDir: paths.spool,
+      cache,
+      known,
+      packTargetBytes: opts.packTargetBytes ?? PACK_TARGET_BYTES,
+      hashConcurrency: opts.hashConcurrency ?? 8,
+      uploadConcurrency: opts.uploadConcurrency ?? 2,
+      log,
+    });
+    const c = await commitRebasing({
+      store,
+      stateDir: opts.stateDir,
+      projectId: opts.projectId,
+      head,
+      parent,
+      entries,
+      log,
+    });
+    return {
+      files: c.summary.files,
+      bytes: c.summary.bytes,
+      rebases: c.rebases,
+      ...counters,
+      snapshotId: c.snapshotId,
+      unchanged: c.unchanged,
+      durationMs: Date.now() - started,
+      manifest: c.manifest,
+    };
+  } finally {
+    cache.pruneUntouched();
+    await cache.save().catch((err: Error) => log(`could not save the hash cache: ${err.message}`));
+  }
+}
+
+/**
+ * A fresh workspace (no state.json: never restored since its container started)
+ * must not replace a project's work: refuse with WORKSPACE_NOT_RESTORED.
+ */
+function refuseUnrestored(state: RunnerState | null, head: SnapshotId | null, projectId: string): void {
+  if (state !== null || head === null) return;
+  throw new RunnerError(
+    CODES.notRestored,
+    `The workspace was never restored since its container started, and project ${projectId} has work in ` +
+      `snapshot ${head.slice(0, 12)}: refusing to replace it with this tree (restore first)`,
+  );
+}
+
+/**
+ * The snapshot's entries from the scan, in scan order. A file whose cached hash
+ * names a blob the parent stores is done; empty files need no blob; every other
+ * file is to be read (its entry's blob and loc are filled in then).
+ */
+function planEntries(
+  scanned: readonly ScanEntry[],
+  cache: HashCache,
+  known: ReadonlyMap<string, BlobLocation>,
+): { entries: ManifestEntry[]; toRead: FileToRead[] } {
   const entries: ManifestEntry[] = [];
-  const toRead: { entry: FileEntry; scan: ScanFile }[] = [];
+  const toRead: FileToRead[] = [];
   for (const s of scanned) {
     if (s.type === "dir") entries.push({ type: "dir", path: s.path, mode: s.mode });
     else if (s.type === "symlink") entries.push({ type: "symlink", path: s.path, target: s.target });
@@ -159,123 +188,5 @@ async function snapshotLocked(opts: ArchiveOptions): Promise<ArchiveResult> {
       } else toRead.push({ entry, scan: s });
     }
   }
-
-  const uploader = new PackUploader(store, { maxInFlight: opts.uploadConcurrency ?? 2, log });
-  const added = new Map<string, BlobLocation>();
-  const builder = new MemoryPackBuilder();
-  /** Entries in the pack being built, with their blob's place in it, and its blobs by id. */
-  let awaiting: { entry: FileEntry; offset: number; length: number }[] = [];
-  let inBuilder = new Map<string, { offset: number; length: number }>();
-
-  const sealPack = async (): Promise<void> => {
-    if (builder.isEmpty) return;
-    const pack = builder.seal();
-    for (const a of awaiting) {
-      const loc = { pack: pack.packId, offset: a.offset, length: a.length };
-      a.entry.loc = loc;
-      added.set(a.entry.blob, loc);
-    }
-    awaiting = [];
-    inBuilder = new Map();
-    await uploader.submit({
-      packId: pack.packId,
-      size: pack.size,
-      blobs: pack.blobs.length,
-      open: () => Readable.from(pack.parts, { objectMode: false }),
-    });
-  };
-
-  const read = async ({ entry, scan }: { entry: FileEntry; scan: ScanFile }): Promise<ReadResult> => {
-    const abs = join(opts.workspace, entry.path);
-    const at = Date.now();
-    if (scan.size <= IN_MEMORY_MAX_BYTES) {
-      const bytes = readFileSync(abs);
-      return { kind: "memory", blob: sha256Hex(bytes), bytes, at };
-    }
-    const spooler = new PackSpooler(paths.spool);
-    try {
-      const b = await spooler.addFile(abs);
-      return { kind: "spooled", blob: b.blob, length: b.length, pack: await spooler.finish(), at };
-    } finally {
-      await spooler.abort();
-    }
-  };
-
-  const consume = async (r: ReadResult, { entry, scan }: { entry: FileEntry; scan: ScanFile }): Promise<void> => {
-    const length = r.kind === "memory" ? r.bytes.length : r.length;
-    hashedFiles++;
-    hashedBytes += length;
-    if (length === scan.size) cache.set(entry.path, scan, r.blob, r.at);
-    else {
-      // Changed since it was scanned: store what was read, consistently with its id.
-      log(`${entry.path} changed while snapshotting; storing the bytes read`);
-      entry.size = length;
-    }
-    entry.blob = r.blob;
-    const loc = length === 0 ? undefined : (known.get(r.blob) ?? added.get(r.blob));
-    const pending = inBuilder.get(r.blob);
-    if (length === 0 || loc || pending) {
-      if (loc) entry.loc = loc;
-      else if (pending) awaiting.push({ entry, ...pending });
-      if (r.kind === "spooled") await discard(r.pack);
-      return;
-    }
-    if (r.kind === "spooled") {
-      const pack = r.pack;
-      const loc = { pack: pack.packId, offset: 0, length };
-      entry.loc = loc;
-      added.set(r.blob, loc);
-      await uploader.submit({
-        packId: pack.packId,
-        size: pack.size,
-        blobs: 1,
-        open: () => createReadStream(pack.file),
-        release: () => discard(pack),
-      });
-      return;
-    }
-    if (!builder.isEmpty && builder.currentBytes + length > target) await sealPack();
-    const placed = builder.add(r.blob, r.bytes);
-    inBuilder.set(r.blob, { offset: placed.offset, length });
-    awaiting.push({ entry, offset: placed.offset, length });
-    if (builder.currentBytes >= target) await sealPack();
-  };
-
-  try {
-    try {
-      await orderedMap(
-        toRead,
-        {
-          concurrency: opts.hashConcurrency ?? 8,
-          maxCost: READ_AHEAD_BYTES,
-          // A large file streams through one read buffer; a small one is held whole.
-          cost: (t) => (t.scan.size <= IN_MEMORY_MAX_BYTES ? t.scan.size : READ_CHUNK_BYTES),
-        },
-        read,
-        consume,
-        async (r) => {
-          if (r.kind === "spooled") await discard(r.pack);
-        },
-      );
-      await sealPack();
-    } finally {
-      // Always settle the uploads (they hold spool files); the first failure wins.
-      await uploader.drain();
-    }
-    return await commitRebasing(
-      opts,
-      { head, parent, entries, started, log },
-      {
-        hashedFiles,
-        hashedBytes,
-        newBlobs: added.size,
-        packsUploaded: uploader.packsUploaded,
-        packsSkipped: uploader.packsSkipped,
-        uploadedBytes: uploader.uploadedBytes,
-      },
-    );
-  } finally {
-    cache.pruneUntouched();
-    await cache.save().catch((err: Error) => log(`could not save the hash cache: ${err.message}`));
-  }
+  return { entries, toRead };
 }

@@ -8,32 +8,27 @@
  * `sync`, one per snapshot taken, the final flush last; for `run-job`, a
  * RunJobOutput). Exit code 0 on success,
  * 1 on failure, 2 for usage or configuration errors.
+ *
+ * Each command is one entry of COMMANDS (cli-commands.ts: its usage line and its
+ * run); runCli parses, dispatches and turns any failure into the error result and
+ * exit code.
  */
 import { parseArgs } from "node:util";
 import type { RunnerResult } from "../../src/shared/snapshot-format.ts";
-import { type ArchiveResult, takeSnapshot } from "./archiver.ts";
-import { loadConfig, type RunnerConfig } from "./config.ts";
+import { type CliIo, COMMANDS, OPTIONS } from "./cli-commands.ts";
 import { CODES, RunnerError, toRunnerError } from "./errors.ts";
-import { HttpStore } from "./http-store.ts";
-import { loadIgnoreRules } from "./ignore.ts";
-import { installAfterRestore } from "./install.ts";
-import { restoreSnapshot } from "./restorer.ts";
-import { runJob } from "./run-job.ts";
-import type { SnapshotStore } from "./store.ts";
-import { SyncWatcher } from "./sync.ts";
 import { RUNNER_VERSION } from "./version.ts";
-import { tryLockSyncWatcher } from "./workspace-lock.ts";
+
+export type { CliIo };
+
+const NAMES = Object.keys(COMMANDS);
 
 /** `--help` text. */
 export const HELP = `sandbox-worker runner ${RUNNER_VERSION}
 Snapshots /workspace to the Worker's runner API and restores it.
 
 Usage:
-  runner snapshot [--json]
-  runner restore [--snapshot ID] [--if-fresh] [--no-install] [--json]
-  runner sync --watch [--interval-ms 30000] [--batch-files 10] [--json]
-  runner run-job [--json]
-Options:
+${NAMES.map((n) => `  runner ${COMMANDS[n]?.usage}\n`).join("")}Options:
   --ignore PATTERN   extra ignore rule (repeatable; after .sandboxignore)
   --json             print one RunnerResult JSON object as the last stdout line
   --help, --version
@@ -47,50 +42,12 @@ Environment:
   SANDBOX_RUNNER_RETRIES, SANDBOX_RUNNER_RETRY_BASE_MS (API retry policy)
 `;
 
-/** Where the CLI writes; injectable for tests. */
-export interface CliIo {
-  out: (line: string) => void;
-  err: (line: string) => void;
-  env: NodeJS.ProcessEnv;
-  /** Builds the store (tests pass a fake); default HttpStore from the config. */
-  makeStore?: (config: RunnerConfig) => SnapshotStore;
-  /** Registers a shutdown handler for sync (default: SIGTERM and SIGINT). */
-  onShutdown?: (handler: () => void) => void;
-}
-
-function snapshotResult(r: ArchiveResult): RunnerResult {
-  const { snapshotId, unchanged, files, bytes, uploadedBytes, durationMs } = r;
-  return { ok: true, command: "snapshot", snapshotId, unchanged, files, bytes, uploadedBytes, durationMs };
-}
-
-function positiveInt(value: string | undefined, name: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new RunnerError(CODES.usage, `${name} must be a positive integer`);
-  return n;
-}
-
 /** Runs the CLI with `argv` (without node and script); resolves with the exit code. */
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
   let command = "unknown";
   let json = argv.includes("--json");
   try {
-    const { values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        json: { type: "boolean" },
-        snapshot: { type: "string" },
-        "if-fresh": { type: "boolean" },
-        "no-install": { type: "boolean" },
-        watch: { type: "boolean" },
-        "interval-ms": { type: "string" },
-        "batch-files": { type: "string" },
-        ignore: { type: "string", multiple: true },
-        help: { type: "boolean", short: "h" },
-        version: { type: "boolean", short: "v" },
-      },
-    });
+    const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: OPTIONS });
     json = values.json ?? false;
     if (values.help) {
       io.out(HELP);
@@ -101,130 +58,27 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       return 0;
     }
     command = positionals[0] ?? "unknown";
-    if (positionals.length !== 1 || !["snapshot", "restore", "sync", "run-job"].includes(command)) {
-      throw new RunnerError(CODES.usage, `Expected one command: snapshot, restore, sync or run-job (see --help)`);
+    // Own keys only: `runner constructor` is a usage error, not Object.prototype's.
+    const found = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
+    if (positionals.length !== 1 || !found) {
+      const list = `${NAMES.slice(0, -1).join(", ")} or ${NAMES.at(-1)}`;
+      throw new RunnerError(CODES.usage, `Expected one command: ${list} (see --help)`);
     }
-    if (command === "run-job") {
-      const config = loadConfig(io.env, { projectOptional: true });
-      const makeStore = io.makeStore;
-      const { exitCode, output } = await runJob({
-        config,
-        env: io.env,
-        log: (m) => io.err(`[runner] ${m}`),
-        ...(makeStore ? { makeStore: (projectId: string) => makeStore({ ...config, projectId }) } : {}),
-      });
-      io.out(json ? JSON.stringify(output) : JSON.stringify(output, null, 2));
-      return exitCode;
-    }
-    if (command === "sync" && !values.watch) throw new RunnerError(CODES.usage, "sync needs --watch");
-    const config = loadConfig(io.env);
-    const store =
-      io.makeStore?.(config) ??
-      new HttpStore({
-        apiUrl: config.apiUrl,
-        token: config.token,
-        projectId: config.projectId,
-        ...(config.retries !== undefined ? { attempts: config.retries + 1 } : {}),
-        ...(config.retryBaseMs !== undefined ? { baseDelayMs: config.retryBaseMs } : {}),
-        onRetry: (i) =>
-          io.err(`retry ${i.attempt} of ${i.method} ${i.path} in ${Math.round(i.delayMs)} ms: ${i.reason}`),
-      });
-    const rules = await loadIgnoreRules(config.workspace, { ignoreGit: config.ignoreGit, extra: values.ignore ?? [] });
-    const log = (m: string): void => io.err(`[runner] ${m}`);
-    const emit = (r: RunnerResult): void => io.out(json ? JSON.stringify(r) : JSON.stringify(r, null, 2));
-    const snap = () =>
-      takeSnapshot({
-        store,
-        workspace: config.workspace,
-        stateDir: config.stateDir,
-        projectId: config.projectId,
-        rules,
-        log,
-      });
-
-    if (command === "snapshot") {
-      emit(snapshotResult(await snap()));
-      return 0;
-    }
-    if (command === "restore") {
-      // Under the workspace lock (restorer.ts), so of concurrent `--if-fresh` calls
-      // exactly one finds no state.json and initialises the workspace.
-      const r = await restoreSnapshot({
-        store,
-        workspace: config.workspace,
-        stateDir: config.stateDir,
-        rules,
-        snapshotId: values.snapshot ?? null,
-        ifFresh: values["if-fresh"] ?? false,
-        log,
-      });
-      const install =
-        !r.restored || values["no-install"] || !config.install
-          ? null
-          : await installAfterRestore(config.workspace, r.changedPaths, log);
-      emit({
-        ok: true,
-        command: "restore",
-        snapshotId: r.snapshotId,
-        restored: r.restored,
-        initialized: r.initialized,
-        files: r.files,
-        downloadedBytes: r.downloadedBytes,
-        deleted: r.deleted,
-        install,
-        durationMs: r.durationMs,
-      });
-      return 0;
-    }
-    // sync --watch
-    const intervalMs = positiveInt(values["interval-ms"], "--interval-ms", 30_000);
-    const batchFiles = positiveInt(values["batch-files"], "--batch-files", 10);
-    const releaseSyncLock = await tryLockSyncWatcher(config.stateDir);
-    if (!releaseSyncLock) {
-      log("another sync watcher runs in this sandbox: leaving it the workspace");
-      emit({ ok: true, command: "sync", alreadyRunning: true });
-      return 0;
-    }
-    const watcher = new SyncWatcher({
-      workspace: config.workspace,
-      rules,
-      intervalMs,
-      batchFiles,
-      log,
-      snapshot: async () => emit(snapshotResult(await snap())),
-    });
-    // Listen for SIGTERM/SIGINT first: a signal during the initial snapshot must still flush.
-    const shutdown = new Promise<void>((resolve) => {
-      const register =
-        io.onShutdown ??
-        ((h: () => void) => {
-          process.once("SIGTERM", h);
-          process.once("SIGINT", h);
-        });
-      register(() => resolve());
-    });
-    watcher.start();
-    // Snapshot once at start: changes made before the watcher existed are not lost.
-    await snap().then(
-      (r) => emit(snapshotResult(r)),
-      (err: unknown) => log(`initial snapshot failed: ${toRunnerError(err).message}`),
-    );
-    log(`watching ${config.workspace} (batch ${batchFiles} files / ${intervalMs} ms)`);
-    await shutdown;
-    log("stopping: flushing pending changes");
-    await watcher.stop();
-    await releaseSyncLock();
-    return 0;
+    const emit = (r: unknown): void => io.out(json ? JSON.stringify(r) : JSON.stringify(r, null, 2));
+    return await found.run({ values, io, emit, log: (m) => io.err(`[runner] ${m}`) });
   } catch (err) {
-    const e = toRunnerError(err);
-    const usage =
-      e.code === CODES.usage ||
-      e.code === CODES.config ||
-      (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
-    const code = usage && !(err instanceof RunnerError) ? CODES.usage : e.code;
-    io.err(`[runner] ${command} failed: ${code}: ${e.message}`);
-    const result: RunnerResult = { ok: false, command, code, error: e.message };
-    io.out(JSON.stringify(result));
-    return usage ? 2 : 1;
+    return failure(err, command, io);
   }
+}
+
+/** Reports a failed command: the error result on stdout; exit 2 for usage and configuration errors, else 1. */
+function failure(err: unknown, command: string, io: CliIo): number {
+  const e = toRunnerError(err);
+  const usage =
+    e.code === CODES.usage || e.code === CODES.config || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
+  const code = usage && !(err instanceof RunnerError) ? CODES.usage : e.code;
+  io.err(`[runner] ${command} failed: ${code}: ${e.message}`);
+  const result: RunnerResult = { ok: false, command, code, error: e.message };
+  io.out(JSON.stringify(result));
+  return usage ? 2 : 1;
 }

@@ -10,7 +10,6 @@
  * rebases, then HEAD_MOVED is final.
  */
 import type { Manifest, ManifestEntry, ManifestSummary, SnapshotId } from "../../src/shared/snapshot-format.ts";
-import type { ArchiveOptions, ArchiveResult } from "./archiver.ts";
 import { CODES, RunnerError } from "./errors.ts";
 import { writeState } from "./state.ts";
 import { loadManifest, type SnapshotStore } from "./store.ts";
@@ -69,53 +68,61 @@ export async function loadParent(store: SnapshotStore): Promise<{ head: Snapshot
   return { head, parent: head ? await loadManifest(store, head) : null };
 }
 
-/** What the archiver counted before the commit. */
-export type ArchiveCounters = Pick<
-  ArchiveResult,
-  "hashedFiles" | "hashedBytes" | "newBlobs" | "packsUploaded" | "packsSkipped" | "uploadedBytes"
->;
+/** Inputs of a commit: where, on top of which head, and the entries to commit. */
+export interface CommitInput {
+  store: SnapshotStore;
+  /** The runner's state directory: state.json records the committed head. */
+  stateDir: string;
+  projectId: string;
+  /** The head the entries were built on, and its manifest (null before the first snapshot). */
+  head: SnapshotId | null;
+  parent: Manifest | null;
+  entries: ManifestEntry[];
+  log: (m: string) => void;
+}
+
+/** What a commit did. */
+export interface CommitOutcome {
+  snapshotId: SnapshotId;
+  /** The entries equal the parent's: nothing was written, the head stays. */
+  unchanged: boolean;
+  summary: ManifestSummary;
+  /** HEAD_MOVED answers rebased on. */
+  rebases: number;
+  /** The head's manifest now: the one committed, or the parent when nothing changed. */
+  manifest: Manifest;
+}
 
 /**
  * Commits `entries` on top of `head`, or reports unchanged when they equal the
  * parent's. On HEAD_MOVED, re-reads the head and retries on top of it (every pack
  * the entries name is already stored), at most MAX_REBASES times.
  */
-export async function commitRebasing(
-  opts: ArchiveOptions,
-  base: {
-    head: SnapshotId | null;
-    parent: Manifest | null;
-    entries: ManifestEntry[];
-    started: number;
-    log: (m: string) => void;
-  },
-  counters: ArchiveCounters,
-): Promise<ArchiveResult> {
-  const { entries, started, log } = base;
+export async function commitRebasing(input: CommitInput): Promise<CommitOutcome> {
+  const { store, entries, log } = input;
   const summary = summarize(entries);
-  let { head, parent } = base;
+  let { head, parent } = input;
   for (let rebases = 0; ; rebases++) {
-    const result = { files: summary.files, bytes: summary.bytes, rebases, ...counters };
     if (parent && head && sameEntries(parent.entries, entries)) {
-      await writeState(opts.stateDir, head);
-      return { ...result, snapshotId: head, unchanged: true, durationMs: Date.now() - started, manifest: parent };
+      await writeState(input.stateDir, head);
+      return { snapshotId: head, unchanged: true, summary, rebases, manifest: parent };
     }
     // Key order as the type declares it: both sides hash JSON.stringify of this object.
     const manifest: Manifest = {
       version: 1,
-      projectId: opts.projectId,
+      projectId: input.projectId,
       parent: head,
       createdAt: new Date().toISOString(),
       entries,
       summary,
     };
     try {
-      const res = await opts.store.commit(manifest);
-      await writeState(opts.stateDir, res.snapshotId);
-      return { ...result, snapshotId: res.snapshotId, unchanged: false, durationMs: Date.now() - started, manifest };
+      const res = await store.commit(manifest);
+      await writeState(input.stateDir, res.snapshotId);
+      return { snapshotId: res.snapshotId, unchanged: false, summary, rebases, manifest };
     } catch (err) {
       if (!(err instanceof RunnerError) || err.code !== CODES.headMoved || rebases >= MAX_REBASES) throw err;
-      ({ head, parent } = await loadParent(opts.store));
+      ({ head, parent } = await loadParent(store));
       log(`the head moved to ${head?.slice(0, 12)} meanwhile; rebasing (attempt ${rebases + 1} of ${MAX_REBASES})`);
     }
   }
