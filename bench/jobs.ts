@@ -140,11 +140,16 @@ async function main(): Promise<void> {
     //    of one run (60 s long, never finished: no runner) cannot expire into the next.
     standin = await startStandinJailHost(randomToken());
     console.log(`bench: leasing ${JOBS} jobs against the stand-in jail host (${cpus().length} CPUs) …`);
-    const a = await worker(join(root, "lease-1"), standin, apiToken);
+    // The stand-in answers the runtime's HTTP API, not its WebSocket transport (the default).
+    const viaHttp = { SANDBOX_TRANSPORT: "http" };
+    const a = await worker(join(root, "lease-1"), standin, apiToken, { vars: viaHttp });
     workers.push(a);
     leases.push(await leaseRun(jobsApi(a.url, apiToken), "stand-in jail host", JOBS, 1, budget()));
     console.log(`bench: 1 client done; ${CONCURRENCY} clients on a fresh Worker and D1 …`);
-    const b = await worker(join(root, `lease-${CONCURRENCY}`), standin, apiToken, { scriptPath: a.scriptPath });
+    const b = await worker(join(root, `lease-${CONCURRENCY}`), standin, apiToken, {
+      scriptPath: a.scriptPath,
+      vars: viaHttp,
+    });
     workers.push(b);
     leases.push(await leaseRun(jobsApi(b.url, apiToken), "stand-in jail host", JOBS, CONCURRENCY, budget()));
     const standinJails = standin.jails;
