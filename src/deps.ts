@@ -18,6 +18,3 @@ export interface AppDeps {
   /** The job queue (D1); without it the /jobs, /run-job and /run-next routes are not mounted. */
   jobs?: JobQueue;
 }
-
-/** JSON request bodies other than file uploads: commands are ≤ 64 KiB, so 1 MiB is generous. */
-export const MAX_JSON_BODY_BYTES = 1024 * 1024;

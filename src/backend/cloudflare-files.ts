@@ -22,7 +22,7 @@
  */
 import { parseSSEStream, type Sandbox } from "@cloudflare/sandbox";
 import { BackendError, NotFoundError, PayloadTooLargeError } from "../errors";
-import { shellCommand, shellQuote } from "../shared/git";
+import { shellCommand, shellQuote } from "../shell";
 import { base64ToBytes, bytesToBase64 } from "./cloudflare-convert";
 import { mapErrors, toAppError } from "./cloudflare-errors";
 import type { FileContent } from "./types";

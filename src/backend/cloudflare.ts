@@ -19,8 +19,9 @@
  */
 import { type ExecOptions, getSandbox, type Sandbox, type ExecResult as SdkExecResult } from "@cloudflare/sandbox";
 import { BackendError, ConflictError, NotFoundError, TimeoutError, ValidationError } from "../errors";
-import { cloneArgv, RepoUrlError, redactText, shellCommand, shellQuote } from "../shared/git";
+import { cloneArgv, RepoUrlError, redactText } from "../shared/git";
 import { STATE_DIR_IN_SHELL } from "../shared/snapshot-format";
+import { shellCommand, shellQuote } from "../shell";
 import {
   CONTAINER_TIMEOUT_GRACE_MS,
   runtimeTimeout,

@@ -8,7 +8,7 @@ import { Hono } from "hono";
 import type { Config } from "../config";
 import type { AppDeps } from "../deps";
 import { ValidationError } from "../errors";
-import { jsonBody } from "../json-body";
+import { jsonBody } from "../http/body";
 import { confinePath } from "../paths";
 import { ensureReady } from "../sandboxes/ready";
 import { CloneBodySchema, ExecBodySchema, ProjectParamSchema } from "../schemas";

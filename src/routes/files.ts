@@ -6,14 +6,14 @@
  */
 import { zValidator } from "@hono/zod-validator";
 import { type Context, Hono } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import type { AppDeps } from "../deps";
 import { PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError } from "../errors";
+import { limitBody } from "../http/body";
+import { base64ToBytes, bytesToBase64, readAll } from "../http/bytes";
 import { confinePath, pathFromUrlTail } from "../paths";
 import { ensureReady } from "../sandboxes/ready";
 import { ListQuerySchema, ProjectParamSchema, ReadFileQuerySchema, WriteFileBodySchema } from "../schemas";
 import { onInvalid, parseOrThrow, readJson } from "../validation";
-import { base64ToBytes, bytesToBase64, readAll } from "./bytes";
 
 /** The sandbox path after "/files/" in the request URL (still encoded in c.req.path). */
 function filePath(c: Context, root: string): string {
@@ -30,12 +30,7 @@ export function fileRoutes(deps: AppDeps): Hono {
   const root = config.WORKSPACE_ROOT;
   const maxBytes = config.MAX_FILE_BYTES;
   // JSON uploads carry base64 (4/3 larger) plus a little framing.
-  const uploadLimit = bodyLimit({
-    maxSize: Math.ceil((maxBytes * 4) / 3) + 64 * 1024,
-    onError: () => {
-      throw new PayloadTooLargeError("File", maxBytes);
-    },
-  });
+  const uploadLimit = limitBody(Math.ceil((maxBytes * 4) / 3) + 64 * 1024, "File", maxBytes);
 
   return new Hono()
     .get(

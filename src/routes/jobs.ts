@@ -13,6 +13,7 @@ import { zValidator } from "@hono/zod-validator";
 import { Hono } from "hono";
 import type { AppDeps } from "../deps";
 import { ValidationError } from "../errors";
+import { jsonBody } from "../http/body";
 import type { NewJob } from "../jobs/queue";
 import {
   type CreateJobBody,
@@ -24,7 +25,6 @@ import {
   RunJobBodySchema,
 } from "../jobs/schemas";
 import { requireJobs, runJob, runNext } from "../jobs/start";
-import { jsonBody } from "../json-body";
 import { checkRepoUrl, isSafeRefName, RepoUrlError, redactUrl } from "../shared/git";
 import type { Job } from "../shared/job-format";
 import { onInvalid, parseOrThrow } from "../validation";

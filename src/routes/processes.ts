@@ -7,12 +7,12 @@
 import { zValidator } from "@hono/zod-validator";
 import { Hono } from "hono";
 import type { AppDeps } from "../deps";
-import { jsonBody } from "../json-body";
+import { jsonBody } from "../http/body";
 import { logOffsetIds, parseLogEventId } from "../log-resume";
 import { confinePath } from "../paths";
+import { isInternalProcess } from "../runner-driver/run";
 import { ensureReady } from "../sandboxes/ready";
 import { ProcessParamSchema, ProjectParamSchema, StartProcessBodySchema } from "../schemas";
-import { isInternalProcess } from "../snapshots/run-runner";
 import { respondWithEvents } from "../sse";
 import { onInvalid } from "../validation";
 

@@ -9,8 +9,8 @@
  */
 import { zValidator } from "@hono/zod-validator";
 import { Hono } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import { NotFoundError, PayloadTooLargeError, ValidationError } from "../errors";
+import { limitBody } from "../http/body";
 import type { JobQueue } from "../jobs/queue";
 import { ProjectParamSchema } from "../schemas";
 import { CommitRequestSchema, PackParamSchema, SnapshotParamSchema } from "../snapshots/manifest-schema";
@@ -52,24 +52,14 @@ export function runnerRoutes(snapshots: SnapshotService, jobs: JobQueue | null):
         if (text === null) throw new NotFoundError(`Snapshot ${id} not found`, "SNAPSHOT_NOT_FOUND");
         return c.body(text, 200, { "content-type": "application/json" });
       })
-      .post(
-        "/snapshots",
-        projectParam,
-        bodyLimit({
-          maxSize: MAX_MANIFEST_BODY_BYTES,
-          onError: () => {
-            throw new PayloadTooLargeError("Manifest", MAX_MANIFEST_BODY_BYTES);
-          },
-        }),
-        async (c) => {
-          const { projectId } = c.req.valid("param");
-          // Validated here but committed from the raw value: its text is what gets hashed.
-          const body = await readJson(c.req);
-          parseOrThrow(CommitRequestSchema, body, "json");
-          const result = await snapshots.commit(projectId, (body as { manifest: unknown }).manifest);
-          return c.json(result, 201);
-        },
-      )
+      .post("/snapshots", projectParam, limitBody(MAX_MANIFEST_BODY_BYTES, "Manifest"), async (c) => {
+        const { projectId } = c.req.valid("param");
+        // Validated here but committed from the raw value: its text is what gets hashed.
+        const body = await readJson(c.req);
+        parseOrThrow(CommitRequestSchema, body, "json");
+        const result = await snapshots.commit(projectId, (body as { manifest: unknown }).manifest);
+        return c.json(result, 201);
+      })
       // Hono answers HEAD with the GET handler (the body dropped), so HEAD is handled here.
       .get("/packs/:packId", packParam, async (c) => {
         const { projectId, packId } = c.req.valid("param");

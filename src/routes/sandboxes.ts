@@ -8,10 +8,10 @@ import { Hono } from "hono";
 import type { SandboxInfo } from "../backend/types";
 import type { AppDeps } from "../deps";
 import { AppError, NotFoundError } from "../errors";
+import { runForProject } from "../runner-driver/access";
+import { isInternalProcess } from "../runner-driver/run";
 import { ensureReady } from "../sandboxes/ready";
 import { DeleteSandboxQuerySchema, ProjectParamSchema } from "../schemas";
-import { isInternalProcess } from "../snapshots/run-runner";
-import { runForProject } from "../snapshots/runner-access";
 import { onInvalid } from "../validation";
 
 /** The sandbox's state, or null when it was never created (or is destroyed). */

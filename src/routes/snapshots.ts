@@ -7,11 +7,11 @@ import { zValidator } from "@hono/zod-validator";
 import { Hono } from "hono";
 import { z } from "zod";
 import type { AppDeps } from "../deps";
-import { jsonBody } from "../json-body";
+import { jsonBody } from "../http/body";
+import { requireSnapshots, runForProject } from "../runner-driver/access";
 import { ensureReady } from "../sandboxes/ready";
 import { ProjectParamSchema } from "../schemas";
 import { SHA256_HEX } from "../shared/snapshot-format";
-import { requireSnapshots, runForProject } from "../snapshots/runner-access";
 import { onInvalid } from "../validation";
 
 const RestoreBodySchema = z.strictObject({

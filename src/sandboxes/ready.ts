@@ -24,8 +24,8 @@
 import type { EnsuredSandbox } from "../backend/types";
 import type { AppDeps } from "../deps";
 import { AppError } from "../errors";
-import { runForProject, runnerAvailable } from "../snapshots/runner-access";
-import { ensureSync } from "../snapshots/sync";
+import { runForProject, runnerAvailable } from "../runner-driver/access";
+import { ensureSync } from "../runner-driver/sync";
 
 /** What the ensure step did. */
 export interface ReadySandbox extends EnsuredSandbox {

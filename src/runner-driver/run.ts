@@ -1,14 +1,15 @@
 /**
- * @module snapshots/run-runner
- * Runs the bundled runner inside a project's sandbox through the SandboxBackend
- * and reads its one-line JSON result. The runner gets the runner API's URL and a
+ * @module runner-driver/run
+ * The runner's command line, and running a one-shot command (snapshot, restore)
+ * inside a project's sandbox through the SandboxBackend, reading its one-line JSON
+ * result. The runner gets the runner API's URL and a
  * token scoped to the project in its environment (never on the command line, so
  * it never shows in a process listing), and nothing else of the Worker's secrets.
  */
 import type { SandboxBackend } from "../backend/types";
 import { AppError } from "../errors";
-import { shellQuote } from "../shared/git";
 import { RUNNER_ENV, RUNNER_NODE, RUNNER_PATH, type RunnerResult } from "../shared/snapshot-format";
+import { shellQuote } from "../shell";
 
 /** What the runner needs to reach the Worker. */
 export interface RunnerAccess {
@@ -34,7 +35,7 @@ const RUNNER_LINE_PREFIX = `exec "\${SANDBOX_NODE:-${RUNNER_NODE}}" "\${SANDBOX_
 /**
  * The shell line that runs `runner <args> --json` on RUNNER_NODE. Unisolated local sandboxes
  * set SANDBOX_NODE and SANDBOX_RUNNER to what they really have; everywhere else they are unset.
- * Shared with src/jobs/start.ts (background `run-job`).
+ * Shared with sync.ts and job.ts (background `sync --watch` and `run-job`).
  */
 export function runnerCommandLine(args: string[]): string {
   return `${RUNNER_LINE_PREFIX}${[...args, "--json"].map(shellQuote).join(" ")}`;
