@@ -16,7 +16,7 @@ import type { JobQueue } from "./queue";
 
 /** The job queue, or a 503 JOBS_UNAVAILABLE when no D1 database is bound. */
 export function requireJobs(deps: AppDeps): JobQueue {
-  if (!deps.jobs) throw new AppError("Jobs are not configured: bind a D1 database as DB", "JOBS_UNAVAILABLE", 503);
+  if (!deps.jobs) throw new AppError("Jobs are not configured: bind a D1 database as DB", "JOBS_UNAVAILABLE");
   return deps.jobs;
 }
 
@@ -36,7 +36,7 @@ export async function startJob(deps: AppDeps, job: Job, now = Date.now()): Promi
   } catch (err) {
     const reason = `The runner could not be started: ${err instanceof Error ? err.message : String(err)}`;
     const after = await jobs.releaseAfterStartFailure(job.id, job.attempt, "START_FAILED", reason, now);
-    throw new AppError(reason, "RUNNER_START_FAILED", 502, {
+    throw new AppError(reason, "RUNNER_START_FAILED", {
       jobId: after.id,
       status: after.status,
       attempt: after.attempt,

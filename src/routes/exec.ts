@@ -9,6 +9,7 @@ import type { Config } from "../config";
 import type { AppDeps } from "../deps";
 import { ValidationError } from "../errors";
 import { jsonBody } from "../http/body";
+import { ok } from "../http/envelope";
 import { confinePath } from "../paths";
 import { ensureReady } from "../sandboxes/ready";
 import { CloneBodySchema, ExecBodySchema, ProjectParamSchema } from "../schemas";
@@ -69,9 +70,9 @@ export function execRoutes(deps: AppDeps): Hono {
         }
         // The hot path: one call when the workspace is ready; else the ensure step, then the exec.
         const ran = await backend.execIfReady(projectId, req);
-        if (ran) return c.json({ success: true, data: ran });
+        if (ran) return ok(c, ran);
         await ensureReady(deps, projectId);
-        return c.json({ success: true, data: await backend.exec(projectId, req) });
+        return ok(c, await backend.exec(projectId, req));
       },
     )
     .post(
@@ -101,10 +102,7 @@ export function execRoutes(deps: AppDeps): Hono {
           depth: body.depth,
           timeoutMs: effectiveTimeout(body.timeoutMs, config, DEFAULT_CLONE_TIMEOUT_MS),
         });
-        return c.json({
-          success: true,
-          data: { repoUrl: redactUrl(body.repoUrl), ...result, message: "Repository cloned successfully" },
-        });
+        return ok(c, { repoUrl: redactUrl(body.repoUrl), ...result, message: "Repository cloned successfully" });
       },
     );
 }

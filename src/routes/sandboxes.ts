@@ -8,6 +8,7 @@ import { Hono } from "hono";
 import type { SandboxInfo } from "../backend/types";
 import type { AppDeps } from "../deps";
 import { AppError, NotFoundError } from "../errors";
+import { ok } from "../http/envelope";
 import { runForProject } from "../runner-driver/access";
 import { isInternalProcess } from "../runner-driver/run";
 import { ensureReady } from "../sandboxes/ready";
@@ -45,11 +46,11 @@ export function sandboxRoutes(deps: AppDeps): Hono {
       const { projectId } = c.req.valid("param");
       // The ensure step every route takes (sandboxes/ready.ts); create also makes sure sync runs.
       const { initialized: _i, started: _s, ...ready } = await ensureReady(deps, projectId, { alwaysSync: true });
-      return c.json({ success: true, data: { ...ready, message: "Sandbox ready" } });
+      return ok(c, { ...ready, message: "Sandbox ready" });
     })
     .get("/:projectId", zValidator("param", ProjectParamSchema, onInvalid), async (c) => {
       const { projectId } = c.req.valid("param");
-      return c.json({ success: true, data: await backend.status(projectId) });
+      return ok(c, await backend.status(projectId));
     })
     .delete(
       "/:projectId",
@@ -64,15 +65,12 @@ export function sandboxRoutes(deps: AppDeps): Hono {
             // Destroyed already (a client's retry) or asleep: its disk is gone, there is
             // nothing to snapshot, and the head must not move to an empty tree.
             if (current) await backend.destroy(projectId);
-            return c.json({
-              success: true,
-              data: {
-                projectId,
-                status: "destroyed",
-                snapshotId: null,
-                alreadyStopped: true,
-                message: "Sandbox was not running; nothing to snapshot",
-              },
+            return ok(c, {
+              projectId,
+              status: "destroyed",
+              snapshotId: null,
+              alreadyStopped: true,
+              message: "Sandbox was not running; nothing to snapshot",
             });
           }
           // Work is never lost to a teardown: snapshot first (a failure aborts the destroy;
@@ -80,9 +78,12 @@ export function sandboxRoutes(deps: AppDeps): Hono {
           const snapshotId =
             deps.snapshots && query.snapshot !== false ? await snapshotBeforeDestroy(deps, projectId) : null;
           await backend.destroy(projectId);
-          return c.json({
-            success: true,
-            data: { projectId, status: "destroyed", snapshotId, alreadyStopped: false, message: "Sandbox destroyed" },
+          return ok(c, {
+            projectId,
+            status: "destroyed",
+            snapshotId,
+            alreadyStopped: false,
+            message: "Sandbox destroyed",
           });
         }
         // The Worker's own processes (sync watcher, run-job) survive a cleanup.
@@ -90,10 +91,7 @@ export function sandboxRoutes(deps: AppDeps): Hono {
           .filter((p) => p.status === "running" && isInternalProcess(p))
           .map((p) => p.id);
         const killed = await backend.killAllProcesses(projectId, internal);
-        return c.json({
-          success: true,
-          data: { projectId, status: "cleaned", killed, message: "All processes terminated" },
-        });
+        return ok(c, { projectId, status: "cleaned", killed, message: "All processes terminated" });
       },
     );
 }

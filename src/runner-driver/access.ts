@@ -39,7 +39,6 @@ export function requireSnapshots(deps: Pick<RunnerDeps, "snapshots">): SnapshotS
     throw new AppError(
       "Snapshots are not configured: bind an R2 bucket as SNAPSHOTS and a D1 database as DB",
       "SNAPSHOTS_UNAVAILABLE",
-      503,
     );
   }
   return deps.snapshots;
@@ -53,7 +52,6 @@ export function requireRunnerApi(deps: Pick<RunnerDeps, "snapshots">): { snapsho
     throw new AppError(
       "Sandboxes cannot reach the runner API: set RUNNER_API_URL to this Worker's address (npm run dev does)",
       "RUNNER_API_UNREACHABLE",
-      503,
     );
   }
   return { snapshots, apiUrl };

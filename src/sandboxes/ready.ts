@@ -61,7 +61,6 @@ export async function ensureReady(
           err instanceof Error ? err.message : String(err)
         }`,
         "RESTORE_FAILED",
-        503,
         cause ? { cause: cause.code } : undefined,
         "transient",
       );
