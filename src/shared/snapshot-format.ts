@@ -2,7 +2,8 @@
  * @module shared/snapshot-format
  * The snapshot storage format and the runner API's wire types, shared by the
  * runner (container/runner, in the sandbox) and the Worker (src/snapshots). No
- * imports, so Node loads it directly and esbuild bundles it into the runner.
+ * imports but types, so Node loads it directly and esbuild bundles it into the runner
+ * without zod (the manifest's schema, manifest.ts, is imported where it is checked).
  *
  * Vocabulary (as in restic):
  * - blob: one file's content, addressed by the SHA-256 of its bytes (BlobId, 64 hex).
@@ -28,52 +29,11 @@ export type SnapshotId = Sha256Hex;
 
 export const SHA256_HEX = /^[0-9a-f]{64}$/;
 
-/** Where a blob's bytes are: `length` bytes at `offset` in pack `pack`. */
-export interface BlobLocation {
-  pack: PackId;
-  offset: number;
-  length: number;
-}
+// The manifest, its entries and summary: defined once as a zod schema in manifest.ts,
+// their types inferred from it.
+import type { Manifest } from "./manifest.ts";
 
-/**
- * One entry of a manifest. `path` is relative to the workspace root, POSIX
- * separators, no leading "./" (e.g. "src/index.ts"); any bytes a file name can
- * hold except "/" and NUL survive (spaces, unicode, newlines). `mode` is the
- * permission bits (e.g. 0o755 = 493), without the file-type bits.
- */
-export type ManifestEntry =
-  | {
-      type: "file";
-      path: string;
-      mode: number;
-      size: number;
-      mtimeMs: number;
-      blob: BlobId;
-      /** Absent for empty files (size 0: nothing stored). */
-      loc?: BlobLocation;
-    }
-  | { type: "dir"; path: string; mode: number }
-  | { type: "symlink"; path: string; target: string };
-
-export interface ManifestSummary {
-  files: number;
-  dirs: number;
-  symlinks: number;
-  /** Sum of file sizes. */
-  bytes: number;
-}
-
-/** A snapshot. Entries are sorted by `path` (code-unit order), parents before children. */
-export interface Manifest {
-  version: 1;
-  projectId: string;
-  /** The head this snapshot was taken on top of (null for a project's first). */
-  parent: SnapshotId | null;
-  /** ISO 8601. */
-  createdAt: string;
-  entries: ManifestEntry[];
-  summary: ManifestSummary;
-}
+export type { BlobLocation, CommitRequest, Manifest, ManifestEntry, ManifestSummary } from "./manifest.ts";
 
 /**
  * Pack layout: blob bytes back to back, then the pack index as UTF-8 JSON
@@ -111,10 +71,6 @@ export const PACK_TARGET_BYTES = 16 * 1024 * 1024;
 //   GET  /snapshots             → { snapshots: SnapshotInfo[] } newest first
 
 export const RUNNER_API_PREFIX = "/runner/v1/projects";
-
-export interface CommitRequest {
-  manifest: Manifest;
-}
 
 export interface CommitResponse {
   snapshotId: SnapshotId;
