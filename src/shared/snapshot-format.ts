@@ -7,8 +7,8 @@
  *
  * Vocabulary (as in restic):
  * - blob: one file's content, addressed by the SHA-256 of its bytes (BlobId, 64 hex).
- * - pack: one R2 object holding many blobs back to back, followed by its own index
- *   (see PACK_* below); addressed by the SHA-256 of the whole object (PackId).
+ * - pack: one R2 object holding many blobs back to back and nothing else; addressed
+ *   by the SHA-256 of the whole object (PackId).
  * - manifest: one snapshot's content: every entry under the workspace (files with
  *   their blob and its location in a pack, directories, symlinks), its parent, a
  *   summary. Immutable; addressed by snapshotId = SHA-256 of its JSON text.
@@ -34,21 +34,6 @@ export const SHA256_HEX = /^[0-9a-f]{64}$/;
 import type { Manifest } from "./manifest.ts";
 
 export type { BlobLocation, CommitRequest, Manifest, ManifestEntry, ManifestSummary } from "./manifest.ts";
-
-/**
- * Pack layout: blob bytes back to back, then the pack index as UTF-8 JSON
- * (`PackIndexEntry[]`), then a 12-byte trailer: the index length as a uint32
- * little-endian, then the 8 ASCII bytes of PACK_MAGIC. The index lets a pack be
- * checked or its blobs recovered without any manifest.
- */
-export const PACK_MAGIC = "SWPACK01";
-export const PACK_TRAILER_BYTES = 12;
-
-export interface PackIndexEntry {
-  blob: BlobId;
-  offset: number;
-  length: number;
-}
 
 /** Packs are cut at about this size; a larger blob gets a pack of its own. */
 export const PACK_TARGET_BYTES = 16 * 1024 * 1024;
