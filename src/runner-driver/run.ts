@@ -2,11 +2,10 @@
  * @module runner-driver/run
  * The runner's command line, and running a one-shot command (snapshot, restore)
  * inside a project's sandbox through the SandboxBackend, reading its one-line JSON
- * result. The runner gets the runner API's URL and a
- * token scoped to the project in its environment (never on the command line, so
- * it never shows in a process listing), and nothing else of the Worker's secrets.
+ * result. The runner gets the runner API's URL and a token scoped to the project in
+ * its environment (never on the command line, so it never shows in a process
+ * listing), and nothing else of the Worker's secrets.
  */
-
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { SandboxBackend } from "../backend/types";
 import { AppError } from "../errors";
