@@ -24,8 +24,8 @@ RUN npm install -g opencode-ai@1.18.33 && npm cache clean --force && opencode --
 
 # The in-sandbox runner (snapshot, restore, sync, run-job): one file with no
 # dependencies, built by `npm run build:runner` (npm run deploy builds it first).
-# sandboxd mounts the same bundle at the same path in local sandboxes.
-ENV SANDBOX_RUNNER_DIR=/opt/sandbox-worker
+# sandboxd mounts the same bundle at the same path in local sandboxes (RUNNER_PATH in
+# src/shared/snapshot-format.ts; nothing reads a directory variable).
 COPY dist/runner/runner.mjs /opt/sandbox-worker/runner.mjs
 # The Node the runner runs on (RUNNER_NODE), execute-only: where a sandbox's root cannot
 # override file permissions (local jails), a process run from an unreadable file is not

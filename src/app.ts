@@ -8,7 +8,8 @@ import { cors } from "hono/cors";
 import { HTTPException } from "hono/http-exception";
 import { requireBearer } from "./auth";
 import type { AppDeps } from "./deps";
-import { AppError, errorBody, MethodNotAllowedError, NotFoundError, ValidationError } from "./errors";
+import { AppError, FrameworkHttpError, MethodNotAllowedError, NotFoundError, ValidationError } from "./errors";
+import { errorBody } from "./http/envelope";
 import { archiveRoutes } from "./routes/archives";
 import { execRoutes } from "./routes/exec";
 import { fileRoutes } from "./routes/files";
@@ -29,10 +30,10 @@ export function toAppError(err: unknown): AppError {
     // Hono raises these for bodies it cannot parse (e.g. malformed JSON in a validator).
     if (err.status === 400)
       return new ValidationError(`Malformed request body: ${err.message}`, undefined, "INVALID_JSON");
-    return new AppError(err.message || "Request failed", "HTTP_ERROR", err.status);
+    return new FrameworkHttpError(err.message || "Request failed", err.status);
   }
   console.error("unhandled error", err);
-  return new AppError("Internal server error", "INTERNAL_ERROR", 500);
+  return new AppError("Internal server error", "INTERNAL_ERROR");
 }
 
 /** Hono path patterns ("/a/:id/*") as regular expressions, for the 405 check. */

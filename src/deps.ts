@@ -21,6 +21,3 @@ export interface AppDeps {
   /** The sandboxes seen (D1); without it GET /sandboxes is not mounted and uses are not recorded. */
   sandboxes?: SandboxRegistry;
 }
-
-/** JSON request bodies other than file uploads: commands are ≤ 64 KiB, so 1 MiB is generous. */
-export const MAX_JSON_BODY_BYTES = 1024 * 1024;

@@ -9,7 +9,8 @@
  */
 import { type ExecOptions, type ExecResult, Sandbox as SdkSandbox } from "@cloudflare/sandbox";
 import { JailContainer, withLocalJail } from "./backend/jail-container";
-import { errorBody, NotFoundError } from "./errors";
+import { NotFoundError } from "./errors";
+import { errorResponse } from "./http/envelope";
 import { forwardModelRequest } from "./models/egress";
 import { RUNNER_INTERNAL_HOST } from "./shared/egress";
 import { RUNNER_JOBS_PREFIX } from "./shared/job-format";
@@ -29,7 +30,7 @@ export async function runnerOutboundHandler(request: Request, env: Env): Promise
       `${RUNNER_INTERNAL_HOST} serves only ${RUNNER_API_PREFIX}/* and ${RUNNER_JOBS_PREFIX}/*`,
       "ROUTE_NOT_FOUND",
     );
-    return Response.json(errorBody(err), { status: err.status });
+    return errorResponse(err);
   }
   return await workerApp(env).app.fetch(request, env);
 }

@@ -40,7 +40,6 @@ export const ExecBodySchema = z.strictObject({
   timeoutMs: z.number().int().positive().optional(),
   stream: z.boolean().optional(),
 });
-export type ExecBody = z.infer<typeof ExecBodySchema>;
 
 export const CloneBodySchema = z.strictObject({
   repoUrl: z.string().min(1).max(2048),
@@ -49,7 +48,6 @@ export const CloneBodySchema = z.strictObject({
   depth: z.number().int().min(1).max(1_000_000).optional(),
   timeoutMs: z.number().int().positive().optional(),
 });
-export type CloneBody = z.infer<typeof CloneBodySchema>;
 
 /** JSON form of a file write; raw bytes use `application/octet-stream` instead. */
 export const WriteFileBodySchema = z.strictObject({

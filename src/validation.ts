@@ -6,7 +6,7 @@
  * nothing about which field; they are rewritten here into sentences that name it
  * ("command is required"). Messages a schema sets itself are kept as written.
  */
-import type { z } from "zod";
+import { z } from "zod";
 import { ValidationError } from "./errors";
 
 /** What the whole value is called in a message, per zValidator target. */
@@ -110,9 +110,12 @@ export function onInvalid(result: { success: boolean; error?: z.core.$ZodError; 
   throw new ValidationError(issues.map((i) => i.message).join("; "), { issues });
 }
 
-/** Parse `value` with `schema` outside a zValidator (e.g. a body whose form depends on its type). */
-export function parseOrThrow<T>(schema: z.ZodType<T>, value: unknown, target: string): T {
-  const parsed = schema.safeParse(value);
+/**
+ * Parse `value` with `schema` outside a zValidator (e.g. a body whose form depends on its
+ * type). Any zod schema, classic or `zod/mini` (the shared manifest's).
+ */
+export function parseOrThrow<T>(schema: z.core.$ZodType<T>, value: unknown, target: string): T {
+  const parsed = z.safeParse(schema, value);
   if (!parsed.success) onInvalid({ success: false, error: parsed.error, target });
   return parsed.data as T;
 }

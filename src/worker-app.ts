@@ -1,7 +1,7 @@
 /**
  * @module worker-app
- * Turns `env` into what the Worker serves: the Hono app, the snapshot service and the job queue,
- * built once per isolate (env is the same object for every request it serves).
+ * Turns `env` into what the Worker serves: the Hono app and the deps it was built from (the
+ * snapshot service, the job queue), built once per isolate (env is the same object for every request it serves).
  * Used by index.ts (requests) and sandbox-class.ts (the runner API on the Sandbox's
  * outbound interception). Kept out of index.ts because workerd treats every export
  * of the main module as an entrypoint, so index.ts may export nothing else.
@@ -33,27 +33,25 @@ export interface WorkerApp {
   app: ReturnType<typeof createApp>;
   /** `app` without the bearer check: only for RPC through a service binding (src/rpc.ts). */
   trustedApp: ReturnType<typeof createApp>;
-  snapshots: SnapshotService;
   /** What the app was built from (the cron's job round uses the same). */
   deps: AppDeps;
 }
 
 let cached: (WorkerApp & { env: Env }) | undefined;
 
-/** The app and snapshot service for `env`; rebuilt only when env changes. */
+/** The app and its deps for `env`; rebuilt only when env changes. */
 export function workerApp(env: Env): WorkerApp {
   if (cached?.env !== env) {
     const config = loadConfig(env as unknown as Record<string, unknown>);
-    const snapshots = createSnapshots(env, config);
     const deps: AppDeps = {
       backend: createCloudflareBackend(env.Sandbox, { workspaceRoot: config.WORKSPACE_ROOT }),
       config,
       version: pkg.version,
-      snapshots,
+      snapshots: createSnapshots(env, config),
       jobs: createJobQueue(env.DB),
       sandboxes: createSandboxRegistry(env.DB),
     };
-    cached = { env, snapshots, deps, app: createApp(deps), trustedApp: createApp(deps, { trusted: true }) };
+    cached = { env, deps, app: createApp(deps), trustedApp: createApp(deps, { trusted: true }) };
   }
   return cached;
 }
@@ -64,9 +62,4 @@ export function workerApp(env: Env): WorkerApp {
  */
 export function trustedApp(env: Env): ReturnType<typeof createApp> {
   return workerApp(env).trustedApp;
-}
-
-/** The snapshot service for `env` (user-facing API: listSnapshots, mintRunnerToken). */
-export function snapshotsFor(env: Env): SnapshotService {
-  return workerApp(env).snapshots;
 }

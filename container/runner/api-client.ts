@@ -1,8 +1,8 @@
 /**
  * @module runner/api-client
  * The one HTTP client of the runner API (snapshot routes in http-store.ts, job
- * routes in job-client.ts): bearer token, the Worker's envelope, and the retry
- * policy. Transient failures (network errors, timeouts, 5xx, 429) are retried with
+ * routes in job-client.ts): bearer token, the Worker's error envelope, and the retry
+ * policy. Successful answers of the runner API are bare JSON (no `{success, data}`). Transient failures (network errors, timeouts, 5xx, 429) are retried with
  * exponential backoff and full jitter, a bounded number of times; 4xx answers are
  * final (retrying a bad request cannot help, and a 409 HEAD_MOVED or LEASE_LOST
  * must reach the caller). Uses node:http(s) rather than fetch so pack uploads
@@ -59,14 +59,6 @@ export async function readAll(res: IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const c of res) chunks.push(c as Buffer);
   return Buffer.concat(chunks);
-}
-
-/** Unwraps the Worker's `{ success: true, data }` envelope when present. */
-export function unwrap<T>(json: unknown): T {
-  if (json && typeof json === "object" && (json as { success?: unknown }).success === true && "data" in json) {
-    return (json as { data: T }).data;
-  }
-  return json as T;
 }
 
 /** HTTP status of a RunnerError raised for an API answer (undefined for network errors). */
@@ -149,7 +141,7 @@ export class ApiClient {
     }
   }
 
-  /** A JSON request; resolves with the unwrapped `data` of the answer. */
+  /** A JSON request; resolves with the parsed answer. */
   async json<T>(method: string, path: string, ok: readonly number[], body?: unknown): Promise<T> {
     const buf = body === undefined ? undefined : Buffer.from(JSON.stringify(body), "utf8");
     const headers: Record<string, string> = { accept: "application/json" };
@@ -158,6 +150,6 @@ export class ApiClient {
       headers["content-length"] = String(buf.length);
     }
     const res = await this.send(method, path, ok, headers, buf);
-    return unwrap<T>(JSON.parse((await readAll(res)).toString("utf8")));
+    return JSON.parse((await readAll(res)).toString("utf8")) as T;
   }
 }

@@ -3,8 +3,11 @@
  * The one error type the runner throws. `code` is a stable UPPER_SNAKE code that
  * ends up in the RunnerResult (`{ ok: false, code, error }`) the Worker reads, so
  * callers branch on codes, never on messages. `transient` marks failures worth
- * retrying (network errors, 5xx, 429); everything else is final.
+ * retrying (network errors, 5xx, 429); everything else is final. Its codes are the
+ * shared ones (src/shared/error-codes.ts), which also give each its HTTP status where
+ * the Worker answers with it.
  */
+import type { ErrorCode } from "../../src/shared/error-codes.ts";
 
 /** A runner failure with a stable code. */
 export class RunnerError extends Error {
@@ -21,7 +24,10 @@ export class RunnerError extends Error {
   }
 }
 
-/** Stable codes used across the runner (the Worker may also send its own, e.g. PACK_HASH_MISMATCH). */
+/**
+ * Short names for the runner's own codes (the Worker may also send its own, e.g.
+ * PACK_HASH_MISMATCH); each must be a shared code.
+ */
 export const CODES = {
   usage: "USAGE",
   config: "CONFIG_MISSING",
@@ -33,7 +39,7 @@ export const CODES = {
   api: "API_ERROR",
   badManifest: "INVALID_MANIFEST",
   internal: "INTERNAL_ERROR",
-} as const;
+} as const satisfies Record<string, ErrorCode>;
 
 /** Wraps anything thrown into a RunnerError (unknown errors become INTERNAL_ERROR). */
 export function toRunnerError(err: unknown): RunnerError {

@@ -13,7 +13,7 @@ import {
   RUNNER_API_PREFIX,
   type SnapshotId,
 } from "../../src/shared/snapshot-format.ts";
-import { ApiClient, type RetryInfo, type RetryOptions, readAll, unwrap } from "./api-client.ts";
+import { ApiClient, type RetryInfo, type RetryOptions, readAll } from "./api-client.ts";
 import { CODES, RunnerError } from "./errors.ts";
 import { sha256Hex } from "./hash.ts";
 import type { SnapshotStore } from "./store.ts";
@@ -59,13 +59,7 @@ export class HttpStore implements SnapshotStore {
     const res = await this.send("GET", `/snapshots/${id}`, [200, 404]);
     const text = (await readAll(res)).toString("utf8");
     if (res.statusCode === 404) throw new RunnerError(CODES.snapshotNotFound, `Snapshot ${id} not found`);
-    if (sha256Hex(text) === id) return text;
-    // Tolerate a Worker that wraps the manifest in its envelope: re-serialise it.
-    try {
-      return manifestText(unwrap<Manifest>(JSON.parse(text)));
-    } catch {
-      return text;
-    }
+    return text;
   }
 
   async hasPack(packId: string): Promise<boolean> {

@@ -3,7 +3,7 @@
  * What a dead attempt of a job may have left running: its agent and whatever the
  * agent started (background shells, dev servers), still writing into the workspace
  * the next attempt is about to restore. The Worker kills an earlier `run-job` before
- * it starts the next (src/jobs/start.ts), but the agent runs in its own process group
+ * it starts the next (src/runner-driver/job.ts), but the agent runs in its own process group
  * (agents/process-group.ts) and outlives a runner that crashed or was SIGKILLed
  * wherever no PID namespace ends with the runner (a container whose runner is not
  * its init, an unisolated local sandbox).

@@ -1,7 +1,8 @@
 /**
  * @module runner/pack
- * Builds pack files (see shared/snapshot-format.ts): blob bytes back to back, the
- * JSON index, the 12-byte trailer. Two builders:
+ * Builds pack files (see shared/snapshot-format.ts): blob bytes back to back, nothing
+ * else. Where each blob sits is recorded in the manifest (its files' `loc`), which is
+ * the only index a restore reads. Two builders:
  * - PackSpooler: a large file streams through it into a temp file under the
  *   runner's state directory, so memory stays at one read buffer whatever the
  *   file size; the blob hash and the PackId (SHA-256 of the whole pack) are
@@ -13,8 +14,14 @@
 import { createHash, randomBytes } from "node:crypto";
 import { type FileHandle, mkdir, open, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { PACK_MAGIC, PACK_TRAILER_BYTES, type PackIndexEntry } from "../../src/shared/snapshot-format.ts";
 import { readChunks } from "./hash.ts";
+
+/** One blob as written into a pack: its id and where its bytes are. */
+export interface PackedBlob {
+  blob: string;
+  offset: number;
+  length: number;
+}
 
 /** A finished pack waiting on disk for upload. */
 export interface SpooledPack {
@@ -22,27 +29,7 @@ export interface SpooledPack {
   size: number;
   /** The temp file holding the pack bytes; remove with `discard()`. */
   file: string;
-  blobs: PackIndexEntry[];
-}
-
-/** The trailer for an index of `indexLength` bytes. */
-export function packTrailer(indexLength: number): Buffer {
-  const t = Buffer.alloc(PACK_TRAILER_BYTES);
-  t.writeUInt32LE(indexLength, 0);
-  t.write(PACK_MAGIC, 4, "ascii");
-  return t;
-}
-
-/** Reads the index of a whole pack held in memory (tests, verification). Throws on a bad trailer. */
-export function parsePackIndex(pack: Uint8Array): PackIndexEntry[] {
-  const buf = Buffer.from(pack.buffer, pack.byteOffset, pack.byteLength);
-  if (buf.length < PACK_TRAILER_BYTES) throw new Error("pack too short");
-  const magic = buf.subarray(buf.length - 8).toString("ascii");
-  if (magic !== PACK_MAGIC) throw new Error("bad pack magic");
-  const indexLength = buf.readUInt32LE(buf.length - PACK_TRAILER_BYTES);
-  const start = buf.length - PACK_TRAILER_BYTES - indexLength;
-  if (start < 0) throw new Error("bad pack index length");
-  return JSON.parse(buf.subarray(start, buf.length - PACK_TRAILER_BYTES).toString("utf8")) as PackIndexEntry[];
+  blobs: PackedBlob[];
 }
 
 /** Writes one pack at a time to a spool file. Not reentrant: await each call. */
@@ -51,7 +38,7 @@ export class PackSpooler {
   private fh: FileHandle | null = null;
   private file = "";
   private packHash = createHash("sha256");
-  private blobs: PackIndexEntry[] = [];
+  private blobs: PackedBlob[] = [];
   private bytes = 0;
 
   constructor(spoolDir: string) {
@@ -90,7 +77,7 @@ export class PackSpooler {
    * written: its hash is computed from the bytes read, so a file that changed
    * since it was scanned is stored consistently with its id.
    */
-  async addFile(absPath: string): Promise<PackIndexEntry> {
+  async addFile(absPath: string): Promise<PackedBlob> {
     const fh = await this.ensureOpen();
     const offset = this.bytes;
     const blobHash = createHash("sha256");
@@ -106,16 +93,13 @@ export class PackSpooler {
     return entry;
   }
 
-  /** Appends index and trailer, closes the spool file and starts a fresh pack. */
+  /** Closes the spool file and starts a fresh pack. */
   async finish(): Promise<SpooledPack> {
     const fh = await this.ensureOpen();
-    const index = Buffer.from(JSON.stringify(this.blobs), "utf8");
-    await this.write(fh, index);
-    await this.write(fh, packTrailer(index.length));
     await fh.close();
     const pack: SpooledPack = {
       packId: this.packHash.digest("hex"),
-      size: this.bytes + index.length + PACK_TRAILER_BYTES,
+      size: this.bytes,
       file: this.file,
       blobs: this.blobs,
     };
@@ -146,18 +130,18 @@ export interface MemoryPack {
   packId: string;
   size: number;
   parts: Buffer[];
-  blobs: PackIndexEntry[];
+  blobs: PackedBlob[];
 }
 
 /**
  * Builds a pack from blobs already in memory (small files, read whole and hashed
- * once). The pack hash is updated as blobs are appended, so sealing costs only
- * the index; nothing touches the disk. Callers bound how many packs they hold.
+ * once). The pack hash is updated as blobs are appended, so sealing costs nothing
+ * more; nothing touches the disk. Callers bound how many packs they hold.
  */
 export class MemoryPackBuilder {
   private parts: Buffer[] = [];
   private packHash = createHash("sha256");
-  private blobs: PackIndexEntry[] = [];
+  private blobs: PackedBlob[] = [];
   private bytes = 0;
 
   /** Blob bytes in the pack being built. */
@@ -171,7 +155,7 @@ export class MemoryPackBuilder {
   }
 
   /** Appends a blob whose id the caller computed from exactly these bytes. */
-  add(blob: string, bytes: Buffer): PackIndexEntry {
+  add(blob: string, bytes: Buffer): PackedBlob {
     const entry = { blob, offset: this.bytes, length: bytes.length };
     this.parts.push(bytes);
     this.packHash.update(bytes);
@@ -180,16 +164,12 @@ export class MemoryPackBuilder {
     return entry;
   }
 
-  /** Appends index and trailer and returns the pack; the builder starts a fresh one. */
+  /** Returns the pack; the builder starts a fresh one. */
   seal(): MemoryPack {
-    const index = Buffer.from(JSON.stringify(this.blobs), "utf8");
-    const trailer = packTrailer(index.length);
-    this.packHash.update(index);
-    this.packHash.update(trailer);
     const pack: MemoryPack = {
       packId: this.packHash.digest("hex"),
-      size: this.bytes + index.length + PACK_TRAILER_BYTES,
-      parts: [...this.parts, index, trailer],
+      size: this.bytes,
+      parts: this.parts,
       blobs: this.blobs,
     };
     this.parts = [];

@@ -6,16 +6,12 @@
  * that enforces the same rules (content-addressed packs, compare-and-swap head).
  *
  * Also here: `parseManifest`, which checks a manifest's text against its id and
- * its entries against the path rules before anything is written to disk.
+ * against the one manifest schema (src/shared/manifest.ts, the Worker's too: entry
+ * paths inside the workspace, blobs located) before anything is written to disk.
  */
 import type { Readable } from "node:stream";
-import {
-  type CommitResponse,
-  type Manifest,
-  type ManifestEntry,
-  SHA256_HEX,
-  type SnapshotId,
-} from "../../src/shared/snapshot-format.ts";
+import { ManifestSchema } from "../../src/shared/manifest.ts";
+import type { CommitResponse, Manifest, SnapshotId } from "../../src/shared/snapshot-format.ts";
 import { CODES, RunnerError } from "./errors.ts";
 import { sha256Hex } from "./hash.ts";
 
@@ -38,23 +34,6 @@ export interface SnapshotStore {
   commit(manifest: Manifest): Promise<CommitResponse>;
 }
 
-/** Whether a manifest path is safe to write under the workspace: relative, no `.`/`..`/empty segments, no NUL. */
-export function isSafeRelPath(path: string): boolean {
-  if (!path || path.startsWith("/") || path.includes("\0")) return false;
-  return path.split("/").every((seg) => seg !== "" && seg !== "." && seg !== "..");
-}
-
-function checkEntry(e: ManifestEntry): boolean {
-  if (!isSafeRelPath(e.path)) return false;
-  if (e.type === "file") {
-    if (!SHA256_HEX.test(e.blob) || !Number.isSafeInteger(e.size) || e.size < 0) return false;
-    if (e.size > 0 && (!e.loc || !SHA256_HEX.test(e.loc.pack) || e.loc.length !== e.size)) return false;
-    return true;
-  }
-  if (e.type === "dir") return Number.isInteger(e.mode);
-  return e.type === "symlink" && typeof e.target === "string";
-}
-
 /**
  * Parses manifest text, checking SHA-256(text) = `id` (so a corrupted or
  * substituted manifest is never restored) and that every entry is well formed.
@@ -63,15 +42,17 @@ export function parseManifest(text: string, id: SnapshotId): Manifest {
   if (sha256Hex(text) !== id) {
     throw new RunnerError(CODES.badManifest, `Manifest ${id} does not match its id`);
   }
-  const m = JSON.parse(text) as Manifest;
-  if (m.version !== 1 || !Array.isArray(m.entries)) {
-    throw new RunnerError(CODES.badManifest, `Manifest ${id} has an unknown format`);
-  }
-  for (const e of m.entries) {
-    if (!checkEntry(e))
-      throw new RunnerError(CODES.badManifest, `Manifest ${id} has a bad entry ${JSON.stringify(e.path)}`);
-  }
-  return m;
+  const json: unknown = JSON.parse(text);
+  const parsed = ManifestSchema.safeParse(json);
+  if (parsed.success) return parsed.data;
+  const path = parsed.error.issues[0]?.path ?? [];
+  const entry = path[0] === "entries" && typeof path[1] === "number" ? (json as Manifest).entries[path[1]] : undefined;
+  throw new RunnerError(
+    CODES.badManifest,
+    entry
+      ? `Manifest ${id} has a bad entry ${JSON.stringify(entry.path)}`
+      : `Manifest ${id} has an unknown format (at ${path.join(".") || "the top"})`,
+  );
 }
 
 /** Fetches and checks a manifest. */

@@ -75,7 +75,7 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
 function asSandboxdError(req: IncomingMessage, err: unknown): SandboxdError {
   if (err instanceof SandboxdError) return err;
   console.error(`sandboxd: ${req.method} ${req.url?.split("?")[0]} failed:`, err);
-  return new SandboxdError(500, "INTERNAL", "sandboxd failed to handle the request");
+  return new SandboxdError("INTERNAL_ERROR", "sandboxd failed to handle the request");
 }
 
 function errorBody(e: SandboxdError): Record<string, unknown> {
@@ -83,7 +83,7 @@ function errorBody(e: SandboxdError): Record<string, unknown> {
 }
 
 /**
- * Answers an error. Unknown errors become 500 INTERNAL without their message
+ * Answers an error. Unknown errors become 500 INTERNAL_ERROR without their message
  * (it may name host paths); they are logged instead.
  */
 export function sendError(req: IncomingMessage, res: ServerResponse, err: unknown): void {
@@ -92,7 +92,7 @@ export function sendError(req: IncomingMessage, res: ServerResponse, err: unknow
     res.destroy();
     return;
   }
-  if (e.status === 413 || !req.complete) {
+  if (e.code === "PAYLOAD_TOO_LARGE" || !req.complete) {
     // The rest of the body is not wanted: close after answering instead of reading it all.
     res.setHeader("connection", "close");
     res.once("finish", () => req.destroy());
@@ -205,7 +205,7 @@ function onConnected(upstream: ClientRequest, target: ProxyTarget): void {
 const PROXY_DROP = ["authorization"];
 
 function proxyFailed(err: Error, name = "The jail's runtime"): SandboxdError {
-  return new SandboxdError(502, "JAIL_PROXY_FAILED", `${name} did not answer: ${err.message}`);
+  return new SandboxdError("JAIL_PROXY_FAILED", `${name} did not answer: ${err.message}`);
 }
 
 /**

@@ -87,7 +87,7 @@ export class JailEgress {
     for (const [server, port] of pairs) {
       const path = join(this.dir, `${port}.sock`);
       if (Buffer.byteLength(path) > 107) {
-        throw new SandboxdError(500, "ROOT_TOO_DEEP", `SANDBOXD_ROOT is too deep for a unix socket path: ${path}`);
+        throw new SandboxdError("ROOT_TOO_DEEP", `SANDBOXD_ROOT is too deep for a unix socket path: ${path}`);
       }
       await listen(server, path);
       this.servers.push(server);
@@ -113,7 +113,7 @@ export class JailEgress {
   private async toWorker(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const host = (req.headers.host ?? "").replace(/:\d+$/, "").toLowerCase();
     if (!WORKER_HOSTS.includes(host)) {
-      throw new SandboxdError(403, "EGRESS_HOST_REFUSED", `A jail reaches only ${WORKER_HOSTS.join(" and ")} here`);
+      throw new SandboxdError("EGRESS_HOST_REFUSED", `A jail reaches only ${WORKER_HOSTS.join(" and ")} here`);
     }
     const worker = this.workerUrl;
     if (!worker) {

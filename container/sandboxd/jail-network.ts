@@ -71,7 +71,7 @@ export async function connectInternet(
   await new Promise<void>((resolve, reject) => {
     const fail = (why: string) => {
       child.kill("SIGKILL");
-      reject(new SandboxdError(500, "JAIL_NETWORK_FAILED", `slirp4netns ${why}: ${stderr.trim() || "no output"}`));
+      reject(new SandboxdError("JAIL_NETWORK_FAILED", `slirp4netns ${why}: ${stderr.trim() || "no output"}`));
     };
     const timer = setTimeout(() => fail("did not configure the jail's network within 10 s"), 10_000);
     ready.once("data", () => {

@@ -189,7 +189,7 @@ function describeExit(exit: JailExit): string {
 function startFailed(message: string, tail: OutputTail): SandboxdError {
   const output = tail.lines();
   const text = output.length > 0 ? `${message}. Its last output:\n${output.join("\n")}` : `${message} (no output)`;
-  return new SandboxdError(500, "JAIL_START_FAILED", text, { output });
+  return new SandboxdError("JAIL_START_FAILED", text, { output });
 }
 
 /** The run has not exited (it may not have answered a ping yet). */

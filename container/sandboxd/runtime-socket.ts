@@ -47,5 +47,5 @@ export function openRuntimeSocket(hostPath: string): RuntimeSocket {
 }
 
 function invalid(why: string): SandboxdError {
-  return new SandboxdError(502, "JAIL_SOCKET_INVALID", `The jail's runtime socket ${why}`);
+  return new SandboxdError("JAIL_SOCKET_INVALID", `The jail's runtime socket ${why}`);
 }

@@ -166,7 +166,7 @@ export function createSandboxd(
   }
 
   function checkAuth(req: IncomingMessage): void {
-    if (!authorized(req, cfg.token)) throw new SandboxdError(401, "UNAUTHORIZED", "Missing or invalid bearer token");
+    if (!authorized(req, cfg.token)) throw new SandboxdError("UNAUTHORIZED", "Missing or invalid bearer token");
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -178,7 +178,7 @@ export function createSandboxd(
     const handler = ANY_METHOD.has(m.route) ? handlers["*"] : handlers[req.method ?? ""];
     if (!handler) {
       const allowed = Object.keys(handlers);
-      throw new SandboxdError(405, "METHOD_NOT_ALLOWED", `Use ${allowed.join(", ")}`, { allowed });
+      throw new SandboxdError("METHOD_NOT_ALLOWED", `Use ${allowed.join(", ")}`, { allowed });
     }
     if (m.route.startsWith("jail")) checkJailId(m.jailId);
     await handler({ req, res, url, ...m });

@@ -17,7 +17,7 @@
  */
 import type { Sandbox } from "@cloudflare/sandbox";
 import { BackendError, ConflictError, NotFoundError, PayloadTooLargeError, ValidationError } from "../errors";
-import { shellQuote } from "../shared/git";
+import { shellQuote } from "../shell";
 import { bytesToBase64 } from "./cloudflare-convert";
 import { mapErrors } from "./cloudflare-errors";
 import { readFileBody, WRITE_PART_BYTES } from "./cloudflare-files";
@@ -136,7 +136,7 @@ export async function extractArchive(
       throw new ConflictError(`Copying the archive into ${dir} failed: ${firstLines(result.stderr)}`);
     }
     if (result.exitCode !== 0) {
-      throw new BackendError(`Extracting into ${dir} failed: ${firstLines(result.stderr)}`, "permanent");
+      throw new BackendError(`Extracting into ${dir} failed: ${firstLines(result.stderr)}`, "FILE_WRITE_FAILED");
     }
     return { entries: Number.parseInt(result.stdout.trim(), 10) || 0, bytes };
   } finally {
@@ -166,7 +166,7 @@ export async function packArchive(
   }
   if (result.exitCode !== 0) {
     await remove();
-    throw new BackendError(`Packing ${dir} failed: ${firstLines(result.stderr)}`, "permanent");
+    throw new BackendError(`Packing ${dir} failed: ${firstLines(result.stderr)}`, "FILE_READ_FAILED");
   }
   let file: FileContent;
   try {

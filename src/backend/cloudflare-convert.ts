@@ -4,7 +4,7 @@
  * container really kills it on timeout, how SDK records become our types, and
  * base64 for binary-safe file transfer.
  */
-import { shellQuote } from "../shared/git";
+import { shellQuote } from "../shell";
 import type { FileEntry, FileType, ProcessInfo, ProcessStatus } from "./types";
 
 /** Extra time the SDK's timeout of a streamed exec leaves the in-sandbox `timeout` to act first. */

@@ -80,8 +80,8 @@ export function toAppError(err: unknown, ctx: ErrorContext = {}): AppError {
   const message = redact(rawMessage);
   if (!shape) {
     return TRANSIENT_MESSAGE.test(rawMessage)
-      ? new BackendError(`Sandbox container unavailable: ${message}`, "transient")
-      : new BackendError(`Sandbox backend failed: ${message}`, "permanent", "BACKEND_ERROR");
+      ? new BackendError(`Sandbox container unavailable: ${message}`)
+      : new BackendError(`Sandbox backend failed: ${message}`, "BACKEND_ERROR");
   }
   switch (shape.code) {
     case "FILE_NOT_FOUND":
@@ -103,9 +103,9 @@ export function toAppError(err: unknown, ctx: ErrorContext = {}): AppError {
     case "READ_ONLY":
     case "COMMAND_PERMISSION_DENIED":
     case "PROCESS_PERMISSION_DENIED":
-      return new AppError(message, "PERMISSION_DENIED", 403);
+      return new AppError(message, "PERMISSION_DENIED");
     case "NO_SPACE":
-      return new AppError(message, "NO_SPACE", 507);
+      return new AppError(message, "NO_SPACE");
     case "VALIDATION_FAILED":
     case "INVALID_COMMAND":
     case "NAME_TOO_LONG":
@@ -113,17 +113,17 @@ export function toAppError(err: unknown, ctx: ErrorContext = {}): AppError {
     case "COMMAND_EXECUTION_ERROR":
       // The container's own timeout (set a little after ours) reports only in prose.
       if (/command timeout/i.test(rawMessage) && ctx.timeoutMs !== undefined) return new TimeoutError(ctx.timeoutMs);
-      return new BackendError(`Command could not run: ${message}`, "permanent", "BACKEND_ERROR");
+      return new BackendError(`Command could not run: ${message}`, "BACKEND_ERROR");
     case "INTERNAL_ERROR":
       if (shape.httpStatus === 503 || TRANSIENT_MESSAGE.test(rawMessage)) {
-        return new BackendError(`Sandbox container unavailable: ${message}`, "transient");
+        return new BackendError(`Sandbox container unavailable: ${message}`);
       }
-      return new BackendError(`Sandbox backend failed: ${message}`, "permanent", "BACKEND_ERROR");
+      return new BackendError(`Sandbox backend failed: ${message}`, "BACKEND_ERROR");
     default:
       if (TRANSIENT_CODES.has(shape.code)) {
-        return new BackendError(`Sandbox container unavailable: ${message}`, "transient");
+        return new BackendError(`Sandbox container unavailable: ${message}`);
       }
-      return new BackendError(`Sandbox backend failed (${shape.code}): ${message}`, "permanent", "BACKEND_ERROR");
+      return new BackendError(`Sandbox backend failed (${shape.code}): ${message}`, "BACKEND_ERROR");
   }
 }
 

@@ -22,7 +22,7 @@
  */
 import { parseSSEStream, type Sandbox } from "@cloudflare/sandbox";
 import { BackendError, NotFoundError, PayloadTooLargeError } from "../errors";
-import { shellCommand, shellQuote } from "../shared/git";
+import { shellCommand, shellQuote } from "../shell";
 import { base64ToBytes, bytesToBase64 } from "./cloudflare-convert";
 import { mapErrors, toAppError } from "./cloudflare-errors";
 import type { FileContent } from "./types";
@@ -68,7 +68,7 @@ export async function readFileBody(sandbox: AnySandbox, path: string, maxBytes: 
     const why = !first.done && first.value.type === "error" ? first.value.error : "no metadata";
     const exists = await mapErrors(() => sandbox.exists(path));
     if (!exists.exists) throw new NotFoundError(`File not found: ${path}`, "FILE_NOT_FOUND");
-    throw new BackendError(`Cannot read ${path}: ${why}`, "permanent", "FILE_READ_FAILED");
+    throw new BackendError(`Cannot read ${path}: ${why}`, "FILE_READ_FAILED");
   }
   const meta = first.value;
   if (meta.size > maxBytes) {
@@ -87,7 +87,8 @@ export async function readFileBody(sandbox: AnySandbox, path: string, maxBytes: 
             return;
           }
           const event = next.value;
-          if (event.type === "error") throw new BackendError(`Reading ${path} failed: ${event.error}`, "permanent");
+          if (event.type === "error")
+            throw new BackendError(`Reading ${path} failed: ${event.error}`, "FILE_READ_FAILED");
           if (event.type !== "chunk" || event.data === "") continue;
           if (meta.isBinary) {
             const bytes = base64ToBytes(event.data);
@@ -139,7 +140,7 @@ export async function writeFileBytes(sandbox: AnySandbox, path: string, bytes: U
     const join = `${shellCommand(["cat", ...parts])} > ${shellQuote(path)}`;
     const result = await mapErrors(() => sandbox.exec(join));
     if (result.exitCode !== 0) {
-      throw new BackendError(`Writing ${path} failed: ${result.stderr.trim()}`, "permanent", "FILE_WRITE_FAILED");
+      throw new BackendError(`Writing ${path} failed: ${result.stderr.trim()}`, "FILE_WRITE_FAILED");
     }
   } finally {
     if (parts.length > 0) await sandbox.exec(shellCommand(["rm", "-f", "--", ...parts])).catch(() => undefined);

@@ -9,7 +9,7 @@
 import type { Sandbox } from "@cloudflare/sandbox";
 import { BackendError, NotFoundError, ValidationError } from "../errors";
 import { SESSIONLESS } from "../shared/container-runtime";
-import { shellQuote } from "../shared/git";
+import { shellQuote } from "../shell";
 import { type SdkProcess, toProcessInfo, unwrapProcessCommand, wrapProcessCommand } from "./cloudflare-convert";
 import { mapErrors, sdkErrorShape } from "./cloudflare-errors";
 import { processEventStream } from "./cloudflare-streams";

@@ -19,8 +19,9 @@
  */
 import { type ExecOptions, getSandbox, type Sandbox, type ExecResult as SdkExecResult } from "@cloudflare/sandbox";
 import { BackendError, ConflictError, NotFoundError, TimeoutError, ValidationError } from "../errors";
-import { cloneArgv, RepoUrlError, redactText, shellCommand, shellQuote } from "../shared/git";
+import { cloneArgv, RepoUrlError, redactText } from "../shared/git";
 import { STATE_DIR_IN_SHELL } from "../shared/snapshot-format";
+import { shellCommand, shellQuote } from "../shell";
 import { extractArchive, packArchive } from "./cloudflare-archives";
 import {
   CONTAINER_TIMEOUT_GRACE_MS,
@@ -143,7 +144,7 @@ export function createCloudflareBackend(
         sandbox.exec(`test -e ${STATE_DIR_IN_SHELL}/state.json; echo "initialized=$?"`),
       );
       const m = /initialized=(\d+)/.exec(result.stdout);
-      if (result.exitCode !== 0 || !m) throw new BackendError("Sandbox container did not answer", "transient");
+      if (result.exitCode !== 0 || !m) throw new BackendError("Sandbox container did not answer");
       const initialized = m[1] === "0";
       const started = await mapErrors(() => marks(sandbox).noteEnsured(initialized));
       return { ...info(projectId, true), initialized, started: started && initialized };
@@ -210,7 +211,7 @@ export function createCloudflareBackend(
       const result = await mapErrors(() => sandboxOf(projectId).exec(script));
       if (result.exitCode === EXIT_NOT_FOUND) throw new NotFoundError(`File not found: ${path}`, "FILE_NOT_FOUND");
       if (result.exitCode !== 0) {
-        throw new BackendError(`Deleting ${path} failed: ${result.stderr.trim()}`, "permanent", "FILE_DELETE_FAILED");
+        throw new BackendError(`Deleting ${path} failed: ${result.stderr.trim()}`, "FILE_DELETE_FAILED");
       }
     },
 

@@ -12,6 +12,7 @@
  * port 3000 is reached through sandboxd (`/jails/:id/container/*`, a proxy to the
  * runtime's unix socket). It is named by the Durable Object's id.
  */
+import { ERROR_STATUS } from "../shared/error-codes";
 
 /** The part of workerd's `Container` that the SDK and @cloudflare/containers use. */
 type ContainerSubset = Pick<
@@ -51,8 +52,15 @@ export interface JailHost {
 const NOT_LISTENING = "the container is not listening";
 /** And as "exited with code N" (its UNEXPECTED_EXIT_ERROR). */
 const EXITED_WITH = "container exited with unexpected exit code:";
-/** The jail host's code for a jail whose runtime is not running. */
-const JAIL_NOT_RUNNING = "JAIL_NOT_RUNNING";
+/** The jail host's answer for a jail whose runtime is not running (JAIL_NOT_RUNNING). */
+async function isJailNotRunning(res: Response): Promise<boolean> {
+  if (res.status !== ERROR_STATUS.JAIL_NOT_RUNNING) return false;
+  const body = (await res
+    .clone()
+    .json()
+    .catch(() => null)) as { code?: unknown } | null;
+  return body?.code === "JAIL_NOT_RUNNING";
+}
 
 export class JailContainer implements ContainerSubset {
   #running = false;
@@ -127,7 +135,7 @@ export class JailContainer implements ContainerSubset {
         signal: request.signal,
       });
       // The runtime is gone (the jail host says so): as workerd says of a container that is not up.
-      if (res.status === 503 && (await res.clone().text()).includes(JAIL_NOT_RUNNING)) throw new Error(NOT_LISTENING);
+      if (await isJailNotRunning(res)) throw new Error(NOT_LISTENING);
       return res;
     };
     // Only `fetch` is ever called on a container port; the cast fills Fetcher's other members.

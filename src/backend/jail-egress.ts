@@ -8,7 +8,8 @@
  * holds no more than a container does: its runner token, never a model key.
  */
 import { timingSafeEqual } from "hono/utils/buffer";
-import { errorBody, NotFoundError, UnauthorizedError } from "../errors";
+import { NotFoundError, UnauthorizedError } from "../errors";
+import { errorResponse } from "../http/envelope";
 import { JAIL_EGRESS_PREFIX, SANDBOXD_TOKEN_HEADER } from "../shared/egress";
 
 /** What answers one intercepted host (sandbox-class.ts's outbound handlers). */
@@ -23,7 +24,7 @@ export function isJailEgress(request: Request): boolean {
 }
 
 function refuse(err: NotFoundError | UnauthorizedError): Response {
-  return Response.json(errorBody(err), { status: err.status });
+  return errorResponse(err);
 }
 
 /**

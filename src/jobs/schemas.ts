@@ -1,12 +1,11 @@
 /**
  * @module jobs/schemas
  * zod schemas for the job routes (user side: POST /jobs, GET /jobs, /run-job; runner
- * side: events and results). Kept beside the queue, as the snapshot schemas are, so
+ * side: events; the result's schema is shared, src/shared/job-result.ts). Kept beside the queue, as the snapshot schemas are, so
  * src/schemas.ts stays the sandbox API's.
  */
 import { z } from "zod";
 import { ProjectIdSchema } from "../schemas";
-import { CHANGED_FILES_MAX_BYTES, CHANGED_FILES_MAX_PATHS, DIFF_MAX_BYTES } from "../shared/job-format";
 import { MAX_EVENTS_PER_BATCH } from "./events";
 
 /** Timeouts of jobs: 15 min by default, 1 h at most. */
@@ -84,45 +83,4 @@ export const NewJobEventsBodySchema = z.strictObject({
       }),
     )
     .max(MAX_EVENTS_PER_BATCH, `at most ${MAX_EVENTS_PER_BATCH} events per call`),
-});
-
-const ErrorSchema = z.object({ code: z.string().min(1).max(100), message: z.string().max(10_000) });
-
-const PathListSchema = z
-  .array(z.string().max(4096))
-  .max(CHANGED_FILES_MAX_PATHS, `list at most ${CHANGED_FILES_MAX_PATHS} changed paths (counts carries the rest)`);
-const CountSchema = z.number().int().min(0);
-const utf8 = new TextEncoder();
-const pathBytes = (paths: string[]): number => paths.reduce((n, p) => n + utf8.encode(p).byteLength, 0);
-
-/** JobResult of src/shared/job-format.ts; unknown fields are dropped rather than refused (newer runners). */
-export const JobResultSchema = z.object({
-  status: z.enum(["succeeded", "failed", "cancelled"]),
-  exitCode: z.number().int().nullable(),
-  summary: z.string().max(100_000),
-  changedFiles: z
-    .object({
-      added: PathListSchema,
-      modified: PathListSchema,
-      deleted: PathListSchema,
-      counts: z.object({ added: CountSchema, modified: CountSchema, deleted: CountSchema }).optional(),
-      truncated: z.boolean().optional(),
-    })
-    .refine((c) => {
-      const all = [...c.added, ...c.modified, ...c.deleted];
-      return all.length <= CHANGED_FILES_MAX_PATHS && pathBytes(all) <= CHANGED_FILES_MAX_BYTES;
-    }, `list at most ${CHANGED_FILES_MAX_PATHS} changed paths of at most ${CHANGED_FILES_MAX_BYTES} bytes in all ` +
-      "(counts carries the rest)"),
-  diff: z.string().max(DIFF_MAX_BYTES, `diff must be cut at ${DIFF_MAX_BYTES} bytes`),
-  diffTruncated: z.boolean(),
-  timings: z.record(z.string(), z.number()),
-  snapshotId: z.string().nullable(),
-  usage: z.object({
-    inputTokens: z.number(),
-    outputTokens: z.number(),
-    cacheReadTokens: z.number(),
-    cacheWriteTokens: z.number(),
-    costUsd: z.number(),
-  }),
-  error: ErrorSchema.nullable(),
 });

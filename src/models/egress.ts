@@ -11,7 +11,8 @@
  *   sent are dropped first, so the sandbox can neither learn nor override a key.
  */
 import type { Config } from "../config";
-import { AppError, errorBody, NotFoundError } from "../errors";
+import { AppError, NotFoundError } from "../errors";
+import { errorResponse } from "../http/envelope";
 import {
   DEFAULT_ANTHROPIC_BASE_URL,
   DEFAULT_OPENAI_BASE_URL,
@@ -51,10 +52,6 @@ export function modelRunnerEnv(): Record<string, string> {
   };
 }
 
-function errorResponse(err: AppError): Response {
-  return Response.json(errorBody(err), { status: err.status });
-}
-
 /** Joins an upstream base URL and the rest of the intercepted path, keeping the query. */
 function upstreamUrl(base: string, rest: string, search: string): string {
   return `${base.replace(/\/+$/, "")}${rest}${search}`;
@@ -77,7 +74,7 @@ export async function forwardModelRequest(
   if (under(MODEL_ROUTES.anthropic)) {
     if (!config.ANTHROPIC_API_KEY) {
       return errorResponse(
-        new AppError("ANTHROPIC_API_KEY is not set: add it as a Worker secret", "MODEL_KEY_MISSING", 401),
+        new AppError("ANTHROPIC_API_KEY is not set: add it as a Worker secret", "MODEL_KEY_MISSING"),
       );
     }
     headers.set("x-api-key", config.ANTHROPIC_API_KEY);
@@ -85,9 +82,7 @@ export async function forwardModelRequest(
     target = upstreamUrl(config.ANTHROPIC_BASE_URL ?? DEFAULT_ANTHROPIC_BASE_URL, rest, url.search);
   } else if (under(MODEL_ROUTES.openai)) {
     if (!config.OPENAI_API_KEY) {
-      return errorResponse(
-        new AppError("OPENAI_API_KEY is not set: add it as a Worker secret", "MODEL_KEY_MISSING", 401),
-      );
+      return errorResponse(new AppError("OPENAI_API_KEY is not set: add it as a Worker secret", "MODEL_KEY_MISSING"));
     }
     headers.set("authorization", `Bearer ${config.OPENAI_API_KEY}`);
     const rest = url.pathname.slice(MODEL_ROUTES.openai.length);

@@ -8,9 +8,10 @@
  */
 import { zValidator } from "@hono/zod-validator";
 import { Hono } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import type { AppDeps } from "../deps";
-import { PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError } from "../errors";
+import { UnsupportedMediaTypeError, ValidationError } from "../errors";
+import { limitBody } from "../http/body";
+import { ok } from "../http/envelope";
 import { ensureReady } from "../sandboxes/ready";
 import { ArchiveQuerySchema, ProjectParamSchema } from "../schemas";
 import { onInvalid } from "../validation";
@@ -24,12 +25,7 @@ export function archiveRoutes(deps: AppDeps): Hono {
   const root = config.WORKSPACE_ROOT;
   const maxBytes = config.MAX_ARCHIVE_BYTES;
   // A declared Content-Length over the limit is refused before anything is read.
-  const uploadLimit = bodyLimit({
-    maxSize: maxBytes,
-    onError: () => {
-      throw new PayloadTooLargeError("Archive", maxBytes);
-    },
-  });
+  const uploadLimit = limitBody(maxBytes, "Archive");
   const dirOf = (c: Parameters<typeof pathAfter>[0]) => pathAfter(c, "/archive/", root, true);
 
   const app = new Hono();
@@ -45,7 +41,7 @@ export function archiveRoutes(deps: AppDeps): Hono {
       if (!body) throw new ValidationError("The archive is empty", undefined, "INVALID_ARCHIVE");
       await ensureReady(deps, projectId);
       const { entries, bytes } = await backend.extractArchive(projectId, dir, body, maxBytes);
-      return c.json({ success: true, data: { path: dir, entries, bytes } });
+      return ok(c, { path: dir, entries, bytes });
     });
     app.get(
       route,

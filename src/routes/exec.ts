@@ -8,7 +8,8 @@ import { Hono } from "hono";
 import type { Config } from "../config";
 import type { AppDeps } from "../deps";
 import { ValidationError } from "../errors";
-import { jsonBody } from "../json-body";
+import { jsonBody } from "../http/body";
+import { ok } from "../http/envelope";
 import { confinePath } from "../paths";
 import { ensureReady, noteUse } from "../sandboxes/ready";
 import { CloneBodySchema, ExecBodySchema, ProjectParamSchema } from "../schemas";
@@ -71,10 +72,10 @@ export function execRoutes(deps: AppDeps): Hono {
         const ran = await backend.execIfReady(projectId, req);
         if (ran) {
           await noteUse(deps, projectId);
-          return c.json({ success: true, data: ran });
+          return ok(c, ran);
         }
         await ensureReady(deps, projectId);
-        return c.json({ success: true, data: await backend.exec(projectId, req) });
+        return ok(c, await backend.exec(projectId, req));
       },
     )
     .post(
@@ -104,10 +105,7 @@ export function execRoutes(deps: AppDeps): Hono {
           depth: body.depth,
           timeoutMs: effectiveTimeout(body.timeoutMs, config, DEFAULT_CLONE_TIMEOUT_MS),
         });
-        return c.json({
-          success: true,
-          data: { repoUrl: redactUrl(body.repoUrl), ...result, message: "Repository cloned successfully" },
-        });
+        return ok(c, { repoUrl: redactUrl(body.repoUrl), ...result, message: "Repository cloned successfully" });
       },
     );
 }

@@ -6,14 +6,15 @@
  */
 import { zValidator } from "@hono/zod-validator";
 import { type Context, Hono } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import type { AppDeps } from "../deps";
 import { PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError } from "../errors";
+import { limitBody } from "../http/body";
+import { base64ToBytes, bytesToBase64, readAll } from "../http/bytes";
+import { ok } from "../http/envelope";
 import { confinePath, pathFromUrlTail } from "../paths";
 import { ensureReady } from "../sandboxes/ready";
 import { ListQuerySchema, ProjectParamSchema, ReadFileQuerySchema, WriteFileBodySchema } from "../schemas";
 import { onInvalid, parseOrThrow, readJson } from "../validation";
-import { base64ToBytes, bytesToBase64, readAll } from "./bytes";
 
 /**
  * The sandbox path after `marker` (e.g. "/files/") in the request URL, still encoded in
@@ -37,12 +38,7 @@ export function fileRoutes(deps: AppDeps): Hono {
   const root = config.WORKSPACE_ROOT;
   const maxBytes = config.MAX_FILE_BYTES;
   // JSON uploads carry base64 (4/3 larger) plus a little framing.
-  const uploadLimit = bodyLimit({
-    maxSize: Math.ceil((maxBytes * 4) / 3) + 64 * 1024,
-    onError: () => {
-      throw new PayloadTooLargeError("File", maxBytes);
-    },
-  });
+  const uploadLimit = limitBody(Math.ceil((maxBytes * 4) / 3) + 64 * 1024, "File", maxBytes);
 
   return new Hono()
     .get(
@@ -74,7 +70,7 @@ export function fileRoutes(deps: AppDeps): Hono {
         } else {
           content = bytesToBase64(bytes);
         }
-        return c.json({ success: true, data: { path, content, encoding, size: bytes.byteLength } });
+        return ok(c, { path, content, encoding, size: bytes.byteLength });
       },
     )
     .put("/:projectId/files/*", uploadLimit, zValidator("param", ProjectParamSchema, onInvalid), async (c) => {
@@ -96,7 +92,7 @@ export function fileRoutes(deps: AppDeps): Hono {
       if (bytes.byteLength > maxBytes) throw new PayloadTooLargeError("File", maxBytes);
       await ensureReady(deps, projectId);
       const { size } = await backend.writeFile(projectId, path, bytes);
-      return c.json({ success: true, data: { path, size, message: "File written successfully" } });
+      return ok(c, { path, size, message: "File written successfully" });
     })
     .delete("/:projectId/files/*", zValidator("param", ProjectParamSchema, onInvalid), async (c) => {
       const { projectId } = c.req.valid("param");
@@ -104,7 +100,7 @@ export function fileRoutes(deps: AppDeps): Hono {
       if (path === root) throw new ValidationError("Refusing to delete the workspace root", undefined, "INVALID_PATH");
       await ensureReady(deps, projectId);
       await backend.deletePath(projectId, path);
-      return c.json({ success: true, data: { path, deleted: true } });
+      return ok(c, { path, deleted: true });
     })
     .get(
       "/:projectId/ls",
@@ -117,7 +113,7 @@ export function fileRoutes(deps: AppDeps): Hono {
         const recursive = query.recursive;
         await ensureReady(deps, projectId);
         const entries = await backend.list(projectId, path, { recursive });
-        return c.json({ success: true, data: { path, recursive, count: entries.length, entries } });
+        return ok(c, { path, recursive, count: entries.length, entries });
       },
     );
 }

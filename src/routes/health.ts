@@ -4,9 +4,8 @@
  */
 import { Hono } from "hono";
 import type { AppDeps } from "../deps";
+import { ok } from "../http/envelope";
 
 export function healthRoutes({ backend, version }: AppDeps): Hono {
-  return new Hono().get("/health", (c) =>
-    c.json({ success: true, data: { status: "ok", version, backend: backend.kind } }),
-  );
+  return new Hono().get("/health", (c) => ok(c, { status: "ok", version, backend: backend.kind }));
 }

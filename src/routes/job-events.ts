@@ -10,6 +10,7 @@
 import type { Context } from "hono";
 import { streamSSE } from "hono/streaming";
 import { ValidationError } from "../errors";
+import { ok } from "../http/envelope";
 import { isTerminal } from "../jobs/decisions";
 import type { JobQueue } from "../jobs/queue";
 import type { Job, JobEvent } from "../shared/job-format";
@@ -55,10 +56,7 @@ export async function jobEventsResponse(
   if (query.format === "json") {
     const events = await jobs.readEvents(id, after, query.limit);
     const lastSeq = events.at(-1)?.seq ?? after;
-    return c.json({
-      success: true,
-      data: { events, lastSeq, hasMore: events.length === query.limit, status: job.status },
-    });
+    return ok(c, { events, lastSeq, hasMore: events.length === query.limit, status: job.status });
   }
 
   return streamSSE(c, async (sse) => {

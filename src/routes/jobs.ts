@@ -13,6 +13,8 @@ import { zValidator } from "@hono/zod-validator";
 import { Hono } from "hono";
 import type { AppDeps } from "../deps";
 import { ValidationError } from "../errors";
+import { jsonBody } from "../http/body";
+import { ok } from "../http/envelope";
 import type { NewJob } from "../jobs/queue";
 import {
   type CreateJobBody,
@@ -24,7 +26,6 @@ import {
   RunJobBodySchema,
 } from "../jobs/schemas";
 import { requireJobs, runJob, runNext } from "../jobs/start";
-import { jsonBody } from "../json-body";
 import { checkRepoUrl, isSafeRefName, RepoUrlError, redactUrl } from "../shared/git";
 import type { Job } from "../shared/job-format";
 import { onInvalid, parseOrThrow } from "../validation";
@@ -70,29 +71,29 @@ export function jobRoutes(deps: AppDeps): Hono {
       const key = rawKey === undefined ? undefined : parseOrThrow(IdempotencyKeySchema, rawKey, "header");
       const input = toNewJob(c.req.valid("json"), deps.config.CLONE_ALLOWED_SCHEMES);
       const { job, created } = await jobs.create(input, key);
-      return c.json({ success: true, data: publicJob(job) }, created ? 201 : 200);
+      return ok(c, publicJob(job), created ? 201 : 200);
     })
     .get("/jobs", zValidator("query", ListJobsQuerySchema, onInvalid), async (c) => {
       const { jobs: list, nextCursor } = await requireJobs(deps).list(c.req.valid("query"));
-      return c.json({ success: true, data: { jobs: list.map(publicJob), nextCursor } });
+      return ok(c, { jobs: list.map(publicJob), nextCursor });
     })
     .get("/jobs/:id", idParam, async (c) => {
       const job = await requireJobs(deps).get(c.req.valid("param").id);
-      return c.json({ success: true, data: publicJob(job) });
+      return ok(c, publicJob(job));
     })
     .post("/jobs/:id/cancel", idParam, async (c) => {
       const job = await requireJobs(deps).cancel(c.req.valid("param").id);
-      return c.json({ success: true, data: publicJob(job) });
+      return ok(c, publicJob(job));
     })
     .get("/jobs/:id/events", idParam, zValidator("query", EventsQuerySchema, onInvalid), async (c) => {
       return await jobEventsResponse(c, requireJobs(deps), c.req.valid("param").id, c.req.valid("query"));
     })
     .post("/run-job", jsonBody(), zValidator("json", RunJobBodySchema, onInvalid), async (c) => {
       const job = await runJob(deps, c.req.valid("json").jobId);
-      return c.json({ success: true, data: publicJob(job) }, 202);
+      return ok(c, publicJob(job), 202);
     })
     .post("/run-next", async (c) => {
       const job = await runNext(deps);
-      return job ? c.json({ success: true, data: publicJob(job) }, 202) : c.json({ success: true, data: null }, 200);
+      return job ? ok(c, publicJob(job), 202) : ok(c, null, 200);
     });
 }

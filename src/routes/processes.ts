@@ -7,12 +7,13 @@
 import { zValidator } from "@hono/zod-validator";
 import { Hono } from "hono";
 import type { AppDeps } from "../deps";
-import { jsonBody } from "../json-body";
+import { jsonBody } from "../http/body";
+import { ok } from "../http/envelope";
 import { logOffsetIds, parseLogEventId } from "../log-resume";
 import { confinePath } from "../paths";
+import { isInternalProcess } from "../runner-driver/run";
 import { ensureReady } from "../sandboxes/ready";
 import { ProcessParamSchema, ProjectParamSchema, StartProcessBodySchema } from "../schemas";
-import { isInternalProcess } from "../snapshots/run-runner";
 import { respondWithEvents } from "../sse";
 import { onInvalid } from "../validation";
 
@@ -35,7 +36,7 @@ export function processRoutes(deps: AppDeps): Hono {
           cwd,
           env: body.env,
         });
-        return c.json({ success: true, data: info }, 201);
+        return ok(c, info, 201);
       },
     )
     .get("/:projectId/processes", zValidator("param", ProjectParamSchema, onInvalid), async (c) => {
@@ -43,23 +44,23 @@ export function processRoutes(deps: AppDeps): Hono {
       await ensureReady(deps, projectId);
       // The Worker's own processes (sync watcher, run-job) are not the user's to see.
       const processes = (await backend.listProcesses(projectId)).filter((p) => !isInternalProcess(p));
-      return c.json({ success: true, data: { processes } });
+      return ok(c, { processes });
     })
     .get("/:projectId/processes/:id", zValidator("param", ProcessParamSchema, onInvalid), async (c) => {
       const { projectId, id } = c.req.valid("param");
       await ensureReady(deps, projectId);
-      return c.json({ success: true, data: await backend.getProcess(projectId, id) });
+      return ok(c, await backend.getProcess(projectId, id));
     })
     .delete("/:projectId/processes/:id", zValidator("param", ProcessParamSchema, onInvalid), async (c) => {
       const { projectId, id } = c.req.valid("param");
       await ensureReady(deps, projectId);
-      return c.json({ success: true, data: await backend.killProcess(projectId, id) });
+      return ok(c, await backend.killProcess(projectId, id));
     })
     .get("/:projectId/processes/:id/logs", zValidator("param", ProcessParamSchema, onInvalid), async (c) => {
       const { projectId, id } = c.req.valid("param");
       await ensureReady(deps, projectId);
       if (c.req.query("format") === "json") {
-        return c.json({ success: true, data: { id, ...(await backend.processLogs(projectId, id)) } });
+        return ok(c, { id, ...(await backend.processLogs(projectId, id)) });
       }
       // Parsed before the stream opens, so a bad id is a 400 rather than an error event.
       const after = parseLogEventId(c.req.header("last-event-id"));

@@ -13,11 +13,12 @@
  */
 import { zValidator } from "@hono/zod-validator";
 import { Hono } from "hono";
-import { bodyLimit } from "hono/body-limit";
-import { PayloadTooLargeError, UnauthorizedError } from "../errors";
+import { UnauthorizedError } from "../errors";
+import { limitBody } from "../http/body";
 import type { JobQueue } from "../jobs/queue";
-import { JobResultSchema, NewJobEventsBodySchema, RunnerJobParamSchema } from "../jobs/schemas";
+import { NewJobEventsBodySchema, RunnerJobParamSchema } from "../jobs/schemas";
 import type { Job, JobResult } from "../shared/job-format";
+import { JobResultSchema } from "../shared/job-result";
 import type { RunnerTokens } from "../snapshots/tokens";
 import { onInvalid } from "../validation";
 import { type RunnerAuthVars, requireRunnerToken } from "./runner-auth";
@@ -26,15 +27,6 @@ import { type RunnerAuthVars, requireRunnerToken } from "./runner-auth";
 export const MAX_EVENTS_BODY_BYTES = 4 * 1024 * 1024;
 /** A result holds a diff of up to DIFF_MAX_BYTES plus file lists. */
 export const MAX_RESULT_BODY_BYTES = 4 * 1024 * 1024;
-
-function limit(maxSize: number, what: string) {
-  return bodyLimit({
-    maxSize,
-    onError: () => {
-      throw new PayloadTooLargeError(what, maxSize);
-    },
-  });
-}
 
 type Vars = { Variables: RunnerAuthVars["Variables"] & { attempt: number } };
 
@@ -59,7 +51,7 @@ export function runnerJobRoutes(jobs: JobQueue, tokens: RunnerTokens): Hono<Vars
     })
     .post(
       "/events",
-      limit(MAX_EVENTS_BODY_BYTES, "Event batch"),
+      limitBody(MAX_EVENTS_BODY_BYTES, "Event batch"),
       param,
       zValidator("json", NewJobEventsBodySchema, onInvalid),
       async (c) => {
@@ -70,7 +62,7 @@ export function runnerJobRoutes(jobs: JobQueue, tokens: RunnerTokens): Hono<Vars
     )
     .post(
       "/result",
-      limit(MAX_RESULT_BODY_BYTES, "Job result"),
+      limitBody(MAX_RESULT_BODY_BYTES, "Job result"),
       param,
       zValidator("json", JobResultSchema, onInvalid),
       async (c) => {

@@ -9,11 +9,13 @@
  */
 import { zValidator } from "@hono/zod-validator";
 import { Hono } from "hono";
-import { bodyLimit } from "hono/body-limit";
+import { z } from "zod";
 import { NotFoundError, PayloadTooLargeError, ValidationError } from "../errors";
+import { limitBody } from "../http/body";
 import type { JobQueue } from "../jobs/queue";
 import { ProjectParamSchema } from "../schemas";
-import { CommitRequestSchema, PackParamSchema, SnapshotParamSchema } from "../snapshots/manifest-schema";
+import { CommitRequestSchema } from "../shared/manifest";
+import { SHA256_HEX } from "../shared/snapshot-format";
 import { MAX_PACK_BYTES, parseRange } from "../snapshots/packs";
 import type { SnapshotService } from "../snapshots/service";
 import { onInvalid, parseOrThrow, readJson } from "../validation";
@@ -21,6 +23,10 @@ import { type RunnerAuthVars, requireRunnerToken } from "./runner-auth";
 
 /** Manifests of large trees are big (~200 bytes per entry): 64 MiB is ~300k files. */
 export const MAX_MANIFEST_BODY_BYTES = 64 * 1024 * 1024;
+
+const Sha256Schema = z.string().regex(SHA256_HEX, "must be 64 lowercase hex digits (SHA-256)");
+const PackParamSchema = ProjectParamSchema.extend({ packId: Sha256Schema });
+const SnapshotParamSchema = ProjectParamSchema.extend({ id: Sha256Schema });
 
 function packNotFound(packId: string): NotFoundError {
   return new NotFoundError(`Pack ${packId} is not stored`, "PACK_NOT_FOUND");
@@ -32,8 +38,8 @@ function packNotFound(packId: string): NotFoundError {
  */
 export function runnerRoutes(snapshots: SnapshotService, jobs: JobQueue | null): Hono<RunnerAuthVars> {
   const projectParam = zValidator("param", ProjectParamSchema, onInvalid);
-  const packParam = zValidator("param", ProjectParamSchema.extend(PackParamSchema.shape), onInvalid);
-  const snapshotParam = zValidator("param", ProjectParamSchema.extend(SnapshotParamSchema.shape), onInvalid);
+  const packParam = zValidator("param", PackParamSchema, onInvalid);
+  const snapshotParam = zValidator("param", SnapshotParamSchema, onInvalid);
 
   return (
     new Hono<RunnerAuthVars>()
@@ -52,24 +58,14 @@ export function runnerRoutes(snapshots: SnapshotService, jobs: JobQueue | null):
         if (text === null) throw new NotFoundError(`Snapshot ${id} not found`, "SNAPSHOT_NOT_FOUND");
         return c.body(text, 200, { "content-type": "application/json" });
       })
-      .post(
-        "/snapshots",
-        projectParam,
-        bodyLimit({
-          maxSize: MAX_MANIFEST_BODY_BYTES,
-          onError: () => {
-            throw new PayloadTooLargeError("Manifest", MAX_MANIFEST_BODY_BYTES);
-          },
-        }),
-        async (c) => {
-          const { projectId } = c.req.valid("param");
-          // Validated here but committed from the raw value: its text is what gets hashed.
-          const body = await readJson(c.req);
-          parseOrThrow(CommitRequestSchema, body, "json");
-          const result = await snapshots.commit(projectId, (body as { manifest: unknown }).manifest);
-          return c.json(result, 201);
-        },
-      )
+      .post("/snapshots", projectParam, limitBody(MAX_MANIFEST_BODY_BYTES, "Manifest"), async (c) => {
+        const { projectId } = c.req.valid("param");
+        // Validated here but committed from the raw value: its text is what gets hashed.
+        const body = await readJson(c.req);
+        parseOrThrow(CommitRequestSchema, body, "json");
+        const result = await snapshots.commit(projectId, (body as { manifest: unknown }).manifest);
+        return c.json(result, 201);
+      })
       // Hono answers HEAD with the GET handler (the body dropped), so HEAD is handled here.
       .get("/packs/:packId", packParam, async (c) => {
         const { projectId, packId } = c.req.valid("param");

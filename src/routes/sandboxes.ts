@@ -8,10 +8,11 @@ import { Hono } from "hono";
 import type { SandboxInfo } from "../backend/types";
 import type { AppDeps } from "../deps";
 import { AppError, NotFoundError } from "../errors";
+import { ok } from "../http/envelope";
+import { runForProject } from "../runner-driver/access";
+import { isInternalProcess } from "../runner-driver/run";
 import { ensureReady } from "../sandboxes/ready";
 import { DeleteSandboxQuerySchema, ListSandboxesQuerySchema, ProjectParamSchema } from "../schemas";
-import { isInternalProcess } from "../snapshots/run-runner";
-import { runForProject } from "../snapshots/runner-access";
 import { onInvalid } from "../validation";
 
 /** The sandbox's state, or null when it was never created (or is destroyed). */
@@ -52,7 +53,7 @@ export function sandboxRoutes(deps: AppDeps): Hono {
   const app = new Hono();
   if (sandboxes) {
     app.get("/", zValidator("query", ListSandboxesQuerySchema, onInvalid), async (c) => {
-      return c.json({ success: true, data: await sandboxes.list(c.req.valid("query")) });
+      return ok(c, await sandboxes.list(c.req.valid("query")));
     });
   }
   return app
@@ -60,11 +61,11 @@ export function sandboxRoutes(deps: AppDeps): Hono {
       const { projectId } = c.req.valid("param");
       // The ensure step every route takes (sandboxes/ready.ts); create also makes sure sync runs.
       const { initialized: _i, started: _s, ...ready } = await ensureReady(deps, projectId, { alwaysSync: true });
-      return c.json({ success: true, data: { ...ready, message: "Sandbox ready" } });
+      return ok(c, { ...ready, message: "Sandbox ready" });
     })
     .get("/:projectId", zValidator("param", ProjectParamSchema, onInvalid), async (c) => {
       const { projectId } = c.req.valid("param");
-      return c.json({ success: true, data: await backend.status(projectId) });
+      return ok(c, await backend.status(projectId));
     })
     .delete(
       "/:projectId",
@@ -80,15 +81,12 @@ export function sandboxRoutes(deps: AppDeps): Hono {
             // nothing to snapshot, and the head must not move to an empty tree.
             if (current) await backend.destroy(projectId);
             await noteDestroyed(deps, projectId);
-            return c.json({
-              success: true,
-              data: {
-                projectId,
-                status: "destroyed",
-                snapshotId: null,
-                alreadyStopped: true,
-                message: "Sandbox was not running; nothing to snapshot",
-              },
+            return ok(c, {
+              projectId,
+              status: "destroyed",
+              snapshotId: null,
+              alreadyStopped: true,
+              message: "Sandbox was not running; nothing to snapshot",
             });
           }
           // Work is never lost to a teardown: snapshot first (a failure aborts the destroy;
@@ -97,9 +95,12 @@ export function sandboxRoutes(deps: AppDeps): Hono {
             deps.snapshots && query.snapshot !== false ? await snapshotBeforeDestroy(deps, projectId) : null;
           await backend.destroy(projectId);
           await noteDestroyed(deps, projectId);
-          return c.json({
-            success: true,
-            data: { projectId, status: "destroyed", snapshotId, alreadyStopped: false, message: "Sandbox destroyed" },
+          return ok(c, {
+            projectId,
+            status: "destroyed",
+            snapshotId,
+            alreadyStopped: false,
+            message: "Sandbox destroyed",
           });
         }
         // The Worker's own processes (sync watcher, run-job) survive a cleanup.
@@ -107,10 +108,7 @@ export function sandboxRoutes(deps: AppDeps): Hono {
           .filter((p) => p.status === "running" && isInternalProcess(p))
           .map((p) => p.id);
         const killed = await backend.killAllProcesses(projectId, internal);
-        return c.json({
-          success: true,
-          data: { projectId, status: "cleaned", killed, message: "All processes terminated" },
-        });
+        return ok(c, { projectId, status: "cleaned", killed, message: "All processes terminated" });
       },
     );
 }

@@ -7,11 +7,12 @@ import { zValidator } from "@hono/zod-validator";
 import { Hono } from "hono";
 import { z } from "zod";
 import type { AppDeps } from "../deps";
-import { jsonBody } from "../json-body";
+import { jsonBody } from "../http/body";
+import { ok } from "../http/envelope";
+import { requireSnapshots, runForProject } from "../runner-driver/access";
 import { ensureReady } from "../sandboxes/ready";
 import { ProjectParamSchema } from "../schemas";
 import { SHA256_HEX } from "../shared/snapshot-format";
-import { requireSnapshots, runForProject } from "../snapshots/runner-access";
 import { onInvalid } from "../validation";
 
 const RestoreBodySchema = z.strictObject({
@@ -24,13 +25,13 @@ export function snapshotRoutes(deps: AppDeps): Hono {
       const { projectId } = c.req.valid("param");
       await ensureReady(deps, projectId);
       const { ok: _ok, command: _command, ...result } = await runForProject(deps, projectId, "snapshot");
-      return c.json({ success: true, data: result }, 201);
+      return ok(c, result, 201);
     })
     .get("/:projectId/snapshots", zValidator("param", ProjectParamSchema, onInvalid), async (c) => {
       const { projectId } = c.req.valid("param");
       const snapshots = requireSnapshots(deps);
       const list = await snapshots.listSnapshots(projectId);
-      return c.json({ success: true, data: { head: await snapshots.getHead(projectId), snapshots: list } });
+      return ok(c, { head: await snapshots.getHead(projectId), snapshots: list });
     })
     .post(
       "/:projectId/restore",
@@ -44,7 +45,7 @@ export function snapshotRoutes(deps: AppDeps): Hono {
         const args = snapshotId ? ["--snapshot", snapshotId] : [];
         // The runner holds the workspace lock: no other restore or snapshot interleaves.
         const { ok: _ok, command: _command, ...result } = await runForProject(deps, projectId, "restore", args);
-        return c.json({ success: true, data: result });
+        return ok(c, result);
       },
     );
 }

@@ -24,8 +24,8 @@
 import type { EnsuredSandbox } from "../backend/types";
 import type { AppDeps } from "../deps";
 import { AppError } from "../errors";
-import { runForProject, runnerAvailable } from "../snapshots/runner-access";
-import { ensureSync } from "../snapshots/sync";
+import { runForProject, runnerAvailable } from "../runner-driver/access";
+import { ensureSync } from "../runner-driver/sync";
 
 /**
  * Records a use of the sandbox for GET /sandboxes (registry.ts; throttled unless `force`).
@@ -74,7 +74,6 @@ export async function ensureReady(
           err instanceof Error ? err.message : String(err)
         }`,
         "RESTORE_FAILED",
-        503,
         cause ? { cause: cause.code } : undefined,
         "transient",
       );

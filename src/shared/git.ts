@@ -4,9 +4,10 @@
  * adapter's quoted command) and the runner (a job's first clone). No imports, so
  * Node can load it directly with type stripping.
  *
- * Safety rules: git always gets an argument array (or each argument strictly
- * single-quoted), options end with `--` before the URL and directory, the URL's
- * scheme is allow-listed, and credentials in a URL never reach output or errors.
+ * Safety rules: git always gets an argument array (quoted word by word by
+ * src/shell.ts where it becomes a command line), options end with `--` before the
+ * URL and directory, the URL's scheme is allow-listed, and credentials in a URL
+ * never reach output or errors.
  */
 
 /** Why a repository URL was refused; the message never contains credentials. */
@@ -106,14 +107,4 @@ export function cloneArgv({ repoUrl, directory, branch, depth }: CloneArgs): str
   if (depth !== undefined) argv.push("--depth", String(Math.trunc(depth)));
   argv.push("--", normalizeScheme(repoUrl), directory);
   return argv;
-}
-
-/** Quote one argument for a POSIX shell: single quotes, embedded quotes escaped. */
-export function shellQuote(arg: string): string {
-  return `'${arg.replace(/'/g, `'\\''`)}'`;
-}
-
-/** A shell command line for argv, every word single-quoted. */
-export function shellCommand(argv: readonly string[]): string {
-  return argv.map(shellQuote).join(" ");
 }

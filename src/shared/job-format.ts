@@ -1,14 +1,16 @@
 /**
  * @module shared/job-format
  * Agent jobs: the wire types shared by the Worker (src/jobs, D1 queue) and the
- * runner's job mode (container/runner, `runner run-job`). No imports, so Node
- * loads it directly and esbuild bundles it into the runner.
+ * runner's job mode (container/runner, `runner run-job`). No imports but types, so
+ * Node loads it directly and esbuild bundles it into the runner without zod.
  *
  * Lifecycle: queued → running → succeeded | failed | cancelled. A running job
  * holds a lease that the runner extends by heartbeats; a lease that expires is
  * requeued (attempt + 1) until maxAttempts, then the job fails with its reason.
  * At most one job per project runs at a time (a unique index in D1 enforces it).
  */
+
+import type { JobResult } from "./job-result.ts";
 
 export type JobStatus = "queued" | "running" | "succeeded" | "failed" | "cancelled";
 export type AgentName = "shell" | "claude" | "opencode";
@@ -40,48 +42,15 @@ export interface Job {
 }
 
 /**
- * Paths a job changed. A result lists at most CHANGED_FILES_MAX_PATHS paths (and
- * CHANGED_FILES_MAX_BYTES of them), taken from the three lists in turn; `counts`
- * always has the full numbers and `truncated` says when the lists are cut.
- */
-export interface ChangedFiles {
-  added: string[];
-  modified: string[];
-  deleted: string[];
-  counts?: { added: number; modified: number; deleted: number };
-  truncated?: boolean;
-}
-
-/**
  * Bounds of the listed paths: a result is one D1 row (2 MB at most), next to a diff
  * of up to DIFF_MAX_BYTES, so a job that creates 100k files must not list them all.
  */
 export const CHANGED_FILES_MAX_PATHS = 5000;
 export const CHANGED_FILES_MAX_BYTES = 512 * 1024;
 
-/** What the runner reports when a job ends. */
-export interface JobResult {
-  status: "succeeded" | "failed" | "cancelled";
-  exitCode: number | null;
-  summary: string;
-  changedFiles: ChangedFiles;
-  /** Unified diff of the workspace against the restored snapshot, capped at DIFF_MAX_BYTES. */
-  diff: string;
-  diffTruncated: boolean;
-  /** Milliseconds per phase: restore (or clone), agent, snapshot, … */
-  timings: Record<string, number>;
-  snapshotId: string | null;
-  /** Token usage of model-backed agents (zeros for shell). */
-  usage: {
-    inputTokens: number;
-    outputTokens: number;
-    cacheReadTokens: number;
-    cacheWriteTokens: number;
-    costUsd: number;
-  };
-  /** Set when status is failed/cancelled: TIMEOUT, AGENT_FAILED, BUDGET_EXCEEDED, CANCELLED, … */
-  error: { code: string; message: string } | null;
-}
+// What the runner reports when a job ends (JobResult, ChangedFiles): defined once as a
+// zod schema in job-result.ts, the types inferred from it.
+export type { ChangedFiles, JobResult } from "./job-result.ts";
 
 /** Diffs larger than this are cut (and diffTruncated set): results live in D1 rows. */
 export const DIFF_MAX_BYTES = 256 * 1024;

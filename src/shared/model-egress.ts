@@ -1,7 +1,7 @@
 /**
  * @module shared/model-egress
  * Where coding agents reach the model APIs, shared by the Worker (src/models,
- * src/jobs/start.ts) and the runner's agents. No imports, so Node loads it directly.
+ * src/runner-driver/job.ts) and the runner's agents. No imports, so Node loads it directly.
  *
  * The runner never holds a model API key. Its ANTHROPIC_BASE_URL and OPENAI_BASE_URL
  * point at MODELS_INTERNAL_ORIGIN, a host the Worker answers (shared/egress.ts: the

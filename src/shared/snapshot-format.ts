@@ -2,12 +2,13 @@
  * @module shared/snapshot-format
  * The snapshot storage format and the runner API's wire types, shared by the
  * runner (container/runner, in the sandbox) and the Worker (src/snapshots). No
- * imports, so Node loads it directly and esbuild bundles it into the runner.
+ * imports but types, so Node loads it directly and esbuild bundles it into the runner
+ * without zod (the manifest's schema, manifest.ts, is imported where it is checked).
  *
  * Vocabulary (as in restic):
  * - blob: one file's content, addressed by the SHA-256 of its bytes (BlobId, 64 hex).
- * - pack: one R2 object holding many blobs back to back, followed by its own index
- *   (see PACK_* below); addressed by the SHA-256 of the whole object (PackId).
+ * - pack: one R2 object holding many blobs back to back and nothing else; addressed
+ *   by the SHA-256 of the whole object (PackId).
  * - manifest: one snapshot's content: every entry under the workspace (files with
  *   their blob and its location in a pack, directories, symlinks), its parent, a
  *   summary. Immutable; addressed by snapshotId = SHA-256 of its JSON text.
@@ -28,67 +29,11 @@ export type SnapshotId = Sha256Hex;
 
 export const SHA256_HEX = /^[0-9a-f]{64}$/;
 
-/** Where a blob's bytes are: `length` bytes at `offset` in pack `pack`. */
-export interface BlobLocation {
-  pack: PackId;
-  offset: number;
-  length: number;
-}
+// The manifest, its entries and summary: defined once as a zod schema in manifest.ts,
+// their types inferred from it.
+import type { Manifest } from "./manifest.ts";
 
-/**
- * One entry of a manifest. `path` is relative to the workspace root, POSIX
- * separators, no leading "./" (e.g. "src/index.ts"); any bytes a file name can
- * hold except "/" and NUL survive (spaces, unicode, newlines). `mode` is the
- * permission bits (e.g. 0o755 = 493), without the file-type bits.
- */
-export type ManifestEntry =
-  | {
-      type: "file";
-      path: string;
-      mode: number;
-      size: number;
-      mtimeMs: number;
-      blob: BlobId;
-      /** Absent for empty files (size 0: nothing stored). */
-      loc?: BlobLocation;
-    }
-  | { type: "dir"; path: string; mode: number }
-  | { type: "symlink"; path: string; target: string };
-
-export interface ManifestSummary {
-  files: number;
-  dirs: number;
-  symlinks: number;
-  /** Sum of file sizes. */
-  bytes: number;
-}
-
-/** A snapshot. Entries are sorted by `path` (code-unit order), parents before children. */
-export interface Manifest {
-  version: 1;
-  projectId: string;
-  /** The head this snapshot was taken on top of (null for a project's first). */
-  parent: SnapshotId | null;
-  /** ISO 8601. */
-  createdAt: string;
-  entries: ManifestEntry[];
-  summary: ManifestSummary;
-}
-
-/**
- * Pack layout: blob bytes back to back, then the pack index as UTF-8 JSON
- * (`PackIndexEntry[]`), then a 12-byte trailer: the index length as a uint32
- * little-endian, then the 8 ASCII bytes of PACK_MAGIC. The index lets a pack be
- * checked or its blobs recovered without any manifest.
- */
-export const PACK_MAGIC = "SWPACK01";
-export const PACK_TRAILER_BYTES = 12;
-
-export interface PackIndexEntry {
-  blob: BlobId;
-  offset: number;
-  length: number;
-}
+export type { BlobLocation, CommitRequest, Manifest, ManifestEntry, ManifestSummary } from "./manifest.ts";
 
 /** Packs are cut at about this size; a larger blob gets a pack of its own. */
 export const PACK_TARGET_BYTES = 16 * 1024 * 1024;
@@ -111,10 +56,6 @@ export const PACK_TARGET_BYTES = 16 * 1024 * 1024;
 //   GET  /snapshots             → { snapshots: SnapshotInfo[] } newest first
 
 export const RUNNER_API_PREFIX = "/runner/v1/projects";
-
-export interface CommitRequest {
-  manifest: Manifest;
-}
 
 export interface CommitResponse {
   snapshotId: SnapshotId;

@@ -7,11 +7,11 @@
  * was; a lost swap removes the loser's record and manifest again and answers 409.
  */
 import { HeadMovedError, ValidationError } from "../errors";
+import { ManifestSchema } from "../shared/manifest";
 import type { CommitResponse, Manifest, PackId, SnapshotId } from "../shared/snapshot-format";
 import { manifestText } from "../shared/snapshot-format";
 import { parseOrThrow } from "../validation";
 import { moveHead } from "./heads";
-import { ManifestSchema } from "./manifest-schema";
 import { manifestKey, packSize, putManifest, sha256Hex } from "./packs";
 import { deleteRecordUnlessHead, getRecord, insertRecord } from "./records";
 
@@ -38,7 +38,7 @@ export async function commitSnapshot(
   projectId: string,
   rawManifest: unknown,
 ): Promise<CommitResponse> {
-  const manifest = parseOrThrow(ManifestSchema, rawManifest, "manifest") as Manifest;
+  const manifest: Manifest = parseOrThrow(ManifestSchema, rawManifest, "manifest");
   if (manifest.projectId !== projectId) {
     throw new ValidationError(
       `manifest.projectId is ${manifest.projectId}, not ${projectId}`,

@@ -131,7 +131,7 @@ export function parseRange(header: string | undefined): ByteRange | undefined {
 }
 
 function rangeError(header: string): AppError {
-  return new AppError(`Unsupported or unsatisfiable Range ${JSON.stringify(header)}`, "RANGE_NOT_SATISFIABLE", 416);
+  return new AppError(`Unsupported or unsatisfiable Range ${JSON.stringify(header)}`, "RANGE_NOT_SATISFIABLE");
 }
 
 /** A pack (or one range of it) as a body plus where it sits in the whole object. */

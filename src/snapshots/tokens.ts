@@ -21,7 +21,7 @@ const DERIVATION_LABEL = "runner-token-v1";
 export interface RunnerTokenClaims {
   projectId: string;
   jobId?: string;
-  /** The job's lease attempt the token was minted for (job tokens from src/jobs/start.ts). */
+  /** The job's lease attempt the token was minted for (job tokens from src/runner-driver/job.ts). */
   attempt?: number;
   /** Expiry, unix seconds. */
   exp: number;

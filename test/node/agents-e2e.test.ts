@@ -4,7 +4,7 @@
  * against the scripted stand-in of the Anthropic API (test/support/model-server-
  * anthropic.ts; ANTHROPIC_BASE_URL points at it, the key is fake), reported back
  * with its diff, usage and cost; its events show every tool call. The Worker passes
- * the key and base URL to run-job only (src/jobs/start.ts).
+ * the key and base URL to run-job only (src/runner-driver/job.ts).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { JobResult } from "../../src/shared/job-format.ts";

@@ -17,6 +17,7 @@ import {
   RUNTIME_VERSION,
   runtimeSourceChecksum,
 } from "../../scripts/lib/sandbox-runtime.ts";
+import { RUNNER_PATH } from "../../src/shared/snapshot-format.ts";
 import { VENDORED_RUNTIME_DIR } from "../support/vendored-runtime.ts";
 
 const root = join(import.meta.dirname, "..", "..");
@@ -95,7 +96,8 @@ describe("deploy configuration", () => {
     for (const tool of ["git", "build-essential", "requests", "gitpython", "typescript", "ts-node", "esbuild"]) {
       expect(dockerfile).toContain(tool);
     }
-    expect(dockerfile).toMatch(/^ENV SANDBOX_RUNNER_DIR=\/opt\/sandbox-worker$/m);
+    // The path the Worker runs the runner from (RUNNER_PATH), not a variable nobody reads.
+    expect(RUNNER_PATH).toBe("/opt/sandbox-worker/runner.mjs");
     expect(dockerfile).toMatch(/^COPY dist\/runner\/runner\.mjs \/opt\/sandbox-worker\/runner\.mjs$/m);
     // The opencode agent spawns the CLI the image installs: the version the tests ran.
     const opencode = JSON.parse(read("package.json")).devDependencies["opencode-ai"];

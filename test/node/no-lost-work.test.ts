@@ -12,7 +12,7 @@ import { RUNNER_INTERNAL_ORIGIN } from "../../src/shared/egress.ts";
 import { RUNNER_ENV, RUNNER_NODE, RUNNER_PATH } from "../../src/shared/snapshot-format.ts";
 import { type Stack, startStack } from "../support/stack.ts";
 
-/** `runner snapshot` as the Worker would start it (src/snapshots/run-runner.ts). */
+/** `runner snapshot` as the Worker would start it (src/runner-driver/run.ts). */
 const RUNNER_LINE = `exec "\${SANDBOX_NODE:-${RUNNER_NODE}}" "\${SANDBOX_RUNNER:-${RUNNER_PATH}}" snapshot --json`;
 
 /** How a test reaches the sandboxes itself, around the Worker: through sandboxd, the jail host. */

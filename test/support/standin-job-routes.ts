@@ -95,7 +95,7 @@ export async function handleJobRoute(
   const route = `${req.method} ${m[2] ?? ""}`;
   const { job } = rec;
   if (route === "GET ") {
-    send(res, 200, { success: true, data: job });
+    send(res, 200, job);
     return 200;
   }
   if (route === "POST /heartbeat") {
@@ -103,7 +103,7 @@ export async function handleJobRoute(
     await readJson(req);
     if (rec.leaseLost || job.status !== "running") return fail(409, "LEASE_LOST", "lease lost");
     job.leaseUntil = Date.now() + LEASE_MS;
-    send(res, 200, { success: true, data: { leaseUntil: job.leaseUntil, cancelRequested: job.cancelRequested } });
+    send(res, 200, { leaseUntil: job.leaseUntil, cancelRequested: job.cancelRequested });
     return 200;
   }
   if (route === "POST /events") {
@@ -113,7 +113,7 @@ export async function handleJobRoute(
     for (const e of body.events) {
       rec.events.push({ seq: rec.events.length + 1, type: e.type, data: e.data, createdAt: new Date().toISOString() });
     }
-    send(res, 200, { success: true, data: { lastSeq: rec.events.length } });
+    send(res, 200, { lastSeq: rec.events.length });
     return 200;
   }
   if (route === "POST /result") {
@@ -126,7 +126,7 @@ export async function handleJobRoute(
     job.error = result.error;
     job.leaseUntil = null;
     job.finishedAt = new Date().toISOString();
-    send(res, 200, { success: true, data: job });
+    send(res, 200, job);
     return 200;
   }
   return fail(404, "ROUTE_NOT_FOUND", "no route");

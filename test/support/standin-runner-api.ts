@@ -126,7 +126,7 @@ export async function startStandinRunnerApi(
     }
     const s = api.store;
     if (method === "GET" && path === "/head") {
-      send(res, 200, { success: true, data: { snapshotId: s.head } });
+      send(res, 200, { snapshotId: s.head });
       return 200;
     }
     const snapMatch = path.match(/^\/snapshots\/([0-9a-f]{64})$/);
@@ -138,7 +138,7 @@ export async function startStandinRunnerApi(
     }
     if (method === "POST" && path === "/snapshots") {
       const body = JSON.parse((await readBody(req, 0)).toString("utf8")) as CommitRequest;
-      send(res, 201, { success: true, data: await s.commit(body.manifest) });
+      send(res, 201, await s.commit(body.manifest));
       return 201;
     }
     const packMatch = path.match(/^\/packs\/([0-9a-f]{64})$/);
@@ -160,7 +160,7 @@ export async function startStandinRunnerApi(
         s.storePack(packId, body);
         s.stats.putPacks++;
         s.stats.putBytes += body.length;
-        send(res, 201, { success: true, data: { packId, size: body.length } });
+        send(res, 201, { packId, size: body.length });
         return 201;
       }
       if (method === "GET") {

@@ -10,8 +10,8 @@ import { describe, expect, inject, it } from "vitest";
 import { createCloudflareBackend } from "../../src/backend/cloudflare";
 import type { ExecEvent } from "../../src/backend/types";
 import { AppError } from "../../src/errors";
+import { isInternalProcess, runnerCommandLine } from "../../src/runner-driver/run";
 import { STATE_DIR_IN_SHELL } from "../../src/shared/snapshot-format";
-import { isInternalProcess, runnerCommandLine } from "../../src/snapshots/run-runner";
 
 const backend = createCloudflareBackend(env.Sandbox, { workspaceRoot: "/workspace" });
 let seq = 0;

@@ -9,7 +9,7 @@ import { chmod, mkdir, readdir, readFile, rm, stat, symlink, utimes, writeFile }
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { MAX_REBASES } from "../../../container/runner/archiver.ts";
-import { parsePackIndex } from "../../../container/runner/pack.ts";
+import type { Manifest } from "../../../src/shared/snapshot-format.ts";
 import { cleanupTemp, describeTree, restore, snap, stateDirOf, tempDir } from "../../support/runner-fixtures.ts";
 import { MemStore } from "../../support/runner-mem-store.ts";
 
@@ -56,9 +56,16 @@ describe("snapshot + restore (MemStore)", () => {
     expect((await describeTree(b))["new\nline.txt"]).toMatch(/^file 644 /);
     // mtimes come back too
     expect((await stat(join(b, "run.sh"))).mtimeMs).toBeCloseTo((await stat(join(a, "run.sh"))).mtimeMs, 0);
-    // the duplicate blob was stored once
-    const pack = [...store.packs.values()][0] as Buffer;
-    expect(parsePackIndex(pack).filter((e) => e.length === 5000)).toHaveLength(1);
+    // the duplicate blob was stored once: both files point at the same bytes, and the
+    // packs hold every distinct blob once and nothing else
+    const manifest = JSON.parse(store.manifests.get(s.snapshotId) as string) as Manifest;
+    const located = manifest.entries.flatMap((e) => (e.type === "file" && e.loc ? [{ blob: e.blob, ...e.loc }] : []));
+    const big = located.filter((l) => l.length === 5000);
+    expect(big).toHaveLength(2);
+    expect(big[1]).toEqual(big[0]);
+    const distinct = new Map(located.map((l) => [l.blob, l.length]));
+    const packBytes = [...store.packs.values()].reduce((n, p) => n + p.byteLength, 0);
+    expect(packBytes).toBe([...distinct.values()].reduce((n, len) => n + len, 0));
   });
 
   it("directory modes come back exactly: read-only, group-writable, setgid, sticky, plain", async () => {
@@ -340,8 +347,13 @@ describe("snapshot + restore (MemStore)", () => {
     const ws = await tempDir();
     for (let i = 0; i < 6; i++) await writeFile(join(ws, `f${i}`), Buffer.alloc(40_000, i + 1));
     await writeFile(join(ws, "huge"), Buffer.alloc(300_000, 99));
-    await snap(store, ws, { packTargetBytes: 100_000 });
-    const sizes = [...store.packs.values()].map((p) => parsePackIndex(p).length).sort();
+    const s = await snap(store, ws, { packTargetBytes: 100_000 });
+    const manifest = JSON.parse(store.manifests.get(s.snapshotId) as string) as Manifest;
+    const blobsPerPack = new Map<string, number>();
+    for (const e of manifest.entries) {
+      if (e.type === "file" && e.loc) blobsPerPack.set(e.loc.pack, (blobsPerPack.get(e.loc.pack) ?? 0) + 1);
+    }
+    const sizes = [...blobsPerPack.values()].sort();
     expect(sizes).toEqual([1, 2, 2, 2]);
     const b = await tempDir();
     await restore(store, b);

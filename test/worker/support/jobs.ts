@@ -1,7 +1,7 @@
 /**
  * @module test/worker/support/jobs
  * Helpers for the job tests: the queue over the test D1 database, jobs created through
- * the API, job tokens minted the way src/jobs/start.ts mints them, and requests to the
+ * the API, job tokens minted the way src/runner-driver/job.ts mints them, and requests to the
  * runner job routes through the real entry (the tests play the runner).
  */
 import { env, exports } from "cloudflare:workers";

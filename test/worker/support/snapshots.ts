@@ -9,8 +9,6 @@ import {
   type Manifest,
   type ManifestEntry,
   manifestText,
-  PACK_MAGIC,
-  type PackIndexEntry,
   RUNNER_API_PREFIX,
 } from "../../../src/shared/snapshot-format";
 import { createRunnerTokens, runnerTokenSecret } from "../../../src/snapshots/tokens";
@@ -31,25 +29,18 @@ export interface BuiltPack {
   blobs: Array<{ name: string; blob: string; offset: number; length: number }>;
 }
 
-/** Pack `files` (name → content) in the runner's format: blobs, JSON index, 12-byte trailer. */
+/** Pack `files` (name → content) in the runner's format: the blobs back to back. */
 export async function buildPack(files: Record<string, string | Uint8Array>): Promise<BuiltPack> {
   const parts: Uint8Array[] = [];
-  const index: PackIndexEntry[] = [];
   const blobs: BuiltPack["blobs"] = [];
   let offset = 0;
   for (const [name, content] of Object.entries(files)) {
     const bytes = typeof content === "string" ? encoder.encode(content) : content;
     const blob = await sha256(bytes);
-    index.push({ blob, offset, length: bytes.byteLength });
     blobs.push({ name, blob, offset, length: bytes.byteLength });
     parts.push(bytes);
     offset += bytes.byteLength;
   }
-  const indexBytes = encoder.encode(JSON.stringify(index));
-  const trailer = new Uint8Array(12);
-  new DataView(trailer.buffer).setUint32(0, indexBytes.byteLength, true);
-  trailer.set(encoder.encode(PACK_MAGIC), 4);
-  parts.push(indexBytes, trailer);
   const total = parts.reduce((n, p) => n + p.byteLength, 0);
   const bytes = new Uint8Array(total);
   let at = 0;

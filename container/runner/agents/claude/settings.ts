@@ -1,7 +1,7 @@
 /**
  * @module runner/agents/claude/settings
  * The claude agent's settings (from the runner's environment, which the Worker
- * fills: src/jobs/start.ts) and its cost estimate: a price table per model.
+ * fills: src/runner-driver/job.ts) and its cost estimate: a price table per model.
  *
  * Limits per job, each with a default sized for one focused coding task:
  * - AGENT_MAX_TURNS (100): model calls; a runaway loop ends here.

@@ -1,14 +1,13 @@
 /**
- * @module snapshots/sync
+ * @module runner-driver/sync
  * Continuous sync: one `runner sync --watch` background process per sandbox,
  * started when the sandbox is created and restarted by the next create after a
  * container restart. It snapshots config and lock files at once and other changes
  * in batches, and flushes on SIGTERM (a container going to sleep).
  */
-import type { AppDeps } from "../deps";
-import { shellQuote } from "../shared/git";
-import { runnerCommandLine, runnerEnv } from "./run-runner";
-import { requireRunnerApi } from "./runner-access";
+import { shellQuote } from "../shell";
+import { type RunnerDeps, requireRunnerApi } from "./access";
+import { runnerCommandLine, runnerEnv } from "./run";
 
 /** How the sync process is recognised in the process list. */
 const SYNC_ARGS = ["sync", "--watch"];
@@ -17,7 +16,7 @@ const SYNC_ARGS = ["sync", "--watch"];
 const SYNC_TOKEN_TTL_SECONDS = 24 * 3600;
 
 /** Start the project's sync process unless one is running; returns its process id. */
-export async function ensureSync(deps: AppDeps, projectId: string): Promise<string> {
+export async function ensureSync(deps: RunnerDeps, projectId: string): Promise<string> {
   const { snapshots, apiUrl } = requireRunnerApi(deps);
   // The quoted `sync --watch` words of the runner's command line identify it.
   const marker = SYNC_ARGS.map(shellQuote).join(" ");

@@ -1,5 +1,5 @@
 /**
- * @module json-body
+ * @module http/body
  * The one middleware in front of every JSON-body route (exec, clone, processes,
  * restore, /jobs, /run-job). It refuses, before a byte of the body is read:
  * - a declared `Content-Length` over the limit → 413 (so a client announcing a huge
@@ -12,8 +12,10 @@
  */
 import type { MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import { MAX_JSON_BODY_BYTES } from "./deps";
-import { PayloadTooLargeError, UnsupportedMediaTypeError } from "./errors";
+import { PayloadTooLargeError, UnsupportedMediaTypeError } from "../errors";
+
+/** JSON request bodies other than file uploads: commands are ≤ 64 KiB, so 1 MiB is generous. */
+export const MAX_JSON_BODY_BYTES = 1024 * 1024;
 
 /** application/json and `+json` types (application/merge-patch+json, …), parameters allowed. */
 const JSON_MEDIA_TYPE = /^application\/([\w.-]+\+)?json$/i;
@@ -25,14 +27,22 @@ function hasBody(req: Request): boolean {
   return req.body !== null;
 }
 
-/** Refuse bodies that are not JSON or are over `maxBytes` (default MAX_JSON_BODY_BYTES). */
-export function jsonBody(maxBytes = MAX_JSON_BODY_BYTES, what = "Request body"): MiddlewareHandler {
-  const limit = bodyLimit({
+/**
+ * hono's bodyLimit, answering a body over `maxBytes` with 413 PAYLOAD_TOO_LARGE naming
+ * `what` and `limitBytes` (the limit the caller knows, when the body is an encoding of it).
+ */
+export function limitBody(maxBytes: number, what: string, limitBytes = maxBytes): MiddlewareHandler {
+  return bodyLimit({
     maxSize: maxBytes,
     onError: () => {
-      throw new PayloadTooLargeError(what, maxBytes);
+      throw new PayloadTooLargeError(what, limitBytes);
     },
   });
+}
+
+/** Refuse bodies that are not JSON or are over `maxBytes` (default MAX_JSON_BODY_BYTES). */
+export function jsonBody(maxBytes = MAX_JSON_BODY_BYTES, what = "Request body"): MiddlewareHandler {
+  const limit = limitBody(maxBytes, what);
   return async (c, next) => {
     const req = c.req.raw;
     if (!hasBody(req)) return await next();

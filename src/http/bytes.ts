@@ -1,6 +1,6 @@
 /**
- * @module routes/bytes
- * Byte helpers for file routes: base64 both ways (Workers have no Buffer without
+ * @module http/bytes
+ * Byte helpers for request and response bodies (the file routes): base64 both ways (Workers have no Buffer without
  * nodejs_compat, and atob/btoa are per character) and a bounded stream reader.
  */
 import { PayloadTooLargeError, ValidationError } from "../errors";

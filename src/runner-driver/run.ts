@@ -1,14 +1,17 @@
 /**
- * @module snapshots/run-runner
- * Runs the bundled runner inside a project's sandbox through the SandboxBackend
- * and reads its one-line JSON result. The runner gets the runner API's URL and a
- * token scoped to the project in its environment (never on the command line, so
- * it never shows in a process listing), and nothing else of the Worker's secrets.
+ * @module runner-driver/run
+ * The runner's command line, and running a one-shot command (snapshot, restore)
+ * inside a project's sandbox through the SandboxBackend, reading its one-line JSON
+ * result. The runner gets the runner API's URL and a token scoped to the project in
+ * its environment (never on the command line, so it never shows in a process
+ * listing), and nothing else of the Worker's secrets.
  */
+import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { SandboxBackend } from "../backend/types";
 import { AppError } from "../errors";
-import { shellQuote } from "../shared/git";
+import { ERROR_STATUS, isErrorCode, RUNNER_CODES_WITH_STATUS } from "../shared/error-codes";
 import { RUNNER_ENV, RUNNER_NODE, RUNNER_PATH, type RunnerResult } from "../shared/snapshot-format";
+import { shellQuote } from "../shell";
 
 /** What the runner needs to reach the Worker. */
 export interface RunnerAccess {
@@ -18,13 +21,20 @@ export interface RunnerAccess {
   token: string;
 }
 
-/** Runner failure codes and the HTTP status each deserves. */
-const STATUS_BY_CODE: Record<string, 404 | 409 | 500 | 502> = {
-  SNAPSHOT_NOT_FOUND: 404,
-  HEAD_MOVED: 409,
-  WORKSPACE_NOT_RESTORED: 409,
-  RESTORE_INCOMPLETE: 500,
-};
+/**
+ * A failure the runner reported, under its own code. Answered with the code's status when
+ * it is one a route answers as its own (RUNNER_CODES_WITH_STATUS: HEAD_MOVED, …), else 502:
+ * the sandbox failed. A code the map does not know becomes RUNNER_FAILED, the runner's in details.
+ */
+export class RunnerFailedError extends AppError {
+  override readonly status: ContentfulStatusCode;
+
+  constructor(message: string, runnerCode: string) {
+    const code = isErrorCode(runnerCode) ? runnerCode : "RUNNER_FAILED";
+    super(message, code, code === runnerCode ? undefined : { runnerCode });
+    this.status = RUNNER_CODES_WITH_STATUS.includes(code) ? ERROR_STATUS[code] : 502;
+  }
+}
 
 type Ok<C extends string> = Extract<RunnerResult, { ok: true; command: C }>;
 
@@ -34,7 +44,7 @@ const RUNNER_LINE_PREFIX = `exec "\${SANDBOX_NODE:-${RUNNER_NODE}}" "\${SANDBOX_
 /**
  * The shell line that runs `runner <args> --json` on RUNNER_NODE. Unisolated local sandboxes
  * set SANDBOX_NODE and SANDBOX_RUNNER to what they really have; everywhere else they are unset.
- * Shared with src/jobs/start.ts (background `run-job`).
+ * Shared with sync.ts and job.ts (background `sync --watch` and `run-job`).
  */
 export function runnerCommandLine(args: string[]): string {
   return `${RUNNER_LINE_PREFIX}${[...args, "--json"].map(shellQuote).join(" ")}`;
@@ -85,12 +95,11 @@ export async function runRunner<C extends "snapshot" | "restore">(
         ? "The runner bundle is not in the sandbox (build it with `npm run build:runner`; the image copies it to /opt/sandbox-worker)"
         : `The runner failed without a result (exit ${result.exitCode}): ${tail}`,
       missing ? "RUNNER_MISSING" : "RUNNER_FAILED",
-      502,
     );
   }
-  if (!parsed.ok) throw new AppError(parsed.error, parsed.code, STATUS_BY_CODE[parsed.code] ?? 502);
+  if (!parsed.ok) throw new RunnerFailedError(parsed.error, parsed.code);
   if (parsed.command !== command) {
-    throw new AppError(`The runner answered for ${parsed.command}, not ${command}`, "RUNNER_FAILED", 502);
+    throw new AppError(`The runner answered for ${parsed.command}, not ${command}`, "RUNNER_FAILED");
   }
   return parsed as Ok<C>;
 }
