@@ -4,6 +4,7 @@
  * what each does: `snapshot`, `restore`, `sync --watch`, `run-job`. cli.ts parses
  * the arguments, dispatches here and reports failures.
  */
+
 import type { parseArgs } from "node:util";
 import type { RunnerResult } from "../../src/shared/snapshot-format.ts";
 import { type ArchiveResult, takeSnapshot } from "./archiver.ts";
@@ -12,6 +13,7 @@ import { CODES, RunnerError, toRunnerError } from "./errors.ts";
 import { HttpStore } from "./http-store.ts";
 import { type IgnoreRules, loadIgnoreRules } from "./ignore.ts";
 import { installAfterRestore } from "./install.ts";
+import { withManifestCache } from "./manifest-cache.ts";
 import { restoreSnapshot } from "./restorer.ts";
 import { runJob } from "./run-job.ts";
 import type { SnapshotStore } from "./store.ts";
@@ -81,16 +83,19 @@ interface ProjectContext {
 
 async function projectContext({ values, io, log }: CommandContext): Promise<ProjectContext> {
   const config = loadConfig(io.env);
-  const store =
+  const store = withManifestCache(
     io.makeStore?.(config) ??
-    new HttpStore({
-      apiUrl: config.apiUrl,
-      token: config.token,
-      projectId: config.projectId,
-      ...(config.retries !== undefined ? { attempts: config.retries + 1 } : {}),
-      ...(config.retryBaseMs !== undefined ? { baseDelayMs: config.retryBaseMs } : {}),
-      onRetry: (i) => io.err(`retry ${i.attempt} of ${i.method} ${i.path} in ${Math.round(i.delayMs)} ms: ${i.reason}`),
-    });
+      new HttpStore({
+        apiUrl: config.apiUrl,
+        token: config.token,
+        projectId: config.projectId,
+        ...(config.retries !== undefined ? { attempts: config.retries + 1 } : {}),
+        ...(config.retryBaseMs !== undefined ? { baseDelayMs: config.retryBaseMs } : {}),
+        onRetry: (i) =>
+          io.err(`retry ${i.attempt} of ${i.method} ${i.path} in ${Math.round(i.delayMs)} ms: ${i.reason}`),
+      }),
+    config.stateDir,
+  );
   const rules = await loadIgnoreRules(config.workspace, { ignoreGit: config.ignoreGit, extra: values.ignore ?? [] });
   const snap = () =>
     takeSnapshot({

@@ -16,6 +16,7 @@
  * something unexpected failed (reported as failed with its code when the API is
  * reachable) or the lease was lost.
  */
+
 import {
   type ChangedFiles,
   DIFF_MAX_BYTES,
@@ -41,6 +42,7 @@ import { decideResult, failureResult, JOB_CODES, judgeAgent, tokenDead } from ".
 import { prepareWorkspace, rulesOptions } from "./job-prepare.ts";
 import { failedExit, type PhaseRunner, phaseRunner, postFailure, type RunJobExit, reportedExit } from "./job-report.ts";
 import { agentMark } from "./leftovers.ts";
+import { withManifestCache } from "./manifest-cache.ts";
 import type { SnapshotStore } from "./store.ts";
 
 /** Inputs of runJob. */
@@ -144,9 +146,11 @@ async function workJob(ctx: WorkContext): Promise<JobResult | null> {
     throw new RunnerError(JOB_CODES.projectMismatch, `Job belongs to ${job.projectId}, not ${config.projectId}`);
   }
   const agent = getAgent(job.agent);
-  const store =
+  const store = withManifestCache(
     ctx.makeStore?.(job.projectId) ??
-    new HttpStore({ apiUrl: config.apiUrl, token: config.token, projectId: job.projectId, ...ctx.retry });
+      new HttpStore({ apiUrl: config.apiUrl, token: config.token, projectId: job.projectId, ...ctx.retry }),
+    config.stateDir,
+  );
   const workspace = config.workspace;
 
   // 1. The workspace: equal to the head (or the first job's clone).

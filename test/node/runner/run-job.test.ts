@@ -8,8 +8,9 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { manifestCachePath } from "../../../container/runner/manifest-cache.ts";
 import type { Job, JobResult } from "../../../src/shared/job-format.ts";
-import { restore, snap, tempDir } from "../../support/runner-fixtures.ts";
+import { restore, snap, stateDirOf, tempDir } from "../../support/runner-fixtures.ts";
 import { runnerEnv, runRunner } from "../../support/runner-process.ts";
 import { useStandinRunnerApi } from "../../support/use-standin-runner-api.ts";
 
@@ -172,5 +173,31 @@ describe("runner run-job (shell agent)", () => {
 
     const noJob = await runRunner(["run-job", "--json"], runnerEnv(api, ws));
     expect(noJob.result).toMatchObject({ ok: false, code: "CONFIG_MISSING" });
+  });
+
+  it("a job after a restore or another job in the same sandbox fetches no manifest; a damaged cache is fetched past", async () => {
+    const seed = await tempDir();
+    await writeFile(join(seed, "a.txt"), "alpha\n");
+    const first = await snap(api.store, seed);
+    const ws = await tempDir();
+    // The ensure step's restore of a fresh workspace, then the jobs (as /run-next does).
+    const restored = await runRunner(["restore", "--if-fresh", "--json"], runnerEnv(api, ws));
+    expect(restored.result).toMatchObject({ ok: true, snapshotId: first.snapshotId });
+    const manifestGets = async (command: string): Promise<string[]> => {
+      const rec = api.addJob({ command });
+      const seenBefore = api.log.length;
+      const run = await runRunner(["run-job", "--json"], jobEnv(ws, rec.job.id));
+      expect(run.result, run.stderr).toMatchObject({ ok: true, status: "succeeded" });
+      return api.log.slice(seenBefore).filter((l) => /^GET \S*\/snapshots\//.test(l));
+    };
+    expect(await manifestGets("echo one >> a.txt")).toEqual([]);
+    // The next job starts from the head the first one committed: cached too.
+    expect(await manifestGets("echo two >> a.txt")).toEqual([]);
+    expect(await readFile(join(ws, "a.txt"), "utf8")).toBe("alpha\none\ntwo\n");
+    // A cache that does not hash to the head is never used: fetched, and the job is right.
+    await writeFile(manifestCachePath(stateDirOf(ws)), '{"version":1,"entries":[]}');
+    const gets = await manifestGets("cat a.txt");
+    expect(gets).toHaveLength(1);
+    expect(gets[0]).toContain(`/snapshots/${api.store.head}`);
   });
 });
