@@ -32,6 +32,7 @@
  *    workspace and starts a real runner), then waits for those jobs to end.
  * Bounded: a total budget (hard stop) and per-run deadlines.
  */
+import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { cpus, tmpdir } from "node:os";
@@ -163,7 +164,7 @@ async function main(): Promise<void> {
     const c = await worker(join(root, "real"), sandboxd, apiToken, { scriptPath: a.scriptPath });
     workers.push(c);
     const api = jobsApi(c.url, apiToken);
-    const project = `bench-noop-${randomToken().slice(0, 6).toLowerCase()}`;
+    const project = `bench-noop-${randomBytes(3).toString("hex")}`;
     console.log(`bench: no-op jobs: 1 cold + ${NOOP} in ${project} …`);
     const cold = await noopJob(api, project);
     const noop: NoopSample[] = [];
@@ -200,7 +201,7 @@ async function main(): Promise<void> {
           rounds: LARGE.rounds,
           deadline: budget(),
         },
-        `bench-large-${randomToken().slice(0, 6).toLowerCase()}`,
+        `bench-large-${randomBytes(3).toString("hex")}`,
       );
     }
 
