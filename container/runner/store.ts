@@ -32,6 +32,11 @@ export interface SnapshotStore {
   getPackRange(packId: string, offset: number, length: number): Promise<AsyncIterable<Uint8Array>>;
   /** Stores the manifest and moves the head from `manifest.parent` (HEAD_MOVED otherwise). */
   commit(manifest: Manifest): Promise<CommitResponse>;
+  /**
+   * A checked manifest, for a store that can answer one without fetching and checking its
+   * text again (manifest-cache.ts); loadManifest uses it when present.
+   */
+  loadManifest?(id: SnapshotId): Promise<Manifest>;
 }
 
 /**
@@ -55,7 +60,8 @@ export function parseManifest(text: string, id: SnapshotId): Manifest {
   );
 }
 
-/** Fetches and checks a manifest. */
+/** Fetches and checks a manifest (or takes a checked one from a store that keeps them). */
 export async function loadManifest(store: SnapshotStore, id: SnapshotId): Promise<Manifest> {
+  if (store.loadManifest) return await store.loadManifest(id);
   return parseManifest(await store.getManifestText(id), id);
 }

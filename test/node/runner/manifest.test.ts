@@ -3,11 +3,16 @@
  * Worker commits with (src/shared/manifest.ts): the same entry path rule, the same
  * strictness. container/runner/store.ts's parseManifest is the runner's side.
  */
+import { existsSync } from "node:fs";
+import { writeFile } from "node:fs/promises";
 import { describe, expect, it } from "vitest";
 import { sha256Hex } from "../../../container/runner/hash.ts";
-import { parseManifest } from "../../../container/runner/store.ts";
+import { manifestCachePath, withManifestCache } from "../../../container/runner/manifest-cache.ts";
+import { loadManifest, parseManifest } from "../../../container/runner/store.ts";
 import { isWorkspaceEntryPath } from "../../../src/shared/manifest.ts";
 import type { Manifest } from "../../../src/shared/snapshot-format.ts";
+import { tempDir } from "../../support/runner-fixtures.ts";
+import { MemStore } from "../../support/runner-mem-store.ts";
 
 const hex = "ab".repeat(32);
 
@@ -54,5 +59,37 @@ describe("parseManifest (the shared schema, in the runner)", () => {
   it("the entry path rule: relative, no empty, '.' or '..' segments, no NUL", () => {
     expect(["a", "a/b", "a b/ü", "new\nline", ".hidden", "a..b"].every(isWorkspaceEntryPath)).toBe(true);
     expect(["", "/a", "a/", "./a", "a/../b", "..", "a\0"].some(isWorkspaceEntryPath)).toBe(false);
+  });
+});
+
+describe("the manifest cache (container/runner/manifest-cache.ts)", () => {
+  it("keeps only checked manifests, answers only the exact id, and fetches past anything else", async () => {
+    const state = await tempDir();
+    const mem = new MemStore();
+    let fetches = 0;
+    const store = withManifestCache(
+      Object.assign(Object.create(mem), {
+        getManifestText: (id: string) => {
+          fetches++;
+          return mem.getManifestText(id);
+        },
+      }),
+      state,
+    );
+    const good = manifest([{ type: "dir", path: "src", mode: 0o755 }]);
+    const bad = manifest([{ type: "dir", path: "../out", mode: 0o755 }]);
+    for (const text of [good, bad]) mem.manifests.set(sha256Hex(text), text);
+
+    // A manifest the schema refuses is refused, and not kept.
+    await expect(loadManifest(store, sha256Hex(bad))).rejects.toThrow(/bad entry/);
+    expect(existsSync(manifestCachePath(state))).toBe(false);
+    // A checked one is kept; the next load of that id does not fetch.
+    expect((await loadManifest(store, sha256Hex(good))).entries).toHaveLength(1);
+    expect((await loadManifest(store, sha256Hex(good))).entries).toHaveLength(1);
+    expect(fetches).toBe(2);
+    // What code in the sandbox writes there is never taken for a manifest it does not hash to.
+    await writeFile(manifestCachePath(state), bad);
+    expect((await loadManifest(store, sha256Hex(good))).entries).toEqual([{ type: "dir", path: "src", mode: 0o755 }]);
+    expect(fetches).toBe(3);
   });
 });
