@@ -12,7 +12,15 @@
  * one `{"type", …data}` object a line, the SSE events of the HTTP API.
  */
 import { WorkerEntrypoint } from "cloudflare:workers";
-import type { ExecResult, FileEntry, ProcessInfo, ProcessLogs, SandboxInfo } from "./backend/types";
+import type {
+  ExecResult,
+  FileEntry,
+  ProcessInfo,
+  ProcessLogs,
+  SandboxInfo,
+  SandboxSettings,
+  SandboxSettingsInput,
+} from "./backend/types";
 import type { SandboxListing } from "./sandboxes/registry";
 import type { Job, JobEvent } from "./shared/job-format";
 import { trustedApp } from "./worker-app";
@@ -110,10 +118,14 @@ export class SandboxApi extends WorkerEntrypoint<Env> {
   }
 
   // Sandboxes
-  createSandbox(projectId: string): Promise<SandboxInfo & { restoredSnapshot: string | null }> {
-    return this.#call("POST", `/sandboxes/${projectId}`);
+  /** Create (or get) the sandbox; `settings` as POST /sandboxes/:id takes them. */
+  createSandbox(
+    projectId: string,
+    settings?: SandboxSettingsInput,
+  ): Promise<SandboxInfo & { restoredSnapshot: string | null; settings: SandboxSettings }> {
+    return this.#call("POST", `/sandboxes/${projectId}`, settings ? { json: settings } : {});
   }
-  getSandbox(projectId: string): Promise<SandboxInfo> {
+  getSandbox(projectId: string): Promise<SandboxInfo & { settings: SandboxSettings }> {
     return this.#call("GET", `/sandboxes/${projectId}`);
   }
   listSandboxes(

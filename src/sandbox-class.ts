@@ -9,6 +9,7 @@
  */
 import { type ExecOptions, type ExecResult, Sandbox as SdkSandbox } from "@cloudflare/sandbox";
 import { JailContainer, withLocalJail } from "./backend/jail-container";
+import type { SandboxSettings, SandboxSettingsInput } from "./backend/types";
 import { NotFoundError } from "./errors";
 import { errorResponse } from "./http/envelope";
 import { forwardModelRequest } from "./models/egress";
@@ -58,6 +59,8 @@ export const SESSIONLESS = "__DISABLE_SESSION__";
 
 /** The Durable Object storage key that {@link Sandbox.onStart} sets and destroy removes. */
 const CREATED_KEY = "sandbox-worker:created";
+/** The user's environment variables set at create (kept here, never in D1, logs or listings). */
+const USER_ENV_KEY = "sandbox-worker:env";
 
 /**
  * The Sandboxes whose running container's workspace is known to be restored (the adapter's
@@ -93,6 +96,33 @@ export class Sandbox extends SdkSandbox<Env> {
       // ContainerProxy, which the Workers test pool does not provide. Its flag stays false.
       Object.defineProperty(this, "usingInterception", { get: () => false, set: () => {}, configurable: true });
     }
+    // The SDK keeps env vars in memory only: put the user's back whenever this object is made.
+    void ctx.blockConcurrencyWhile(async () => {
+      const env = await ctx.storage.get<Record<string, string>>(USER_ENV_KEY);
+      if (env) await this.setEnvVars(env);
+    });
+  }
+
+  /** Applies a create's settings (see SandboxSettingsInput); sleepAfter and keepAlive the SDK persists. */
+  async applySettings(settings: SandboxSettingsInput): Promise<void> {
+    if (settings.env) {
+      const before = (await this.ctx.storage.get<Record<string, string>>(USER_ENV_KEY)) ?? {};
+      const unset = Object.fromEntries(Object.keys(before).map((k) => [k, undefined]));
+      await this.setEnvVars({ ...unset, ...settings.env });
+      await this.ctx.storage.put(USER_ENV_KEY, settings.env);
+    }
+    if (settings.sleepAfter !== undefined) await this.setSleepAfter(settings.sleepAfter);
+    if (settings.keepAlive !== undefined) await this.setKeepAlive(settings.keepAlive);
+  }
+
+  /** The settings as GET /sandboxes/:id shows them. */
+  async readSettings(): Promise<SandboxSettings> {
+    const env = (await this.ctx.storage.get<Record<string, string>>(USER_ENV_KEY)) ?? {};
+    return {
+      envNames: Object.keys(env).sort(),
+      sleepAfter: (await this.ctx.storage.get<string | number>("sleepAfter")) ?? this.sleepAfter,
+      keepAlive: (await this.ctx.storage.get<boolean>("keepAliveEnabled")) ?? false,
+    };
   }
 
   /** Each start of its container records that this sandbox exists (see wasCreated). */

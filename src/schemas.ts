@@ -59,6 +59,28 @@ export const ReadFileQuerySchema = z.object({
   encoding: z.enum(["utf8", "utf-8", "base64"]).optional(),
 });
 
+/**
+ * Names a sandbox's own environment may not set: the runner's configuration (SANDBOX_*) and
+ * the hooks that would run code inside the Worker's own processes in the sandbox (the
+ * runner, the sync watcher) before they start.
+ */
+const RESERVED_ENV = /^(SANDBOX_|LD_|NODE_OPTIONS$|BASH_ENV$|ENV$)/;
+
+/** POST /sandboxes/:id (all optional; absent fields leave the sandbox's settings as they are). */
+export const CreateSandboxBodySchema = z.strictObject({
+  env: EnvSchema.refine(
+    (env) => !Object.keys(env).some((k) => RESERVED_ENV.test(k)),
+    "env may not set SANDBOX_*, LD_*, NODE_OPTIONS, BASH_ENV or ENV (the sandbox's own processes depend on them)",
+  ).optional(),
+  sleepAfter: z
+    .union([
+      z.number().int().min(10).max(604_800),
+      z.string().regex(/^[1-9][0-9]{0,5}[smh]$/, 'sleepAfter is a duration such as "90s", "10m" or "2h"'),
+    ])
+    .optional(),
+  keepAlive: z.boolean().optional(),
+});
+
 /** GET /sandboxes: one page, by project id. */
 export const ListSandboxesQuerySchema = z.object({
   state: z.enum(["active", "destroyed"]).optional(),

@@ -35,7 +35,14 @@ import { type ErrorContext, mapErrors } from "./cloudflare-errors";
 import { readFileBody, writeFileBytes } from "./cloudflare-files";
 import { cloudflareProcesses, isRunning } from "./cloudflare-processes";
 import { execEventStream } from "./cloudflare-streams";
-import type { ExecRequest, ExecResult, SandboxBackend, SandboxInfo } from "./types";
+import type {
+  ExecRequest,
+  ExecResult,
+  SandboxBackend,
+  SandboxInfo,
+  SandboxSettings,
+  SandboxSettingsInput,
+} from "./types";
 
 // biome-ignore lint/suspicious/noExplicitAny: the SDK's Sandbox is generic over the Worker's Env, irrelevant here.
 type AnySandbox = Sandbox<any>;
@@ -51,6 +58,8 @@ interface CreationMarks {
   workspaceReady(): Promise<boolean>;
   noteEnsured(initialized: boolean): Promise<boolean>;
   execIfReady(command: string, options: ExecOptions): Promise<SdkExecResult | null>;
+  applySettings(settings: SandboxSettingsInput): Promise<void>;
+  readSettings(): Promise<SandboxSettings>;
 }
 
 /** Exit codes of the adapter's own shell snippets. */
@@ -157,6 +166,9 @@ export function createCloudflareBackend(
       }
       return info(projectId, await mapErrors(() => isRunning(sandbox)));
     },
+
+    applySettings: (projectId, settings) => mapErrors(() => marks(sandboxOf(projectId)).applySettings(settings)),
+    readSettings: (projectId) => mapErrors(() => marks(sandboxOf(projectId)).readSettings()),
 
     killAllProcesses: processes.killAll,
 

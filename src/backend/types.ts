@@ -45,6 +45,23 @@ export interface EnsuredSandbox extends SandboxInfo {
   started: boolean;
 }
 
+/** What a create may set on a sandbox; absent fields are left as they are. */
+export interface SandboxSettingsInput {
+  /** Replaces the user's environment variables: every command and process in the sandbox gets them. */
+  env?: Record<string, string>;
+  /** How long without requests before the container sleeps ("10m", "1h", or seconds). */
+  sleepAfter?: string | number;
+  /** Keep the container awake whatever the activity. */
+  keepAlive?: boolean;
+}
+
+/** The settings as GET /sandboxes/:id shows them: variable names, never values. */
+export interface SandboxSettings {
+  envNames: string[];
+  sleepAfter: string | number;
+  keepAlive: boolean;
+}
+
 export interface ExecRequest {
   command: string;
   /** Absolute, inside the workspace. Default: the workspace root. */
@@ -138,6 +155,10 @@ export interface SandboxBackend {
   ensure(projectId: string): Promise<EnsuredSandbox>;
   /** Current state without starting anything; NotFoundError(SANDBOX_NOT_FOUND) if never created. */
   status(projectId: string): Promise<SandboxInfo>;
+  /** Applies a create's settings to the sandbox (kept by its Durable Object). */
+  applySettings(projectId: string, settings: SandboxSettingsInput): Promise<void>;
+  /** The sandbox's settings, starting nothing. */
+  readSettings(projectId: string): Promise<SandboxSettings>;
   /** Kill every process in the sandbox but the background processes `keep` names; returns how many were killed. */
   killAllProcesses(projectId: string, keep?: readonly string[]): Promise<number>;
   /** Tear the sandbox down (container stopped / workspace removed). */

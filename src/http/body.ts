@@ -21,7 +21,7 @@ export const MAX_JSON_BODY_BYTES = 1024 * 1024;
 const JSON_MEDIA_TYPE = /^application\/([\w.-]+\+)?json$/i;
 
 /** Whether the request carries a body (a non-zero length, or chunked). */
-function hasBody(req: Request): boolean {
+export function hasBody(req: Request): boolean {
   const length = req.headers.get("content-length");
   if (length !== null && !req.headers.has("transfer-encoding")) return Number(length) > 0;
   return req.body !== null;

@@ -8,12 +8,18 @@ import { Hono } from "hono";
 import type { SandboxInfo } from "../backend/types";
 import type { AppDeps } from "../deps";
 import { AppError, NotFoundError } from "../errors";
+import { hasBody, jsonBody } from "../http/body";
 import { ok } from "../http/envelope";
 import { runForProject } from "../runner-driver/access";
 import { isInternalProcess } from "../runner-driver/run";
 import { ensureReady } from "../sandboxes/ready";
-import { DeleteSandboxQuerySchema, ListSandboxesQuerySchema, ProjectParamSchema } from "../schemas";
-import { onInvalid } from "../validation";
+import {
+  CreateSandboxBodySchema,
+  DeleteSandboxQuerySchema,
+  ListSandboxesQuerySchema,
+  ProjectParamSchema,
+} from "../schemas";
+import { onInvalid, parseOrThrow, readJson } from "../validation";
 
 /** The sandbox's state, or null when it was never created (or is destroyed). */
 async function currentStatus(deps: AppDeps, projectId: string): Promise<SandboxInfo | null> {
@@ -57,15 +63,19 @@ export function sandboxRoutes(deps: AppDeps): Hono {
     });
   }
   return app
-    .post("/:projectId", zValidator("param", ProjectParamSchema, onInvalid), async (c) => {
+    .post("/:projectId", jsonBody(), zValidator("param", ProjectParamSchema, onInvalid), async (c) => {
       const { projectId } = c.req.valid("param");
+      // Settings first, so the processes the ensure step starts see them (none: leave them be).
+      const settings = hasBody(c.req.raw) ? parseOrThrow(CreateSandboxBodySchema, await readJson(c.req), "json") : {};
+      if (Object.keys(settings).length > 0) await backend.applySettings(projectId, settings);
       // The ensure step every route takes (sandboxes/ready.ts); create also makes sure sync runs.
       const { initialized: _i, started: _s, ...ready } = await ensureReady(deps, projectId, { alwaysSync: true });
-      return ok(c, { ...ready, message: "Sandbox ready" });
+      return ok(c, { ...ready, settings: await backend.readSettings(projectId), message: "Sandbox ready" });
     })
     .get("/:projectId", zValidator("param", ProjectParamSchema, onInvalid), async (c) => {
       const { projectId } = c.req.valid("param");
-      return ok(c, await backend.status(projectId));
+      const status = await backend.status(projectId);
+      return ok(c, { ...status, settings: await backend.readSettings(projectId) });
     })
     .delete(
       "/:projectId",
