@@ -39,6 +39,9 @@ import type { JailCgroup } from "./limits.ts";
 import { openRuntimeSocket, type RuntimeSocket } from "./runtime-socket.ts";
 import { killTree } from "./spawn.ts";
 
+/** Starts of a jail's runtime tried when bwrap's loopback setup fails (see boot). */
+const LOOPBACK_ATTEMPTS = 5;
+
 export type { JailExit, RuntimeFiles } from "./jail-runtime.ts";
 
 /** GET /jails/:id. */
@@ -247,10 +250,11 @@ export class Jails {
         return { run: await this.launch(jail, files, net), restarted };
       } catch (err) {
         // bwrap's setup of a new network namespace's loopback fails now and then under load
-        // (netlink answers "No child processes"; a few starts in a full test run): a new
-        // bwrap gets a new namespace.
+        // (netlink answers "No child processes"; a few starts in a full test run, once three in
+        // a row): a new bwrap gets a new namespace, after a pause that grows.
         const transient = err instanceof SandboxdError && err.message.includes("bwrap: loopback:");
-        if (!transient || attempt >= 3) throw err;
+        if (!transient || attempt >= LOOPBACK_ATTEMPTS) throw err;
+        await new Promise((resolve) => setTimeout(resolve, 50 * attempt));
       }
     }
   }
