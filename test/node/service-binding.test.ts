@@ -58,22 +58,29 @@ describe("service binding", () => {
     expect(body.create).toMatchObject({ status: 401, body: { success: false, code: "UNAUTHORIZED" } });
   });
 
-  it("offers typed RPC on the SandboxApi entrypoint: no token, same answers, streams as NDJSON", async () => {
-    const res = await fetch(`${webUrl}/rpc/rpc-demo`, { method: "POST" });
-    expect(res.status).toBe(200);
-    const body = await res.json();
-    expect(body.create).toMatchObject({ value: { projectId: "rpc-demo", status: "ready" } });
-    expect(body.exec).toMatchObject({ value: { stdout: "via-rpc\n", exitCode: 0 } });
-    expect(body.write).toMatchObject({ value: { path: "/workspace/from-rpc.txt" } });
-    expect(body.read).toMatchObject({ value: { content: "written through RPC", encoding: "utf8" } });
-    const types = body.events.map((e: { type: string }) => e.type);
-    expect(types[0]).toBe("start");
-    expect(types.at(-1)).toBe("exit");
-    expect(body.events).toContainEqual(expect.objectContaining({ type: "stdout", data: "one\n" }));
-    expect(body.events).toContainEqual(expect.objectContaining({ type: "stderr", data: "two\n" }));
-    expect(body.events.at(-1)).toMatchObject({ type: "exit", exitCode: 0 });
-    expect(body.listed.value.sandboxes.map((s: { projectId: string }) => s.projectId)).toContain("rpc-demo");
-    expect(body.missing).toEqual({ error: expect.stringMatching(/^SANDBOX_NOT_FOUND: /) });
-    expect(body.badExec).toEqual({ error: expect.stringMatching(/^VALIDATION_ERROR: command/) });
-  });
+  for (const [transport, path] of [
+    ["typed RPC on the SandboxApi entrypoint (no token)", "rpc"],
+    ["the typed HTTP client over the binding (the token)", "client"],
+  ] as const) {
+    it(`offers ${transport}: same answers, streams as NDJSON, refusals by code`, async () => {
+      const p = `${path}-demo`;
+      const auth: Record<string, string> = path === "client" ? { authorization: `Bearer ${stack.apiToken}` } : {};
+      const res = await fetch(`${webUrl}/${path}/${p}`, { method: "POST", headers: auth });
+      expect(res.status).toBe(200);
+      const body = await res.json();
+      expect(body.create).toMatchObject({ value: { projectId: p, status: "ready" } });
+      expect(body.exec).toMatchObject({ value: { stdout: "via-rpc\n", exitCode: 0 } });
+      expect(body.write).toMatchObject({ value: { path: "/workspace/from-rpc.txt" } });
+      expect(body.read).toMatchObject({ value: { content: "written through RPC", encoding: "utf8" } });
+      const types = body.events.map((e: { type: string }) => e.type);
+      expect(types[0]).toBe("start");
+      expect(types.at(-1)).toBe("exit");
+      expect(body.events).toContainEqual(expect.objectContaining({ type: "stdout", data: "one\n" }));
+      expect(body.events).toContainEqual(expect.objectContaining({ type: "stderr", data: "two\n" }));
+      expect(body.events.at(-1)).toMatchObject({ type: "exit", exitCode: 0 });
+      expect(body.listed.value.sandboxes.map((s: { projectId: string }) => s.projectId)).toContain(p);
+      expect(body.missing).toEqual({ error: expect.stringMatching(/^SANDBOX_NOT_FOUND: /) });
+      expect(body.badExec).toEqual({ error: expect.stringMatching(/^VALIDATION_ERROR: command/) });
+    });
+  }
 });
