@@ -103,8 +103,11 @@ export class Sandbox extends SdkSandbox<Env> {
     });
   }
 
-  /** Applies a create's settings (see SandboxSettingsInput); sleepAfter and keepAlive the SDK persists. */
-  async applySettings(settings: SandboxSettingsInput): Promise<void> {
+  /**
+   * Applies a create's settings (see SandboxSettingsInput; sleepAfter and keepAlive the SDK
+   * persists) and answers them all, so a create takes one call for both.
+   */
+  async applySettings(settings: SandboxSettingsInput): Promise<SandboxSettings> {
     if (settings.env) {
       const before = (await this.ctx.storage.get<Record<string, string>>(USER_ENV_KEY)) ?? {};
       const unset = Object.fromEntries(Object.keys(before).map((k) => [k, undefined]));
@@ -113,6 +116,7 @@ export class Sandbox extends SdkSandbox<Env> {
     }
     if (settings.sleepAfter !== undefined) await this.setSleepAfter(settings.sleepAfter);
     if (settings.keepAlive !== undefined) await this.setKeepAlive(settings.keepAlive);
+    return await this.readSettings();
   }
 
   /** The settings as GET /sandboxes/:id shows them. */

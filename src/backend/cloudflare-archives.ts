@@ -18,9 +18,8 @@
 import type { Sandbox } from "@cloudflare/sandbox";
 import { BackendError, ConflictError, NotFoundError, PayloadTooLargeError, ValidationError } from "../errors";
 import { shellQuote } from "../shell";
-import { bytesToBase64 } from "./cloudflare-convert";
 import { mapErrors } from "./cloudflare-errors";
-import { readFileBody, WRITE_PART_BYTES } from "./cloudflare-files";
+import { readFileBody, streamParts } from "./cloudflare-files";
 import type { FileContent } from "./types";
 
 // biome-ignore lint/suspicious/noExplicitAny: the SDK's Sandbox is generic over the Worker's Env, irrelevant here.
@@ -38,62 +37,6 @@ const EXIT_COPY_FAILED = 48;
 /** The first lines of tar's complaints, for an error message. */
 function firstLines(text: string, n = 5): string {
   return text.trim().split("\n").slice(0, n).join("; ");
-}
-
-/**
- * Writes `body` to `<prefix>.<n>` parts in the container, each `partBytes` but the last;
- * returns the part paths and the byte count. 413 once more than `maxBytes` arrived.
- */
-export async function streamParts(
-  sandbox: Pick<AnySandbox, "writeFile">,
-  prefix: string,
-  body: ReadableStream<Uint8Array>,
-  maxBytes: number,
-  partBytes = WRITE_PART_BYTES,
-): Promise<{ parts: string[]; bytes: number }> {
-  const parts: string[] = [];
-  let total = 0;
-  let pending: Uint8Array[] = [];
-  let pendingBytes = 0;
-  const flush = async () => {
-    if (pendingBytes === 0) return;
-    const part = new Uint8Array(pendingBytes);
-    let at = 0;
-    for (const chunk of pending) {
-      part.set(chunk, at);
-      at += chunk.byteLength;
-    }
-    pending = [];
-    pendingBytes = 0;
-    const path = `${prefix}.${parts.length}`;
-    parts.push(path);
-    await mapErrors(() => sandbox.writeFile(path, bytesToBase64(part), { encoding: "base64" }));
-  };
-  const reader = body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > maxBytes) {
-      await reader.cancel().catch(() => undefined);
-      throw new PayloadTooLargeError("Archive", maxBytes);
-    }
-    // Split a chunk that would overfill the part, so every part is exactly partBytes but the last.
-    let chunk = value;
-    while (pendingBytes + chunk.byteLength >= partBytes) {
-      const take = partBytes - pendingBytes;
-      pending.push(chunk.subarray(0, take));
-      pendingBytes += take;
-      chunk = chunk.subarray(take);
-      await flush();
-    }
-    if (chunk.byteLength > 0) {
-      pending.push(chunk);
-      pendingBytes += chunk.byteLength;
-    }
-  }
-  await flush();
-  return { parts, bytes: total };
 }
 
 /**

@@ -17,8 +17,9 @@
  * Durable Object. So where the rest is affordable we read it to the end and
  * discard it instead of cancelling.
  *
- * Writing: base64 through `writeFile({encoding: "base64"})`; large files go in
- * parts joined in the container, keeping each RPC message well under its limit.
+ * Writing: base64 through `writeFile({encoding: "base64"})`; large files (and tar
+ * uploads, cloudflare-archives.ts) go in parts (`streamParts`) joined in the container,
+ * keeping each RPC message well under its limit.
  */
 import { parseSSEStream, type Sandbox } from "@cloudflare/sandbox";
 import { BackendError, NotFoundError, PayloadTooLargeError } from "../errors";
@@ -129,20 +130,79 @@ export async function writeFileBytes(sandbox: AnySandbox, path: string, bytes: U
   }
   const slash = path.lastIndexOf("/");
   const prefix = `${path.slice(0, slash)}/.${path.slice(slash + 1)}.upload-${crypto.randomUUID()}`;
-  const parts: string[] = [];
   try {
-    for (let offset = 0; offset < bytes.byteLength; offset += WRITE_PART_BYTES) {
-      const part = `${prefix}.${parts.length}`;
-      parts.push(part);
-      const slice = bytes.subarray(offset, offset + WRITE_PART_BYTES);
-      await mapErrors(() => sandbox.writeFile(part, bytesToBase64(slice), { encoding: "base64" }));
-    }
+    const one = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(bytes);
+        controller.close();
+      },
+    });
+    const { parts } = await streamParts(sandbox, prefix, one, bytes.byteLength);
     const join = `${shellCommand(["cat", ...parts])} > ${shellQuote(path)}`;
     const result = await mapErrors(() => sandbox.exec(join));
     if (result.exitCode !== 0) {
       throw new BackendError(`Writing ${path} failed: ${result.stderr.trim()}`, "FILE_WRITE_FAILED");
     }
   } finally {
-    if (parts.length > 0) await sandbox.exec(shellCommand(["rm", "-f", "--", ...parts])).catch(() => undefined);
+    await sandbox.exec(`rm -f -- ${shellQuote(prefix)}.*`).catch(() => undefined);
   }
+}
+
+/**
+ * Writes `body` to `<prefix>.<n>` parts in the container, each `partBytes` but the last;
+ * returns the part paths and the byte count. 413 once more than `maxBytes` arrived.
+ */
+export async function streamParts(
+  sandbox: Pick<AnySandbox, "writeFile">,
+  prefix: string,
+  body: ReadableStream<Uint8Array>,
+  maxBytes: number,
+  partBytes = WRITE_PART_BYTES,
+): Promise<{ parts: string[]; bytes: number }> {
+  const parts: string[] = [];
+  let total = 0;
+  let pending: Uint8Array[] = [];
+  let pendingBytes = 0;
+  const flush = async () => {
+    if (pendingBytes === 0) return;
+    let part = pending[0] ?? new Uint8Array();
+    if (pending.length > 1) {
+      part = new Uint8Array(pendingBytes);
+      let at = 0;
+      for (const chunk of pending) {
+        part.set(chunk, at);
+        at += chunk.byteLength;
+      }
+    }
+    pending = [];
+    pendingBytes = 0;
+    const path = `${prefix}.${parts.length}`;
+    parts.push(path);
+    await mapErrors(() => sandbox.writeFile(path, bytesToBase64(part), { encoding: "base64" }));
+  };
+  const reader = body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > maxBytes) {
+      await reader.cancel().catch(() => undefined);
+      throw new PayloadTooLargeError("Archive", maxBytes);
+    }
+    // Split a chunk that would overfill the part, so every part is exactly partBytes but the last.
+    let chunk = value;
+    while (pendingBytes + chunk.byteLength >= partBytes) {
+      const take = partBytes - pendingBytes;
+      pending.push(chunk.subarray(0, take));
+      pendingBytes += take;
+      chunk = chunk.subarray(take);
+      await flush();
+    }
+    if (chunk.byteLength > 0) {
+      pending.push(chunk);
+      pendingBytes += chunk.byteLength;
+    }
+  }
+  await flush();
+  return { parts, bytes: total };
 }

@@ -58,7 +58,7 @@ interface CreationMarks {
   workspaceReady(): Promise<boolean>;
   noteEnsured(initialized: boolean): Promise<boolean>;
   execIfReady(command: string, options: ExecOptions): Promise<SdkExecResult | null>;
-  applySettings(settings: SandboxSettingsInput): Promise<void>;
+  applySettings(settings: SandboxSettingsInput): Promise<SandboxSettings>;
   readSettings(): Promise<SandboxSettings>;
 }
 

@@ -155,8 +155,8 @@ export interface SandboxBackend {
   ensure(projectId: string): Promise<EnsuredSandbox>;
   /** Current state without starting anything; NotFoundError(SANDBOX_NOT_FOUND) if never created. */
   status(projectId: string): Promise<SandboxInfo>;
-  /** Applies a create's settings to the sandbox (kept by its Durable Object). */
-  applySettings(projectId: string, settings: SandboxSettingsInput): Promise<void>;
+  /** Applies a create's settings to the sandbox (kept by its Durable Object); answers them all. */
+  applySettings(projectId: string, settings: SandboxSettingsInput): Promise<SandboxSettings>;
   /** The sandbox's settings, starting nothing. */
   readSettings(projectId: string): Promise<SandboxSettings>;
   /** Kill every process in the sandbox but the background processes `keep` names; returns how many were killed. */

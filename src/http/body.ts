@@ -20,6 +20,11 @@ export const MAX_JSON_BODY_BYTES = 1024 * 1024;
 /** application/json and `+json` types (application/merge-patch+json, …), parameters allowed. */
 const JSON_MEDIA_TYPE = /^application\/([\w.-]+\+)?json$/i;
 
+/** The request's media type, lowercase, without parameters ("" when it names none). */
+export function mediaType(req: Request): string {
+  return (req.headers.get("content-type") ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
+}
+
 /** Whether the request carries a body (a non-zero length, or chunked). */
 export function hasBody(req: Request): boolean {
   const length = req.headers.get("content-length");
@@ -49,7 +54,7 @@ export function jsonBody(maxBytes = MAX_JSON_BODY_BYTES, what = "Request body"):
     // bodyLimit checks a declared length first too; this keeps the 413 ahead of the 415.
     const declared = Number(req.headers.get("content-length") ?? 0);
     if (!req.headers.has("transfer-encoding") && declared > maxBytes) throw new PayloadTooLargeError(what, maxBytes);
-    const type = (req.headers.get("content-type") ?? "").split(";")[0]?.trim() ?? "";
+    const type = mediaType(req);
     if (!JSON_MEDIA_TYPE.test(type)) {
       throw new UnsupportedMediaTypeError(
         `Send the body as JSON with the header Content-Type: application/json (got ${type ? `"${type}"` : "no Content-Type"})`,

@@ -4,7 +4,8 @@
  * cursors, and the typed errors the queue throws. Shared by queue.ts, leases.ts and
  * events.ts so the row layout lives in one place (migrations/0002_jobs.sql).
  */
-import { ConflictError, NotFoundError, ValidationError } from "../errors";
+import { ConflictError, NotFoundError } from "../errors";
+import { decodeCursor as decodeOpaque, encodeCursor as encodeOpaque } from "../http/cursor";
 import type { AgentName, Job, JobResult, JobStatus } from "../shared/job-format";
 import { isTerminal, type LeaseState } from "./decisions";
 
@@ -96,23 +97,13 @@ export interface ListCursor {
 
 /** An opaque cursor for `after`. */
 export function encodeCursor(after: ListCursor): string {
-  return btoa(JSON.stringify([after.createdAt, after.id]))
-    .replace(/\+/g, "-")
-    .replace(/\//g, "_")
-    .replace(/=+$/, "");
+  return encodeOpaque([after.createdAt, after.id]);
 }
 
 /** The position a cursor names; a malformed one is a 400 INVALID_CURSOR. */
 export function decodeCursor(cursor: string): ListCursor {
-  try {
-    const parsed: unknown = JSON.parse(atob(cursor.replace(/-/g, "+").replace(/_/g, "/")));
-    if (Array.isArray(parsed) && typeof parsed[0] === "string" && typeof parsed[1] === "string") {
-      return { createdAt: parsed[0], id: parsed[1] };
-    }
-  } catch {
-    // fall through to the error below
-  }
-  throw new ValidationError("cursor is malformed; pass the nextCursor of a previous page", undefined, "INVALID_CURSOR");
+  const [createdAt = "", id = ""] = decodeOpaque(cursor, 2);
+  return { createdAt, id };
 }
 
 /** 404 JOB_NOT_FOUND. */

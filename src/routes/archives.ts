@@ -10,7 +10,7 @@ import { zValidator } from "@hono/zod-validator";
 import { Hono } from "hono";
 import type { AppDeps } from "../deps";
 import { UnsupportedMediaTypeError, ValidationError } from "../errors";
-import { limitBody } from "../http/body";
+import { limitBody, mediaType } from "../http/body";
 import { ok } from "../http/envelope";
 import { ensureReady } from "../sandboxes/ready";
 import { ArchiveQuerySchema, ProjectParamSchema } from "../schemas";
@@ -33,7 +33,7 @@ export function archiveRoutes(deps: AppDeps): Hono {
     app.put(route, uploadLimit, zValidator("param", ProjectParamSchema, onInvalid), async (c) => {
       const { projectId } = c.req.valid("param");
       const dir = dirOf(c);
-      const type = (c.req.header("content-type") ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
+      const type = mediaType(c.req.raw);
       if (!ARCHIVE_TYPES.includes(type)) {
         throw new UnsupportedMediaTypeError(`Send the archive as ${ARCHIVE_TYPES.join(", ")} (tar or tar.gz bytes)`);
       }

@@ -11,7 +11,8 @@ import { ValidationError } from "../errors";
 import { jsonBody } from "../http/body";
 import { ok } from "../http/envelope";
 import { confinePath } from "../paths";
-import { ensureReady, noteUse } from "../sandboxes/ready";
+import { ensureReady } from "../sandboxes/ready";
+import { recordUse } from "../sandboxes/registry";
 import { CloneBodySchema, ExecBodySchema, ProjectParamSchema } from "../schemas";
 import { checkRepoUrl, isSafeRefName, RepoUrlError, redactUrl } from "../shared/git";
 import { respondWithEvents } from "../sse";
@@ -71,7 +72,7 @@ export function execRoutes(deps: AppDeps): Hono {
         // The hot path: one call when the workspace is ready; else the ensure step, then the exec.
         const ran = await backend.execIfReady(projectId, req);
         if (ran) {
-          await noteUse(deps, projectId);
+          await recordUse(deps.sandboxes, projectId);
           return ok(c, ran);
         }
         await ensureReady(deps, projectId);

@@ -8,7 +8,7 @@ import { zValidator } from "@hono/zod-validator";
 import { type Context, Hono } from "hono";
 import type { AppDeps } from "../deps";
 import { PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError } from "../errors";
-import { limitBody } from "../http/body";
+import { limitBody, mediaType } from "../http/body";
 import { base64ToBytes, bytesToBase64, readAll } from "../http/bytes";
 import { ok } from "../http/envelope";
 import { confinePath, pathFromUrlTail } from "../paths";
@@ -77,7 +77,7 @@ export function fileRoutes(deps: AppDeps): Hono {
       const { projectId } = c.req.valid("param");
       const path = filePath(c, root);
       if (path === root) throw new ValidationError("Cannot write the workspace root itself", undefined, "INVALID_PATH");
-      const type = (c.req.header("content-type") ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
+      const type = mediaType(c.req.raw);
       let bytes: Uint8Array;
       if (type === "application/json") {
         const { content, encoding } = parseOrThrow(WriteFileBodySchema, await readJson(c.req), "json");

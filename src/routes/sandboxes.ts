@@ -13,6 +13,7 @@ import { ok } from "../http/envelope";
 import { runForProject } from "../runner-driver/access";
 import { isInternalProcess } from "../runner-driver/run";
 import { ensureReady } from "../sandboxes/ready";
+import { recordDestroy } from "../sandboxes/registry";
 import {
   CreateSandboxBodySchema,
   DeleteSandboxQuerySchema,
@@ -45,15 +46,6 @@ async function snapshotBeforeDestroy(deps: AppDeps, projectId: string): Promise<
   }
 }
 
-/** Marks the sandbox destroyed in the registry (bookkeeping: a failure is logged, the destroy stands). */
-async function noteDestroyed(deps: AppDeps, projectId: string): Promise<void> {
-  try {
-    await deps.sandboxes?.noteDestroyed(projectId);
-  } catch (err) {
-    console.warn(`sandbox registry: recording the destroy of ${projectId} failed:`, err);
-  }
-}
-
 export function sandboxRoutes(deps: AppDeps): Hono {
   const { backend, sandboxes } = deps;
   const app = new Hono();
@@ -67,10 +59,10 @@ export function sandboxRoutes(deps: AppDeps): Hono {
       const { projectId } = c.req.valid("param");
       // Settings first, so the processes the ensure step starts see them (none: leave them be).
       const settings = hasBody(c.req.raw) ? parseOrThrow(CreateSandboxBodySchema, await readJson(c.req), "json") : {};
-      if (Object.keys(settings).length > 0) await backend.applySettings(projectId, settings);
+      const applied = await backend.applySettings(projectId, settings);
       // The ensure step every route takes (sandboxes/ready.ts); create also makes sure sync runs.
       const { initialized: _i, started: _s, ...ready } = await ensureReady(deps, projectId, { alwaysSync: true });
-      return ok(c, { ...ready, settings: await backend.readSettings(projectId), message: "Sandbox ready" });
+      return ok(c, { ...ready, settings: applied, message: "Sandbox ready" });
     })
     .get("/:projectId", zValidator("param", ProjectParamSchema, onInvalid), async (c) => {
       const { projectId } = c.req.valid("param");
@@ -90,7 +82,7 @@ export function sandboxRoutes(deps: AppDeps): Hono {
             // Destroyed already (a client's retry) or asleep: its disk is gone, there is
             // nothing to snapshot, and the head must not move to an empty tree.
             if (current) await backend.destroy(projectId);
-            await noteDestroyed(deps, projectId);
+            await recordDestroy(deps.sandboxes, projectId);
             return ok(c, {
               projectId,
               status: "destroyed",
@@ -104,7 +96,7 @@ export function sandboxRoutes(deps: AppDeps): Hono {
           const snapshotId =
             deps.snapshots && query.snapshot !== false ? await snapshotBeforeDestroy(deps, projectId) : null;
           await backend.destroy(projectId);
-          await noteDestroyed(deps, projectId);
+          await recordDestroy(deps.sandboxes, projectId);
           return ok(c, {
             projectId,
             status: "destroyed",

@@ -26,18 +26,7 @@ import type { AppDeps } from "../deps";
 import { AppError } from "../errors";
 import { runForProject, runnerAvailable } from "../runner-driver/access";
 import { ensureSync } from "../runner-driver/sync";
-
-/**
- * Records a use of the sandbox for GET /sandboxes (registry.ts; throttled unless `force`).
- * Bookkeeping: a failed write is logged, and the request it came with goes on.
- */
-export async function noteUse(deps: AppDeps, projectId: string, force = false): Promise<void> {
-  try {
-    await deps.sandboxes?.noteUse(projectId, { force });
-  } catch (err) {
-    console.warn(`sandbox registry: recording a use of ${projectId} failed:`, err);
-  }
-}
+import { recordUse } from "./registry";
 
 /** What the ensure step did. */
 export interface ReadySandbox extends EnsuredSandbox {
@@ -57,7 +46,7 @@ export async function ensureReady(
   opts: { alwaysSync?: boolean } = {},
 ): Promise<ReadySandbox> {
   const sandbox = await deps.backend.ensure(projectId);
-  await noteUse(deps, projectId, !sandbox.initialized || opts.alwaysSync === true);
+  await recordUse(deps.sandboxes, projectId, !sandbox.initialized || opts.alwaysSync === true);
   const ready: ReadySandbox = { ...sandbox, restoredSnapshot: null, syncProcessId: null };
   // Without a runner API (a local sandboxd with no RUNNER_API_URL) there is nothing to restore from.
   if (!runnerAvailable(deps)) return ready;

@@ -10,6 +10,7 @@
  * ensure step that initialises a workspace always write.
  */
 import { ValidationError } from "../errors";
+import { decodeCursor, encodeCursor } from "../http/cursor";
 
 /** One row of GET /sandboxes. */
 export interface SandboxListing {
@@ -65,15 +66,10 @@ const toListing = (r: Row): SandboxListing => ({
   runningJobId: r.running_job,
 });
 
-/** A cursor is the last project id of a page, base64url so it reads as opaque. */
-const encodeCursor = (projectId: string) => btoa(projectId).replace(/=+$/, "");
-function decodeCursor(cursor: string): string {
-  try {
-    const id = atob(cursor);
-    if (/^[a-z0-9-]{1,63}$/.test(id)) return id;
-  } catch {
-    // fall through
-  }
+/** The project id a page's cursor continues after (http/cursor.ts), checked to be one. */
+function projectAfter(cursor: string): string {
+  const [id = ""] = decodeCursor(cursor, 1);
+  if (/^[a-z0-9-]{1,63}$/.test(id)) return id;
   throw new ValidationError("cursor is malformed; pass the nextCursor of a previous page", undefined, "INVALID_CURSOR");
 }
 
@@ -113,7 +109,7 @@ export function createSandboxRegistry(db: D1Database): SandboxRegistry {
       const binds: Array<string | number> = [];
       if (cursor !== undefined) {
         where.push("s.project_id > ?");
-        binds.push(decodeCursor(cursor));
+        binds.push(projectAfter(cursor));
       }
       if (state !== undefined) {
         where.push("s.state = ?");
@@ -133,8 +129,30 @@ export function createSandboxRegistry(db: D1Database): SandboxRegistry {
       const last = page.at(-1);
       return {
         sandboxes: page.map(toListing),
-        nextCursor: results.length > limit && last ? encodeCursor(last.project_id) : null,
+        nextCursor: results.length > limit && last ? encodeCursor([last.project_id]) : null,
       };
     },
   };
+}
+
+/**
+ * Bookkeeping for GET /sandboxes, done beside a request: a failed write is logged and the
+ * request goes on (none is refused or undone because the registry could not be written).
+ */
+async function logged(what: string, work: Promise<void> | undefined): Promise<void> {
+  try {
+    await work;
+  } catch (err) {
+    console.warn(`sandbox registry: recording ${what} failed:`, err);
+  }
+}
+
+/** Records a use of the sandbox (throttled unless `force`); see SandboxRegistry.noteUse. */
+export function recordUse(registry: SandboxRegistry | undefined, projectId: string, force = false): Promise<void> {
+  return logged(`a use of ${projectId}`, registry?.noteUse(projectId, { force }));
+}
+
+/** Records the sandbox's destroy. */
+export function recordDestroy(registry: SandboxRegistry | undefined, projectId: string): Promise<void> {
+  return logged(`the destroy of ${projectId}`, registry?.noteDestroyed(projectId));
 }

@@ -7,7 +7,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { createApp } from "../../src/app";
 import { createCloudflareBackend } from "../../src/backend/cloudflare";
-import { streamParts } from "../../src/backend/cloudflare-archives";
+import { streamParts } from "../../src/backend/cloudflare-files";
 import { loadConfig } from "../../src/config";
 import { gunzip, gzip, readTar, type TarEntry, writeTar } from "../support/tar";
 import { api, apiJson, createProject, TOKEN } from "./support/http";

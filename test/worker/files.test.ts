@@ -53,6 +53,32 @@ describe("files", () => {
     expect(new Uint8Array(await get.arrayBuffer())).toEqual(allBytes);
   });
 
+  it("writes a file larger than one write part (joined in the container) byte for byte", async () => {
+    const p = await createProject("files");
+    // 2.5 parts of WRITE_PART_BYTES (8 MiB): cloudflare-files.ts streamParts, then cat.
+    const big = new Uint8Array(20 * 1024 * 1024 + 7);
+    for (let i = 0; i < big.length; i++) big[i] = (i * 31) & 0xff;
+    const digest = async (b: ArrayBuffer | Uint8Array) =>
+      btoa(String.fromCharCode(...new Uint8Array(await crypto.subtle.digest("SHA-256", b))));
+    const put = await api(`/sandboxes/${p}/files/workspace/big.bin`, {
+      method: "PUT",
+      headers: { "content-type": "application/octet-stream" },
+      body: big,
+    });
+    expect(put.status).toBe(200);
+    const get = await api(`/sandboxes/${p}/files/workspace/big.bin`, {
+      headers: { accept: "application/octet-stream" },
+    });
+    const back = await get.arrayBuffer();
+    expect(back.byteLength).toBe(big.byteLength);
+    expect(await digest(back)).toBe(await digest(big));
+    const leftovers = await apiJson<{ stdout: string }>(`/sandboxes/${p}/exec`, {
+      method: "POST",
+      json: { command: "ls -A /workspace" },
+    });
+    expect(leftovers.body.data.stdout).toBe("big.bin\n");
+  });
+
   it("handles names with spaces and unicode through percent-encoding", async () => {
     const p = await createProject("files");
     const path = `/sandboxes/${p}/files/workspace/${encodeURIComponent("a dir")}/${encodeURIComponent("ünï cødé.txt")}`;
