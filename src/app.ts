@@ -11,6 +11,7 @@ import type { AppDeps } from "./deps";
 import { AppError, FrameworkHttpError, MethodNotAllowedError, NotFoundError, ValidationError } from "./errors";
 import { errorBody } from "./http/envelope";
 import { archiveRoutes } from "./routes/archives";
+import { docsRoutes } from "./routes/docs";
 import { execRoutes } from "./routes/exec";
 import { fileRoutes } from "./routes/files";
 import { healthRoutes } from "./routes/health";
@@ -72,6 +73,7 @@ export function createApp(deps: AppDeps, opts: { trusted?: boolean } = {}): Hono
   }
 
   app.route("/", healthRoutes(deps));
+  app.route("/", docsRoutes(deps));
   for (const path of ["/sandboxes/*", "/sandboxes"]) for (const check of bearer) app.use(path, check);
   app.route("/sandboxes", sandboxRoutes(deps));
   app.route("/sandboxes", execRoutes(deps));

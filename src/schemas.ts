@@ -4,6 +4,7 @@
  * (routes use `validate()` from validation.ts); handlers only see parsed data.
  */
 import { z } from "zod";
+import { SHA256_HEX } from "./shared/snapshot-format";
 
 /** Names Cloudflare refuses as sandbox ids (they collide with preview-URL host names). */
 export const RESERVED_PROJECT_IDS = ["www", "api", "admin", "root", "system", "cloudflare", "workers"] as const;
@@ -113,6 +114,21 @@ export const StartProcessBodySchema = z.strictObject({
 export const ProcessParamSchema = ProjectParamSchema.extend({
   id: z.string().regex(/^[A-Za-z0-9_.:-]{1,128}$/, "process id is malformed"),
 });
+
+/** GET …/processes/:id/logs: SSE that follows the output (default), or `json` for what is buffered now. */
+export const ProcessLogsQuerySchema = z.object({
+  format: z.enum(["json", "sse"]).optional(),
+});
+
+/** POST /:projectId/restore: the head (no body, or no snapshotId) or the snapshot named. */
+export const RestoreBodySchema = z.strictObject({
+  snapshotId: z.string().regex(SHA256_HEX, "snapshotId must be 64 lowercase hex characters").optional(),
+});
+
+/** The runner API's ids of packs and snapshots: SHA-256 hex. */
+const Sha256Schema = z.string().regex(SHA256_HEX, "must be 64 lowercase hex digits (SHA-256)");
+export const PackParamSchema = ProjectParamSchema.extend({ packId: Sha256Schema });
+export const SnapshotParamSchema = ProjectParamSchema.extend({ id: Sha256Schema });
 
 export const DeleteSandboxQuerySchema = z.object({
   destroy: QueryFlag,

@@ -14,18 +14,22 @@
  *   never as raw transport errors, so routes map them without string matching.
  */
 
+import type { z } from "zod";
+import type {
+  ExecEventSchema,
+  ExecResultSchema,
+  FileEntrySchema,
+  ProcessInfoSchema,
+  ProcessLogsSchema,
+  SandboxInfoSchema,
+  SandboxSettingsSchema,
+} from "../response-schemas";
+
 /** Which adapter serves the sandboxes (reported by /health and in SandboxInfo). */
 export type BackendKind = "cloudflare";
 
-/** A sandbox's state as seen through the API. */
-export interface SandboxInfo {
-  projectId: string;
-  /** `ready`: commands can run now. `stopped`: known but not running (container asleep). */
-  status: "ready" | "stopped";
-  backend: BackendKind;
-  /** Whether a container isolates the sandbox. */
-  isolated: boolean;
-}
+/** A sandbox's state as seen through the API (its fields are described in response-schemas.ts). */
+export type SandboxInfo = z.infer<typeof SandboxInfoSchema>;
 
 /**
  * What `ensure` knows beyond SandboxInfo, for the Worker's ensure step
@@ -56,11 +60,7 @@ export interface SandboxSettingsInput {
 }
 
 /** The settings as GET /sandboxes/:id shows them: variable names, never values. */
-export interface SandboxSettings {
-  envNames: string[];
-  sleepAfter: string | number;
-  keepAlive: boolean;
-}
+export type SandboxSettings = z.infer<typeof SandboxSettingsSchema>;
 
 export interface ExecRequest {
   command: string;
@@ -71,37 +71,17 @@ export interface ExecRequest {
   timeoutMs: number;
 }
 
-export interface ExecResult {
-  stdout: string;
-  stderr: string;
-  exitCode: number;
-  durationMs: number;
-}
+export type ExecResult = z.infer<typeof ExecResultSchema>;
 
 /**
  * One event of a streamed exec or a followed process log. The stream always ends
  * with exactly one `exit` or `error` event.
  */
-export type ExecEvent =
-  | { type: "start"; pid?: number; command: string }
-  | { type: "stdout"; data: string }
-  | { type: "stderr"; data: string }
-  | { type: "exit"; exitCode: number; durationMs: number }
-  | { type: "error"; code: string; message: string };
+export type ExecEvent = z.infer<typeof ExecEventSchema>;
 
-export type FileType = "file" | "directory" | "symlink" | "other";
-
-export interface FileEntry {
-  name: string;
-  /** Absolute path inside the sandbox. */
-  path: string;
-  type: FileType;
-  size: number;
-  /** ISO 8601. */
-  modifiedAt: string;
-  /** Octal permission string such as "0644". */
-  mode: string;
-}
+/** One entry of a listing (path absolute inside the sandbox, modifiedAt ISO 8601, mode like "0644"). */
+export type FileEntry = z.infer<typeof FileEntrySchema>;
+export type FileType = FileEntry["type"];
 
 export interface FileContent {
   /** The file's bytes, streamed. */
@@ -125,17 +105,8 @@ export interface CloneResult {
   branch: string;
 }
 
-export type ProcessStatus = "running" | "completed" | "failed" | "killed";
-
-export interface ProcessInfo {
-  id: string;
-  command: string;
-  status: ProcessStatus;
-  pid?: number;
-  exitCode: number | null;
-  startedAt: string;
-  endedAt: string | null;
-}
+export type ProcessInfo = z.infer<typeof ProcessInfoSchema>;
+export type ProcessStatus = ProcessInfo["status"];
 
 export interface StartProcessRequest {
   command: string;
@@ -143,10 +114,7 @@ export interface StartProcessRequest {
   env?: Record<string, string>;
 }
 
-export interface ProcessLogs {
-  stdout: string;
-  stderr: string;
-}
+export type ProcessLogs = z.infer<typeof ProcessLogsSchema>;
 
 export interface SandboxBackend {
   readonly kind: BackendKind;

@@ -8,8 +8,6 @@
 import type { JobEvent, NewJobEvent } from "../shared/job-format";
 import { iso } from "./records";
 
-/** Most events one POST /events may carry (job-format.ts). */
-export const MAX_EVENTS_PER_BATCH = 500;
 /** Most events one read returns. */
 export const MAX_EVENTS_PER_READ = 1000;
 

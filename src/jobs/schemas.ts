@@ -6,7 +6,9 @@
  */
 import { z } from "zod";
 import { ProjectIdSchema } from "../schemas";
-import { MAX_EVENTS_PER_BATCH } from "./events";
+
+/** Most events one POST /events may carry (job-format.ts). */
+export const MAX_EVENTS_PER_BATCH = 500;
 
 /** Timeouts of jobs: 15 min by default, 1 h at most. */
 export const DEFAULT_JOB_TIMEOUT_SECONDS = 900;

@@ -13,7 +13,7 @@ import { logOffsetIds, parseLogEventId } from "../log-resume";
 import { confinePath } from "../paths";
 import { isInternalProcess } from "../runner-driver/run";
 import { ensureReady } from "../sandboxes/ready";
-import { ProcessParamSchema, ProjectParamSchema, StartProcessBodySchema } from "../schemas";
+import { ProcessLogsQuerySchema, ProcessParamSchema, ProjectParamSchema, StartProcessBodySchema } from "../schemas";
 import { respondWithEvents } from "../sse";
 import { onInvalid } from "../validation";
 
@@ -56,14 +56,19 @@ export function processRoutes(deps: AppDeps): Hono {
       await ensureReady(deps, projectId);
       return ok(c, await backend.killProcess(projectId, id));
     })
-    .get("/:projectId/processes/:id/logs", zValidator("param", ProcessParamSchema, onInvalid), async (c) => {
-      const { projectId, id } = c.req.valid("param");
-      await ensureReady(deps, projectId);
-      if (c.req.query("format") === "json") {
-        return ok(c, { id, ...(await backend.processLogs(projectId, id)) });
-      }
-      // Parsed before the stream opens, so a bad id is a 400 rather than an error event.
-      const after = parseLogEventId(c.req.header("last-event-id"));
-      return respondWithEvents(c, (signal) => backend.followProcess(projectId, id, signal), logOffsetIds(after));
-    });
+    .get(
+      "/:projectId/processes/:id/logs",
+      zValidator("param", ProcessParamSchema, onInvalid),
+      zValidator("query", ProcessLogsQuerySchema, onInvalid),
+      async (c) => {
+        const { projectId, id } = c.req.valid("param");
+        await ensureReady(deps, projectId);
+        if (c.req.valid("query").format === "json") {
+          return ok(c, { id, ...(await backend.processLogs(projectId, id)) });
+        }
+        // Parsed before the stream opens, so a bad id is a 400 rather than an error event.
+        const after = parseLogEventId(c.req.header("last-event-id"));
+        return respondWithEvents(c, (signal) => backend.followProcess(projectId, id, signal), logOffsetIds(after));
+      },
+    );
 }

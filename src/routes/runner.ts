@@ -9,13 +9,11 @@
  */
 import { zValidator } from "@hono/zod-validator";
 import { Hono } from "hono";
-import { z } from "zod";
 import { NotFoundError, PayloadTooLargeError, ValidationError } from "../errors";
 import { limitBody } from "../http/body";
 import type { JobQueue } from "../jobs/queue";
-import { ProjectParamSchema } from "../schemas";
+import { PackParamSchema, ProjectParamSchema, SnapshotParamSchema } from "../schemas";
 import { CommitRequestSchema } from "../shared/manifest";
-import { SHA256_HEX } from "../shared/snapshot-format";
 import { MAX_PACK_BYTES, parseRange } from "../snapshots/packs";
 import type { SnapshotService } from "../snapshots/service";
 import { onInvalid, parseOrThrow, readJson } from "../validation";
@@ -23,10 +21,6 @@ import { type RunnerAuthVars, requireRunnerToken } from "./runner-auth";
 
 /** Manifests of large trees are big (~200 bytes per entry): 64 MiB is ~300k files. */
 export const MAX_MANIFEST_BODY_BYTES = 64 * 1024 * 1024;
-
-const Sha256Schema = z.string().regex(SHA256_HEX, "must be 64 lowercase hex digits (SHA-256)");
-const PackParamSchema = ProjectParamSchema.extend({ packId: Sha256Schema });
-const SnapshotParamSchema = ProjectParamSchema.extend({ id: Sha256Schema });
 
 function packNotFound(packId: string): NotFoundError {
   return new NotFoundError(`Pack ${packId} is not stored`, "PACK_NOT_FOUND");

@@ -5,19 +5,13 @@
  */
 import { zValidator } from "@hono/zod-validator";
 import { Hono } from "hono";
-import { z } from "zod";
 import type { AppDeps } from "../deps";
 import { jsonBody } from "../http/body";
 import { ok } from "../http/envelope";
 import { requireSnapshots, runForProject } from "../runner-driver/access";
 import { ensureReady } from "../sandboxes/ready";
-import { ProjectParamSchema } from "../schemas";
-import { SHA256_HEX } from "../shared/snapshot-format";
+import { ProjectParamSchema, RestoreBodySchema } from "../schemas";
 import { onInvalid } from "../validation";
-
-const RestoreBodySchema = z.strictObject({
-  snapshotId: z.string().regex(SHA256_HEX, "snapshotId must be 64 lowercase hex characters").optional(),
-});
 
 export function snapshotRoutes(deps: AppDeps): Hono {
   return new Hono()

@@ -9,21 +9,13 @@
  * so the hot path of a busy sandbox costs no D1 write per request; a create and the
  * ensure step that initialises a workspace always write.
  */
+import type { z } from "zod";
 import { ValidationError } from "../errors";
 import { decodeCursor, encodeCursor } from "../http/cursor";
+import type { SandboxListingSchema } from "../response-schemas";
 
-/** One row of GET /sandboxes. */
-export interface SandboxListing {
-  projectId: string;
-  state: "active" | "destroyed";
-  createdAt: string;
-  lastUsedAt: string;
-  destroyedAt: string | null;
-  /** The project's head snapshot, or null before its first snapshot. */
-  headSnapshotId: string | null;
-  /** The id of the job running in it now, if one is. */
-  runningJobId: string | null;
-}
+/** One row of GET /sandboxes (fields described in response-schemas.ts). */
+export type SandboxListing = z.infer<typeof SandboxListingSchema>;
 
 export interface SandboxListQuery {
   state?: SandboxListing["state"] | undefined;
