@@ -23,7 +23,7 @@ import { RUNNER_JOBS_PREFIX } from "../shared/job-format";
 import { JobResultSchema } from "../shared/job-result";
 import { CommitRequestSchema, ManifestSchema } from "../shared/manifest";
 import { RUNNER_API_PREFIX } from "../shared/snapshot-format";
-import { INPUT, JOBS, JSON_BODY, type Operation, SANDBOX } from "./operation";
+import { INPUT, JOBS, JSON_BODY, type Operation } from "./operation";
 
 const RUNNER_TAG = "Runner API (internal)";
 /** A job's stream as `{type, ...data}` (SSE: `event:` type, `id:` seq, `data:` the rest), ending with `end`. */
@@ -40,8 +40,18 @@ const JobStreamEventSchema = z
   .describe(
     "Each stored event (`id:` its seq, `event:` its type, `data:` its data), then one `end` with the final status",
   );
-/** Starting a job: the queue's lease, then the runner in the project's sandbox. */
-const START = [...JOBS, ...SANDBOX, "PROJECT_BUSY", "LEASE_CONTENDED", "RUNNER_START_FAILED"] as const;
+/**
+ * Starting a job (jobs/start.ts): the runner API must be reachable, then the queue's lease; a
+ * failure to start the runner (the ensure step's included) is RUNNER_START_FAILED.
+ */
+const START = [
+  ...JOBS,
+  "SNAPSHOTS_UNAVAILABLE",
+  "RUNNER_API_UNREACHABLE",
+  "PROJECT_BUSY",
+  "LEASE_CONTENDED",
+  "RUNNER_START_FAILED",
+] as const;
 
 const P = RUNNER_API_PREFIX;
 const J = RUNNER_JOBS_PREFIX;
