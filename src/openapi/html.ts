@@ -20,9 +20,11 @@ function constraints(s: Json): string {
   const parts: string[] = [];
   if (typeof s.minLength === "number") parts.push(`min length ${s.minLength}`);
   if (typeof s.maxLength === "number") parts.push(`max length ${s.maxLength}`);
-  if (typeof s.minimum === "number") parts.push(`≥ ${s.minimum}`);
-  if (typeof s.exclusiveMinimum === "number") parts.push(`> ${s.exclusiveMinimum}`);
-  if (typeof s.maximum === "number") parts.push(`≤ ${s.maximum}`);
+  // zod bounds every integer by the safe range; only tighter bounds say anything.
+  const bound = (n: unknown): n is number => typeof n === "number" && Math.abs(n) !== Number.MAX_SAFE_INTEGER;
+  if (bound(s.minimum)) parts.push(`≥ ${s.minimum}`);
+  if (bound(s.exclusiveMinimum)) parts.push(`> ${s.exclusiveMinimum}`);
+  if (bound(s.maximum)) parts.push(`≤ ${s.maximum}`);
   if (typeof s.maxItems === "number") parts.push(`at most ${s.maxItems} items`);
   if (typeof s.pattern === "string") parts.push(`/${s.pattern}/`);
   if (s.default !== undefined) parts.push(`default ${JSON.stringify(s.default)}`);
