@@ -71,7 +71,7 @@ export const jobOperations: Operation[] = [
       201: { description: "Queued", json: R.JobSchema },
       200: { description: "The job this Idempotency-Key created before", json: R.JobSchema },
     },
-    errors: [...JSON_BODY, ...JOBS, "INVALID_REPO_URL", "INVALID_BRANCH", "IDEMPOTENCY_CONFLICT"],
+    errors: [...JSON_BODY, ...JOBS, "INVALID_REPO_URL", "INVALID_BRANCH", "IDEMPOTENCY_CONFLICT", "CONFLICT"],
   },
   {
     operationId: "listJobs",
@@ -276,7 +276,7 @@ export const runnerOperations: Operation[] = [
     envelope: false,
     params: RunnerJobParamSchema,
     responses: { 200: { description: "The new lease", json: R.HeartbeatSchema } },
-    errors: [...INPUT, "LEASE_LOST"],
+    errors: [...INPUT, "LEASE_LOST", "JOB_FINISHED", "JOB_NOT_FOUND"],
   },
   {
     operationId: "runnerAppendEvents",
@@ -289,7 +289,7 @@ export const runnerOperations: Operation[] = [
     params: RunnerJobParamSchema,
     body: { required: true, json: NewJobEventsBodySchema },
     responses: { 200: { description: "Appended", json: R.EventsAppendedSchema } },
-    errors: [...INPUT, "INVALID_JSON", "PAYLOAD_TOO_LARGE", "LEASE_LOST"],
+    errors: [...INPUT, "INVALID_JSON", "PAYLOAD_TOO_LARGE", "LEASE_LOST", "JOB_FINISHED", "JOB_NOT_FOUND"],
   },
   {
     operationId: "runnerResult",
@@ -302,6 +302,6 @@ export const runnerOperations: Operation[] = [
     params: RunnerJobParamSchema,
     body: { required: true, json: JobResultSchema },
     responses: { 200: { description: "The ended job", json: R.JobSchema } },
-    errors: [...INPUT, "INVALID_JSON", "PAYLOAD_TOO_LARGE", "LEASE_LOST", "JOB_FINISHED", "CONFLICT"],
+    errors: [...INPUT, "INVALID_JSON", "PAYLOAD_TOO_LARGE", "LEASE_LOST", "JOB_FINISHED", "JOB_NOT_FOUND", "CONFLICT"],
   },
 ];
