@@ -12,6 +12,7 @@ import { freePort, randomToken } from "../../scripts/lib/net.ts";
 import { Supervisor } from "../../scripts/lib/proc.ts";
 import { type Sandboxd, startSandboxd, startWorkerDev } from "../../scripts/lib/services.ts";
 import { seedMigratedD1 } from "./d1-template.ts";
+import { OpenApiChecker, type OpenApiDoc } from "./openapi-check.ts";
 import { mintRunnerToken } from "./runner-token.ts";
 
 export interface Stack {
@@ -106,13 +107,23 @@ export async function startStack(
       env,
       output: "quiet",
     });
+    let checker: OpenApiChecker | undefined;
     const call: Stack["call"] = async (method, path, body) => {
       const res = await fetch(`${worker.url}${path}`, {
         method,
         headers: { authorization: `Bearer ${apiToken}`, "content-type": "application/json" },
         body: body === undefined ? undefined : JSON.stringify(body),
       });
-      return { status: res.status, body: (await res.json()) as Envelope };
+      const parsed = (await res.json()) as Envelope;
+      // Every answer is checked against the OpenAPI document this Worker serves.
+      checker ??= new OpenApiChecker((await (await fetch(`${worker.url}/openapi.json`)).json()) as OpenApiDoc);
+      const { problems } = checker.check(
+        { method, path: new URL(path, worker.url).pathname },
+        { status: res.status, contentType: res.headers.get("content-type"), body: parsed },
+      );
+      if (problems.length > 0)
+        throw new Error(`The answer does not match the OpenAPI document:\n${problems.join("\n")}`);
+      return { status: res.status, body: parsed };
     };
     const host: Stack["host"] = async (method, path, body) => {
       const res = await fetch(`${sandboxd.url}${path}`, {

@@ -3,11 +3,11 @@
  * Helpers for driving the Worker under test: authenticated requests through the
  * real entry (`exports.default.fetch`) and an SSE parser for streamed answers.
  * Every answer `api()` receives is checked against the OpenAPI document the Worker
- * serves (support/openapi-check.ts), and so is every event `readSse()` reads from such
+ * serves (test/support/openapi-check.ts), and so is every event `readSse()` reads from such
  * an answer: an answer the document does not describe fails the test that got it.
  */
 import { exports } from "cloudflare:workers";
-import { type Matched, OpenApiChecker, type OpenApiDoc } from "./openapi-check";
+import { type Matched, OpenApiChecker, type OpenApiDoc } from "../../support/openapi-check.ts";
 
 /** The token vitest.config.ts gives the Worker under test. */
 export const TOKEN = "test-api-token";

@@ -1,11 +1,13 @@
 /**
- * @module test/worker/support/openapi-check
+ * @module test/support/openapi-check
  * Checks an answer of the API against the OpenAPI document the Worker serves: the
  * operation its method and path name, a status that operation documents, a media type
  * documented for that status, and — for JSON — the body against that response's schema
  * (so an error's code must be one the operation lists for its status). SSE events are
  * checked against the stream's documented events. JSON Schema is checked by
- * @cfworker/json-schema, which runs in workerd (ajv needs eval).
+ * @cfworker/json-schema, which runs in workerd (ajv needs eval). Used by the Worker
+ * tests' helper (test/worker/support/http.ts) and the Node stacks' `call`
+ * (test/support/stack.ts), so it runs under Node's type stripping too.
  */
 import { type Schema, Validator } from "@cfworker/json-schema";
 
@@ -38,10 +40,12 @@ function templateRegExp(template: string): RegExp {
 }
 
 export class OpenApiChecker {
+  private readonly doc: OpenApiDoc;
   private readonly templates: Array<{ template: string; regexp: RegExp; literal: number }>;
   private readonly validators = new Map<string, Validator>();
 
-  constructor(private readonly doc: OpenApiDoc) {
+  constructor(doc: OpenApiDoc) {
+    this.doc = doc;
     this.templates = Object.keys(doc.paths)
       .map((template) => ({
         template,
