@@ -5,7 +5,12 @@
  * zod's own messages ("Invalid input: expected string, received undefined") say
  * nothing about which field; they are rewritten here into sentences that name it
  * ("command is required"). Messages a schema sets itself are kept as written.
+ * Routes validate through `validate(target, schema)`, which also records which schema
+ * each validator middleware checks, so a test can hold the OpenAPI route table to the
+ * schemas the routes really use.
  */
+import { zValidator } from "@hono/zod-validator";
+import type { MiddlewareHandler, ValidationTargets } from "hono";
 import { z } from "zod";
 import { ValidationError } from "./errors";
 
@@ -127,4 +132,30 @@ export async function readJson(req: { json(): Promise<unknown> }): Promise<unkno
   } catch {
     throw new ValidationError("Malformed JSON in request body", undefined, "INVALID_JSON");
   }
+}
+
+/** Each validator middleware `validate()` made, and what it checks. */
+export const validatorSchemas = new WeakMap<object, { target: keyof ValidationTargets; schema: z.core.$ZodType }>();
+
+/** What a validator of `schema` on `target` adds to a handler's `c.req.valid(target)`. */
+type Validated<T extends z.core.$ZodType, Target extends keyof ValidationTargets> = {
+  in: { [K in Target]: z.input<T> };
+  out: { [K in Target]: z.output<T> };
+};
+
+/** `zValidator(target, schema, onInvalid)`, recorded in `validatorSchemas`; handlers read `c.req.valid(target)`. */
+export function validate<T extends z.core.$ZodType, Target extends keyof ValidationTargets>(
+  target: Target,
+  schema: T,
+  // biome-ignore lint/suspicious/noExplicitAny: as zValidator's own default, so the middleware fits any app's Env.
+): MiddlewareHandler<any, string, Validated<T, Target>> {
+  // zValidator types its middleware for a plain Env; the cast only widens that to any app's.
+  const middleware = zValidator(target, schema, onInvalid) as unknown as MiddlewareHandler<
+    // biome-ignore lint/suspicious/noExplicitAny: see above.
+    any,
+    string,
+    Validated<T, Target>
+  >;
+  validatorSchemas.set(middleware, { target, schema });
+  return middleware;
 }

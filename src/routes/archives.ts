@@ -6,7 +6,6 @@
  * Same confinement, size limit style and error codes as single files
  * (backend/cloudflare-archives.ts does the work in the container).
  */
-import { zValidator } from "@hono/zod-validator";
 import { Hono } from "hono";
 import type { AppDeps } from "../deps";
 import { UnsupportedMediaTypeError, ValidationError } from "../errors";
@@ -14,7 +13,7 @@ import { limitBody, mediaType } from "../http/body";
 import { ok } from "../http/envelope";
 import { ensureReady } from "../sandboxes/ready";
 import { ArchiveQuerySchema, ProjectParamSchema } from "../schemas";
-import { onInvalid } from "../validation";
+import { validate } from "../validation";
 import { pathAfter } from "./files";
 
 /** Content types an upload may declare; tar recognises gzip by its bytes, whatever is said. */
@@ -30,7 +29,7 @@ export function archiveRoutes(deps: AppDeps): Hono {
 
   const app = new Hono();
   for (const route of ["/:projectId/archive", "/:projectId/archive/*"]) {
-    app.put(route, uploadLimit, zValidator("param", ProjectParamSchema, onInvalid), async (c) => {
+    app.put(route, uploadLimit, validate("param", ProjectParamSchema), async (c) => {
       const { projectId } = c.req.valid("param");
       const dir = dirOf(c);
       const type = mediaType(c.req.raw);
@@ -43,25 +42,20 @@ export function archiveRoutes(deps: AppDeps): Hono {
       const { entries, bytes } = await backend.extractArchive(projectId, dir, body, maxBytes);
       return ok(c, { path: dir, entries, bytes });
     });
-    app.get(
-      route,
-      zValidator("param", ProjectParamSchema, onInvalid),
-      zValidator("query", ArchiveQuerySchema, onInvalid),
-      async (c) => {
-        const { projectId } = c.req.valid("param");
-        const dir = dirOf(c);
-        const gzip = c.req.valid("query").format === "tar.gz";
-        await ensureReady(deps, projectId);
-        const archive = await backend.packArchive(projectId, dir, { gzip, maxBytes });
-        const base = dir === root ? projectId : (dir.split("/").pop() ?? projectId).replace(/[^A-Za-z0-9._-]/g, "_");
-        const name = `${base}.tar${gzip ? ".gz" : ""}`;
-        return c.body(archive.body, 200, {
-          "Content-Type": gzip ? "application/gzip" : "application/x-tar",
-          "Content-Length": String(archive.size),
-          "Content-Disposition": `attachment; filename="${name}"`,
-        });
-      },
-    );
+    app.get(route, validate("param", ProjectParamSchema), validate("query", ArchiveQuerySchema), async (c) => {
+      const { projectId } = c.req.valid("param");
+      const dir = dirOf(c);
+      const gzip = c.req.valid("query").format === "tar.gz";
+      await ensureReady(deps, projectId);
+      const archive = await backend.packArchive(projectId, dir, { gzip, maxBytes });
+      const base = dir === root ? projectId : (dir.split("/").pop() ?? projectId).replace(/[^A-Za-z0-9._-]/g, "_");
+      const name = `${base}.tar${gzip ? ".gz" : ""}`;
+      return c.body(archive.body, 200, {
+        "Content-Type": gzip ? "application/gzip" : "application/x-tar",
+        "Content-Length": String(archive.size),
+        "Content-Disposition": `attachment; filename="${name}"`,
+      });
+    });
   }
   return app;
 }

@@ -3,7 +3,6 @@
  * Running things in a sandbox: POST /:projectId/exec (buffered or SSE) and
  * POST /:projectId/clone (git, never through a shell we build from user input).
  */
-import { zValidator } from "@hono/zod-validator";
 import { Hono } from "hono";
 import type { Config } from "../config";
 import type { AppDeps } from "../deps";
@@ -16,7 +15,7 @@ import { recordUse } from "../sandboxes/registry";
 import { CloneBodySchema, ExecBodySchema, ProjectParamSchema } from "../schemas";
 import { checkRepoUrl, isSafeRefName, RepoUrlError, redactUrl } from "../shared/git";
 import { respondWithEvents } from "../sse";
-import { onInvalid } from "../validation";
+import { validate } from "../validation";
 
 /** The requested timeout, the default when absent; above the maximum is an error, not a silent clamp. */
 export function effectiveTimeout(requested: number | undefined, config: Config, fallback: number): number {
@@ -53,8 +52,8 @@ export function execRoutes(deps: AppDeps): Hono {
     .post(
       "/:projectId/exec",
       jsonBody(),
-      zValidator("param", ProjectParamSchema, onInvalid),
-      zValidator("json", ExecBodySchema, onInvalid),
+      validate("param", ProjectParamSchema),
+      validate("json", ExecBodySchema),
       async (c) => {
         const { projectId } = c.req.valid("param");
         const body = c.req.valid("json");
@@ -82,8 +81,8 @@ export function execRoutes(deps: AppDeps): Hono {
     .post(
       "/:projectId/clone",
       jsonBody(),
-      zValidator("param", ProjectParamSchema, onInvalid),
-      zValidator("json", CloneBodySchema, onInvalid),
+      validate("param", ProjectParamSchema),
+      validate("json", CloneBodySchema),
       async (c) => {
         const { projectId } = c.req.valid("param");
         const body = c.req.valid("json");

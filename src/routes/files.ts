@@ -4,7 +4,6 @@
  * GET /:projectId/ls. Text travels as JSON; binary as base64 in JSON or as raw
  * `application/octet-stream` bytes, both ways.
  */
-import { zValidator } from "@hono/zod-validator";
 import { type Context, Hono } from "hono";
 import type { AppDeps } from "../deps";
 import { PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError } from "../errors";
@@ -14,7 +13,7 @@ import { ok } from "../http/envelope";
 import { confinePath, pathFromUrlTail } from "../paths";
 import { ensureReady } from "../sandboxes/ready";
 import { ListQuerySchema, ProjectParamSchema, ReadFileQuerySchema, WriteFileBodySchema } from "../schemas";
-import { onInvalid, parseOrThrow, readJson } from "../validation";
+import { parseOrThrow, readJson, validate } from "../validation";
 
 /**
  * The sandbox path after `marker` (e.g. "/files/") in the request URL, still encoded in
@@ -43,8 +42,8 @@ export function fileRoutes(deps: AppDeps): Hono {
   return new Hono()
     .get(
       "/:projectId/files/*",
-      zValidator("param", ProjectParamSchema, onInvalid),
-      zValidator("query", ReadFileQuerySchema, onInvalid),
+      validate("param", ProjectParamSchema),
+      validate("query", ReadFileQuerySchema),
       async (c) => {
         const { projectId } = c.req.valid("param");
         const path = filePath(c, root);
@@ -73,7 +72,7 @@ export function fileRoutes(deps: AppDeps): Hono {
         return ok(c, { path, content, encoding, size: bytes.byteLength });
       },
     )
-    .put("/:projectId/files/*", uploadLimit, zValidator("param", ProjectParamSchema, onInvalid), async (c) => {
+    .put("/:projectId/files/*", uploadLimit, validate("param", ProjectParamSchema), async (c) => {
       const { projectId } = c.req.valid("param");
       const path = filePath(c, root);
       if (path === root) throw new ValidationError("Cannot write the workspace root itself", undefined, "INVALID_PATH");
@@ -94,7 +93,7 @@ export function fileRoutes(deps: AppDeps): Hono {
       const { size } = await backend.writeFile(projectId, path, bytes);
       return ok(c, { path, size, message: "File written successfully" });
     })
-    .delete("/:projectId/files/*", zValidator("param", ProjectParamSchema, onInvalid), async (c) => {
+    .delete("/:projectId/files/*", validate("param", ProjectParamSchema), async (c) => {
       const { projectId } = c.req.valid("param");
       const path = filePath(c, root);
       if (path === root) throw new ValidationError("Refusing to delete the workspace root", undefined, "INVALID_PATH");
@@ -102,18 +101,13 @@ export function fileRoutes(deps: AppDeps): Hono {
       await backend.deletePath(projectId, path);
       return ok(c, { path, deleted: true });
     })
-    .get(
-      "/:projectId/ls",
-      zValidator("param", ProjectParamSchema, onInvalid),
-      zValidator("query", ListQuerySchema, onInvalid),
-      async (c) => {
-        const { projectId } = c.req.valid("param");
-        const query = c.req.valid("query");
-        const path = confinePath(query.path ?? root, root);
-        const recursive = query.recursive;
-        await ensureReady(deps, projectId);
-        const entries = await backend.list(projectId, path, { recursive });
-        return ok(c, { path, recursive, count: entries.length, entries });
-      },
-    );
+    .get("/:projectId/ls", validate("param", ProjectParamSchema), validate("query", ListQuerySchema), async (c) => {
+      const { projectId } = c.req.valid("param");
+      const query = c.req.valid("query");
+      const path = confinePath(query.path ?? root, root);
+      const recursive = query.recursive;
+      await ensureReady(deps, projectId);
+      const entries = await backend.list(projectId, path, { recursive });
+      return ok(c, { path, recursive, count: entries.length, entries });
+    });
 }

@@ -9,7 +9,6 @@
  *   POST /run-job           {"jobId"} (or {"job_id"}) → lease that queued job and start it → 202
  *   POST /run-next          lease the oldest runnable job and start it → 202, or 200 data: null
  */
-import { zValidator } from "@hono/zod-validator";
 import { Hono } from "hono";
 import type { AppDeps } from "../deps";
 import { ValidationError } from "../errors";
@@ -28,7 +27,7 @@ import {
 import { requireJobs, runJob, runNext } from "../jobs/start";
 import { checkRepoUrl, isSafeRefName, RepoUrlError, redactUrl } from "../shared/git";
 import type { Job } from "../shared/job-format";
-import { onInvalid, parseOrThrow } from "../validation";
+import { parseOrThrow, validate } from "../validation";
 import { jobEventsResponse } from "./job-events";
 
 /** A job as users see it: credentials in the repo URL are redacted (the runner gets them unredacted). */
@@ -63,9 +62,9 @@ function toNewJob(body: CreateJobBody, allowedSchemes: readonly string[]): NewJo
 
 /** The job routes, relative to the root. */
 export function jobRoutes(deps: AppDeps): Hono {
-  const idParam = zValidator("param", JobParamSchema, onInvalid);
+  const idParam = validate("param", JobParamSchema);
   return new Hono()
-    .post("/jobs", jsonBody(), zValidator("json", CreateJobBodySchema, onInvalid), async (c) => {
+    .post("/jobs", jsonBody(), validate("json", CreateJobBodySchema), async (c) => {
       const jobs = requireJobs(deps);
       const rawKey = c.req.header("idempotency-key");
       const key = rawKey === undefined ? undefined : parseOrThrow(IdempotencyKeySchema, rawKey, "header");
@@ -73,7 +72,7 @@ export function jobRoutes(deps: AppDeps): Hono {
       const { job, created } = await jobs.create(input, key);
       return ok(c, publicJob(job), created ? 201 : 200);
     })
-    .get("/jobs", zValidator("query", ListJobsQuerySchema, onInvalid), async (c) => {
+    .get("/jobs", validate("query", ListJobsQuerySchema), async (c) => {
       const { jobs: list, nextCursor } = await requireJobs(deps).list(c.req.valid("query"));
       return ok(c, { jobs: list.map(publicJob), nextCursor });
     })
@@ -85,10 +84,10 @@ export function jobRoutes(deps: AppDeps): Hono {
       const job = await requireJobs(deps).cancel(c.req.valid("param").id);
       return ok(c, publicJob(job));
     })
-    .get("/jobs/:id/events", idParam, zValidator("query", EventsQuerySchema, onInvalid), async (c) => {
+    .get("/jobs/:id/events", idParam, validate("query", EventsQuerySchema), async (c) => {
       return await jobEventsResponse(c, requireJobs(deps), c.req.valid("param").id, c.req.valid("query"));
     })
-    .post("/run-job", jsonBody(), zValidator("json", RunJobBodySchema, onInvalid), async (c) => {
+    .post("/run-job", jsonBody(), validate("json", RunJobBodySchema), async (c) => {
       const job = await runJob(deps, c.req.valid("json").jobId);
       return ok(c, publicJob(job), 202);
     })

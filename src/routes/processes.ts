@@ -4,7 +4,6 @@
  * the output until the process exits, resuming after `Last-Event-ID`; `?format=json`
  * for what is buffered now).
  */
-import { zValidator } from "@hono/zod-validator";
 import { Hono } from "hono";
 import type { AppDeps } from "../deps";
 import { jsonBody } from "../http/body";
@@ -15,7 +14,7 @@ import { isInternalProcess } from "../runner-driver/run";
 import { ensureReady } from "../sandboxes/ready";
 import { ProcessLogsQuerySchema, ProcessParamSchema, ProjectParamSchema, StartProcessBodySchema } from "../schemas";
 import { respondWithEvents } from "../sse";
-import { onInvalid } from "../validation";
+import { validate } from "../validation";
 
 export function processRoutes(deps: AppDeps): Hono {
   const { backend, config } = deps;
@@ -24,8 +23,8 @@ export function processRoutes(deps: AppDeps): Hono {
     .post(
       "/:projectId/processes",
       jsonBody(),
-      zValidator("param", ProjectParamSchema, onInvalid),
-      zValidator("json", StartProcessBodySchema, onInvalid),
+      validate("param", ProjectParamSchema),
+      validate("json", StartProcessBodySchema),
       async (c) => {
         const { projectId } = c.req.valid("param");
         const body = c.req.valid("json");
@@ -39,27 +38,27 @@ export function processRoutes(deps: AppDeps): Hono {
         return ok(c, info, 201);
       },
     )
-    .get("/:projectId/processes", zValidator("param", ProjectParamSchema, onInvalid), async (c) => {
+    .get("/:projectId/processes", validate("param", ProjectParamSchema), async (c) => {
       const { projectId } = c.req.valid("param");
       await ensureReady(deps, projectId);
       // The Worker's own processes (sync watcher, run-job) are not the user's to see.
       const processes = (await backend.listProcesses(projectId)).filter((p) => !isInternalProcess(p));
       return ok(c, { processes });
     })
-    .get("/:projectId/processes/:id", zValidator("param", ProcessParamSchema, onInvalid), async (c) => {
+    .get("/:projectId/processes/:id", validate("param", ProcessParamSchema), async (c) => {
       const { projectId, id } = c.req.valid("param");
       await ensureReady(deps, projectId);
       return ok(c, await backend.getProcess(projectId, id));
     })
-    .delete("/:projectId/processes/:id", zValidator("param", ProcessParamSchema, onInvalid), async (c) => {
+    .delete("/:projectId/processes/:id", validate("param", ProcessParamSchema), async (c) => {
       const { projectId, id } = c.req.valid("param");
       await ensureReady(deps, projectId);
       return ok(c, await backend.killProcess(projectId, id));
     })
     .get(
       "/:projectId/processes/:id/logs",
-      zValidator("param", ProcessParamSchema, onInvalid),
-      zValidator("query", ProcessLogsQuerySchema, onInvalid),
+      validate("param", ProcessParamSchema),
+      validate("query", ProcessLogsQuerySchema),
       async (c) => {
         const { projectId, id } = c.req.valid("param");
         await ensureReady(deps, projectId);

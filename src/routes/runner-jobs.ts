@@ -11,7 +11,6 @@
  *   POST /events      → { lastSeq }
  *   POST /result      → Job
  */
-import { zValidator } from "@hono/zod-validator";
 import { Hono } from "hono";
 import { UnauthorizedError } from "../errors";
 import { limitBody } from "../http/body";
@@ -20,7 +19,7 @@ import { NewJobEventsBodySchema, RunnerJobParamSchema } from "../jobs/schemas";
 import type { Job, JobResult } from "../shared/job-format";
 import { JobResultSchema } from "../shared/job-result";
 import type { RunnerTokens } from "../snapshots/tokens";
-import { onInvalid } from "../validation";
+import { validate } from "../validation";
 import { type RunnerAuthVars, requireRunnerToken } from "./runner-auth";
 
 /** Event batches carry log lines: up to 500 of them, so more room than other JSON bodies. */
@@ -32,7 +31,7 @@ type Vars = { Variables: RunnerAuthVars["Variables"] & { attempt: number } };
 
 /** The runner job routes, relative to RUNNER_JOBS_PREFIX/:jobId. */
 export function runnerJobRoutes(jobs: JobQueue, tokens: RunnerTokens): Hono<Vars> {
-  const param = zValidator("param", RunnerJobParamSchema, onInvalid);
+  const param = validate("param", RunnerJobParamSchema);
   /** The job the gate read (a job token always has one). */
   const gated = (c: { get(key: "runnerJob"): Job | null }): Job => {
     const job = c.get("runnerJob");
@@ -53,7 +52,7 @@ export function runnerJobRoutes(jobs: JobQueue, tokens: RunnerTokens): Hono<Vars
       "/events",
       limitBody(MAX_EVENTS_BODY_BYTES, "Event batch"),
       param,
-      zValidator("json", NewJobEventsBodySchema, onInvalid),
+      validate("json", NewJobEventsBodySchema),
       async (c) => {
         const { events } = c.req.valid("json");
         const lastSeq = await jobs.appendEvents(c.req.valid("param").jobId, c.get("attempt"), events);
@@ -64,7 +63,7 @@ export function runnerJobRoutes(jobs: JobQueue, tokens: RunnerTokens): Hono<Vars
       "/result",
       limitBody(MAX_RESULT_BODY_BYTES, "Job result"),
       param,
-      zValidator("json", JobResultSchema, onInvalid),
+      validate("json", JobResultSchema),
       async (c) => {
         const result: JobResult = c.req.valid("json");
         return c.json(await jobs.finish(c.req.valid("param").jobId, c.get("attempt"), result));

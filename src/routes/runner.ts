@@ -7,7 +7,6 @@
  *   GET  /head             GET/HEAD /packs/:packId   PUT /packs/:packId
  *   GET  /snapshots        GET /snapshots/:id        POST /snapshots
  */
-import { zValidator } from "@hono/zod-validator";
 import { Hono } from "hono";
 import { NotFoundError, PayloadTooLargeError, ValidationError } from "../errors";
 import { limitBody } from "../http/body";
@@ -16,7 +15,7 @@ import { PackParamSchema, ProjectParamSchema, SnapshotParamSchema } from "../sch
 import { CommitRequestSchema } from "../shared/manifest";
 import { MAX_PACK_BYTES, parseRange } from "../snapshots/packs";
 import type { SnapshotService } from "../snapshots/service";
-import { onInvalid, parseOrThrow, readJson } from "../validation";
+import { parseOrThrow, readJson, validate } from "../validation";
 import { type RunnerAuthVars, requireRunnerToken } from "./runner-auth";
 
 /** Manifests of large trees are big (~200 bytes per entry): 64 MiB is ~300k files. */
@@ -31,9 +30,9 @@ function packNotFound(packId: string): NotFoundError {
  * whether a job token's lease still lives (null: no queue, job tokens refused).
  */
 export function runnerRoutes(snapshots: SnapshotService, jobs: JobQueue | null): Hono<RunnerAuthVars> {
-  const projectParam = zValidator("param", ProjectParamSchema, onInvalid);
-  const packParam = zValidator("param", PackParamSchema, onInvalid);
-  const snapshotParam = zValidator("param", SnapshotParamSchema, onInvalid);
+  const projectParam = validate("param", ProjectParamSchema);
+  const packParam = validate("param", PackParamSchema);
+  const snapshotParam = validate("param", SnapshotParamSchema);
 
   return (
     new Hono<RunnerAuthVars>()

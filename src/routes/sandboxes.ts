@@ -3,7 +3,6 @@
  * Sandbox lifecycle: create-or-get, status, cleanup (kill the user's processes)
  * and destroy (snapshot, then tear down; a second destroy changes nothing).
  */
-import { zValidator } from "@hono/zod-validator";
 import { Hono } from "hono";
 import type { SandboxInfo } from "../backend/types";
 import type { AppDeps } from "../deps";
@@ -20,7 +19,7 @@ import {
   ListSandboxesQuerySchema,
   ProjectParamSchema,
 } from "../schemas";
-import { onInvalid, parseOrThrow, readJson } from "../validation";
+import { parseOrThrow, readJson, validate } from "../validation";
 
 /** The sandbox's state, or null when it was never created (or is destroyed). */
 async function currentStatus(deps: AppDeps, projectId: string): Promise<SandboxInfo | null> {
@@ -50,12 +49,12 @@ export function sandboxRoutes(deps: AppDeps): Hono {
   const { backend, sandboxes } = deps;
   const app = new Hono();
   if (sandboxes) {
-    app.get("/", zValidator("query", ListSandboxesQuerySchema, onInvalid), async (c) => {
+    app.get("/", validate("query", ListSandboxesQuerySchema), async (c) => {
       return ok(c, await sandboxes.list(c.req.valid("query")));
     });
   }
   return app
-    .post("/:projectId", jsonBody(), zValidator("param", ProjectParamSchema, onInvalid), async (c) => {
+    .post("/:projectId", jsonBody(), validate("param", ProjectParamSchema), async (c) => {
       const { projectId } = c.req.valid("param");
       // Settings first, so the processes the ensure step starts see them (none: leave them be).
       const settings = hasBody(c.req.raw) ? parseOrThrow(CreateSandboxBodySchema, await readJson(c.req), "json") : {};
@@ -64,15 +63,15 @@ export function sandboxRoutes(deps: AppDeps): Hono {
       const { initialized: _i, started: _s, ...ready } = await ensureReady(deps, projectId, { alwaysSync: true });
       return ok(c, { ...ready, settings: applied, message: "Sandbox ready" });
     })
-    .get("/:projectId", zValidator("param", ProjectParamSchema, onInvalid), async (c) => {
+    .get("/:projectId", validate("param", ProjectParamSchema), async (c) => {
       const { projectId } = c.req.valid("param");
       const status = await backend.status(projectId);
       return ok(c, { ...status, settings: await backend.readSettings(projectId) });
     })
     .delete(
       "/:projectId",
-      zValidator("param", ProjectParamSchema, onInvalid),
-      zValidator("query", DeleteSandboxQuerySchema, onInvalid),
+      validate("param", ProjectParamSchema),
+      validate("query", DeleteSandboxQuerySchema),
       async (c) => {
         const { projectId } = c.req.valid("param");
         const query = c.req.valid("query");

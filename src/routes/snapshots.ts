@@ -3,7 +3,6 @@
  * Workspace snapshots for users: take one now, list them, restore one. The work
  * happens in the sandbox (the runner), the storage behind the runner API.
  */
-import { zValidator } from "@hono/zod-validator";
 import { Hono } from "hono";
 import type { AppDeps } from "../deps";
 import { jsonBody } from "../http/body";
@@ -11,17 +10,17 @@ import { ok } from "../http/envelope";
 import { requireSnapshots, runForProject } from "../runner-driver/access";
 import { ensureReady } from "../sandboxes/ready";
 import { ProjectParamSchema, RestoreBodySchema } from "../schemas";
-import { onInvalid } from "../validation";
+import { validate } from "../validation";
 
 export function snapshotRoutes(deps: AppDeps): Hono {
   return new Hono()
-    .post("/:projectId/snapshots", zValidator("param", ProjectParamSchema, onInvalid), async (c) => {
+    .post("/:projectId/snapshots", validate("param", ProjectParamSchema), async (c) => {
       const { projectId } = c.req.valid("param");
       await ensureReady(deps, projectId);
       const { ok: _ok, command: _command, ...result } = await runForProject(deps, projectId, "snapshot");
       return ok(c, result, 201);
     })
-    .get("/:projectId/snapshots", zValidator("param", ProjectParamSchema, onInvalid), async (c) => {
+    .get("/:projectId/snapshots", validate("param", ProjectParamSchema), async (c) => {
       const { projectId } = c.req.valid("param");
       const snapshots = requireSnapshots(deps);
       const list = await snapshots.listSnapshots(projectId);
@@ -30,8 +29,8 @@ export function snapshotRoutes(deps: AppDeps): Hono {
     .post(
       "/:projectId/restore",
       jsonBody(),
-      zValidator("param", ProjectParamSchema, onInvalid),
-      zValidator("json", RestoreBodySchema, onInvalid),
+      validate("param", ProjectParamSchema),
+      validate("json", RestoreBodySchema),
       async (c) => {
         const { projectId } = c.req.valid("param");
         const { snapshotId } = c.req.valid("json");

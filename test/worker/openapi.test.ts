@@ -7,6 +7,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { openApiDocument, openApiPath, operations } from "../../src/openapi/document";
+import { validatorSchemas } from "../../src/validation";
 import { workerApp } from "../../src/worker-app";
 import { api, checkAgainstDocument, openApiChecker } from "./support/http";
 
@@ -34,6 +35,33 @@ describe("the OpenAPI document covers the app", () => {
     expect(served.size).toBeGreaterThan(30);
     expect([...served].filter((r) => !documented().has(r))).toEqual([]);
     expect([...documented()].filter((r) => !served.has(r))).toEqual([]);
+  });
+
+  it("names, for each route, the very schemas its validators check", () => {
+    // What each served route's validator middleware checks, by target (src/validation.ts records it).
+    const checked = new Map<string, Map<string, unknown>>();
+    for (const r of workerApp(env).app.routes) {
+      const recorded = validatorSchemas.get(r.handler);
+      if (!recorded) continue;
+      const key = `${r.method} ${openApiPath(r.path.length > 1 ? r.path.replace(/\/$/, "") : r.path)}`;
+      const targets = checked.get(key) ?? new Map<string, unknown>();
+      expect(targets.has(recorded.target), `${key} validates ${recorded.target} once`).toBe(false);
+      targets.set(recorded.target, recorded.schema);
+      checked.set(key, targets);
+    }
+    expect(checked.size).toBeGreaterThan(25);
+    // Routes whose JSON body's form depends on its type or whose raw text is kept, parsed in the
+    // handler (parseOrThrow) with the schema the table names.
+    const parsedInHandler = new Set(["createSandbox", "writeFile", "runnerCommit"]);
+    for (const op of operations) {
+      if (op.method === "head") continue;
+      const key = `${op.method.toUpperCase()} ${openApiPath(op.path)}`;
+      const targets = checked.get(key) ?? new Map<string, unknown>();
+      expect(targets.get("param"), `${key} param`).toBe(op.params);
+      expect(targets.get("query"), `${key} query`).toBe(op.query);
+      const json = parsedInHandler.has(op.operationId) ? undefined : op.body?.json;
+      expect(targets.get("json"), `${key} json`).toBe(json);
+    }
   });
 
   it("is served at /openapi.json without a token, the same document the module builds", async () => {
