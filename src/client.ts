@@ -8,20 +8,17 @@
  *
  * A refusal throws `SandboxApiError` with the API's `code`, `status` and `details`.
  * Streams (a streamed exec, a job's events) arrive as NDJSON bytes, one `{type, …data}`
- * object a line (what RPC can carry); `readEvents` turns them into objects.
+ * object a line (what RPC can carry); `readEvents` turns them into objects. What each
+ * method resolves to is the answer's `data`, typed from the response schemas the
+ * OpenAPI document is generated from.
  */
-import type {
-  ExecEvent,
-  ExecResult,
-  FileEntry,
-  ProcessInfo,
-  ProcessLogs,
-  SandboxInfo,
-  SandboxSettings,
-  SandboxSettingsInput,
-} from "./backend/types";
-import type { SandboxListing } from "./sandboxes/registry";
+import type { z } from "zod";
+import type { ExecEvent, ExecResult, ProcessInfo, SandboxSettingsInput } from "./backend/types";
+import type * as R from "./response-schemas";
 import type { Job, JobEvent } from "./shared/job-format";
+
+/** The `data` an answer carries, as the OpenAPI document describes it (src/response-schemas.ts). */
+type Data<S extends z.ZodType> = z.output<S>;
 
 /** Sends one request to the API; the host part of its URL is ignored by the Worker. */
 export type Send = (request: Request) => Promise<Response>;
@@ -123,20 +120,18 @@ export async function* readEvents<T = ExecEvent | (JobEvent["data"] & { type: st
 
 /** Every method of the API; `sandboxClient` makes one over a transport. */
 export interface SandboxClient {
-  createSandbox(
-    projectId: string,
-    settings?: SandboxSettingsInput,
-  ): Promise<
-    SandboxInfo & { restoredSnapshot: string | null; syncProcessId: string | null; settings: SandboxSettings }
-  >;
-  getSandbox(projectId: string): Promise<SandboxInfo & { settings: SandboxSettings }>;
+  createSandbox(projectId: string, settings?: SandboxSettingsInput): Promise<Data<typeof R.CreatedSandboxSchema>>;
+  getSandbox(projectId: string): Promise<Data<typeof R.SandboxStatusSchema>>;
   listSandboxes(query?: {
     state?: "active" | "destroyed";
     limit?: number;
     cursor?: string;
-  }): Promise<{ sandboxes: SandboxListing[]; nextCursor: string | null }>;
+  }): Promise<Data<typeof R.SandboxPageSchema>>;
   /** Cleanup (kill the user's processes), or with `destroy` snapshot then tear down. */
-  deleteSandbox(projectId: string, opts?: { destroy?: boolean; snapshot?: boolean }): Promise<Record<string, unknown>>;
+  deleteSandbox(
+    projectId: string,
+    opts?: { destroy?: boolean; snapshot?: boolean },
+  ): Promise<Data<typeof R.DeleteSandboxSchema>>;
   exec(projectId: string, input: ExecInput): Promise<ExecResult>;
   /** NDJSON events: start, stdout, stderr, then exit or error. */
   execStream(projectId: string, input: ExecInput): Promise<ReadableStream<Uint8Array>>;
@@ -144,26 +139,24 @@ export interface SandboxClient {
     projectId: string,
     path: string,
     opts?: { encoding?: "utf8" | "base64" },
-  ): Promise<{ path: string; content: string; encoding: "utf8" | "base64"; size: number }>;
+  ): Promise<Data<typeof R.FileContentSchema>>;
   writeFile(
     projectId: string,
     path: string,
     content: string,
     opts?: { encoding?: "utf8" | "base64" },
-  ): Promise<{ path: string; size: number }>;
-  deletePath(projectId: string, path: string): Promise<{ path: string; deleted: boolean }>;
-  listFiles(
-    projectId: string,
-    opts?: { path?: string; recursive?: boolean },
-  ): Promise<{ path: string; count: number; entries: FileEntry[] }>;
+  ): Promise<Data<typeof R.FileWrittenSchema>>;
+  deletePath(projectId: string, path: string): Promise<Data<typeof R.PathDeletedSchema>>;
+  listFiles(projectId: string, opts?: { path?: string; recursive?: boolean }): Promise<Data<typeof R.ListingSchema>>;
   startProcess(projectId: string, input: Omit<ExecInput, "timeoutMs">): Promise<ProcessInfo>;
-  listProcesses(projectId: string): Promise<ProcessInfo[]>;
+  listProcesses(projectId: string): Promise<Data<typeof R.ProcessListSchema>>;
   getProcess(projectId: string, id: string): Promise<ProcessInfo>;
   killProcess(projectId: string, id: string): Promise<ProcessInfo>;
-  processLogs(projectId: string, id: string): Promise<ProcessLogs>;
-  snapshot(projectId: string): Promise<Record<string, unknown>>;
-  listSnapshots(projectId: string): Promise<Record<string, unknown>>;
-  restore(projectId: string, snapshotId?: string): Promise<Record<string, unknown>>;
+  /** The output buffered so far (`format=json`). */
+  processLogs(projectId: string, id: string): Promise<Data<typeof R.ProcessLogsPageSchema>>;
+  snapshot(projectId: string): Promise<Data<typeof R.SnapshotTakenSchema>>;
+  listSnapshots(projectId: string): Promise<Data<typeof R.SnapshotListSchema>>;
+  restore(projectId: string, snapshotId?: string): Promise<Data<typeof R.RestoredSchema>>;
   createJob(input: JobInput, idempotencyKey?: string): Promise<Job>;
   getJob(id: string): Promise<Job>;
   listJobs(query?: {
@@ -171,13 +164,10 @@ export interface SandboxClient {
     status?: Job["status"];
     limit?: number;
     cursor?: string;
-  }): Promise<{ jobs: Job[]; nextCursor: string | null }>;
+  }): Promise<Data<typeof R.JobPageSchema>>;
   cancelJob(id: string): Promise<Job>;
   /** One page of stored events after `after`. */
-  jobEvents(
-    id: string,
-    opts?: { after?: number; limit?: number },
-  ): Promise<{ events: JobEvent[]; lastSeq: number; hasMore: boolean; status: Job["status"] }>;
+  jobEvents(id: string, opts?: { after?: number; limit?: number }): Promise<Data<typeof R.JobEventsPageSchema>>;
   /** NDJSON: the stored events, then the live ones until the job ends (an `end` event). */
   followJob(id: string, opts?: { after?: number }): Promise<ReadableStream<Uint8Array>>;
 }
@@ -228,7 +218,7 @@ export function sandboxClient(send: Send): SandboxClient {
     listProcesses: (id) => call("GET", `${sandbox(id)}/processes`),
     getProcess: (id, pid) => call("GET", `${sandbox(id)}/processes/${enc(pid)}`),
     killProcess: (id, pid) => call("DELETE", `${sandbox(id)}/processes/${enc(pid)}`),
-    processLogs: (id, pid) => call("GET", `${sandbox(id)}/processes/${enc(pid)}/logs`),
+    processLogs: (id, pid) => call("GET", `${sandbox(id)}/processes/${enc(pid)}/logs?format=json`),
     snapshot: (id) => call("POST", `${sandbox(id)}/snapshots`),
     listSnapshots: (id) => call("GET", `${sandbox(id)}/snapshots`),
     restore: (id, snapshotId) => call("POST", `${sandbox(id)}/restore`, snapshotId ? { snapshotId } : {}),
