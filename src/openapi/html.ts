@@ -49,9 +49,9 @@ export function typeHtml(schema: unknown, indent = 0): string {
   ] as const) {
     const list = schema[key];
     if (Array.isArray(list)) {
-      return list
-        .map((s) => typeHtml(s, indent))
-        .join(list.length > 2 || key !== "allOf" ? `\n${end}${sep.trim()} ` : sep);
+      const parts = list.map((s) => typeHtml(s, indent));
+      // Short alternatives on one line (`string | null`); objects one under another.
+      return parts.join(parts.some((p) => p.includes("\n")) ? `\n${end}${sep.trim()} ` : sep);
     }
   }
   const type = schema.type;
@@ -73,7 +73,8 @@ export function typeHtml(schema: unknown, indent = 0): string {
     if (lines.length === 0) return "object";
     return `{\n${lines.join("\n")}\n${end}}`;
   }
-  if (typeof type === "string") return `${esc(type === "integer" ? "integer" : type)}${constraints(schema)}`;
+  if (type === "string" && typeof schema.contentMediaType === "string") return "bytes";
+  if (typeof type === "string") return `${esc(type)}${constraints(schema)}`;
   return "any";
 }
 

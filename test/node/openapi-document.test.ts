@@ -6,6 +6,7 @@
 import { Validator } from "@seriousme/openapi-schema-validator";
 import { describe, expect, it } from "vitest";
 import { openApiDocument, operations } from "../../src/openapi/document.ts";
+import { docsPage, typeHtml } from "../../src/openapi/html.ts";
 import { ERROR_STATUS } from "../../src/shared/error-codes.ts";
 
 type Json = Record<string, unknown>;
@@ -74,5 +75,27 @@ describe("OpenAPI document", () => {
         expect(inPath.sort(), `${path}`).toEqual(names);
       }
     }
+  });
+});
+
+describe("/docs rendering", () => {
+  it("shows schemas as types: refs link, short unions stay on one line, text is escaped", () => {
+    expect(typeHtml({ $ref: "#/components/schemas/Job" })).toBe('<a href="#schema-Job">Job</a>');
+    expect(typeHtml({ anyOf: [{ type: "string" }, { type: "null" }] })).toBe("string | null");
+    expect(typeHtml({ type: "string", contentMediaType: "application/x-tar" })).toBe("bytes");
+    const obj = typeHtml({
+      type: "object",
+      properties: { a: { type: "integer", minimum: 1, description: "<b>one</b>" } },
+      required: [],
+    });
+    expect(obj).toContain("a?: integer");
+    expect(obj).toContain("&lt;b&gt;one&lt;/b&gt;");
+    expect(obj).not.toContain("<b>");
+  });
+
+  it("renders every operation of the document", () => {
+    const html = docsPage(doc);
+    for (const op of operations) expect(html).toContain(`id="${op.operationId}"`);
+    expect(html).not.toMatch(/<script|<link /);
   });
 });
