@@ -43,9 +43,19 @@ function toComponentRefs<T>(value: T): T {
   return JSON.parse(JSON.stringify(value).replaceAll('"#/$defs/', `"${COMPONENTS}`)) as T;
 }
 
-/** zod → JSON Schema, collecting named schemas into `components`. */
+/** zod → JSON Schema, collecting named schemas into `components`; each schema converted once per `io`. */
 function converter(components: Record<string, Json>) {
+  const seen = { input: new WeakMap<object, Json>(), output: new WeakMap<object, Json>() };
   return (schema: z.core.$ZodType, io: "input" | "output"): Json => {
+    // Shared, not copied: nothing mutates a converted schema once it is in the document.
+    let converted = seen[io].get(schema);
+    if (!converted) {
+      converted = convertOnce(schema, io);
+      seen[io].set(schema, converted);
+    }
+    return converted;
+  };
+  function convertOnce(schema: z.core.$ZodType, io: "input" | "output"): Json {
     const json = z.toJSONSchema(schema, { target: "draft-2020-12", io, unrepresentable: "any" }) as Json;
     const { $schema: _, $defs, ...rest } = json;
     for (const [id, def] of Object.entries(($defs ?? {}) as Record<string, Json>)) {
@@ -57,7 +67,7 @@ function converter(components: Record<string, Json>) {
       components[id] = named;
     }
     return toComponentRefs(rest);
-  };
+  }
 }
 
 /** The status an operation answers `code` with. */
