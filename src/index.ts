@@ -13,6 +13,7 @@ import { isJailEgress, serveJailEgress } from "./backend/jail-egress";
 import { runScheduledJobs } from "./jobs/cron";
 import { SandboxApi } from "./rpc";
 import { outboundHandlers, Sandbox } from "./sandbox-class";
+import { stopIdleSandboxes } from "./sandboxes/idle";
 import { workerApp } from "./worker-app";
 
 export { ContainerProxy, Sandbox, SandboxApi };
@@ -25,9 +26,17 @@ export default {
     }
     return workerApp(env).app.fetch(request, env, ctx);
   },
-  /** The cron trigger (wrangler.jsonc triggers.crons): start queued jobs up to MAX_CONCURRENT_JOBS. */
-  async scheduled(_controller, env) {
-    const round = await runScheduledJobs(workerApp(env).deps);
+  /**
+   * The cron trigger (wrangler.jsonc triggers.crons): start queued jobs up to
+   * MAX_CONCURRENT_JOBS, then snapshot and stop the sandboxes whose idle TTL ran out by the
+   * round's scheduled time.
+   */
+  async scheduled(controller, env) {
+    const { deps } = workerApp(env);
+    const round = await runScheduledJobs(deps);
     if (round.stopped) console.warn("job round stopped early:", round.stopped);
+    const idle = await stopIdleSandboxes(deps, controller.scheduledTime);
+    for (const { projectId, snapshotId } of idle.stopped) console.log(`idle TTL: stopped ${projectId} (${snapshotId})`);
+    for (const { projectId, error } of idle.failed) console.warn(`idle TTL: stopping ${projectId} failed:`, error);
   },
 } satisfies ExportedHandler<Env>;

@@ -9,7 +9,7 @@
  */
 import { type ExecOptions, type ExecResult, Sandbox as SdkSandbox } from "@cloudflare/sandbox";
 import { JailContainer, withLocalJail } from "./backend/jail-container";
-import type { SandboxSettings, SandboxSettingsInput } from "./backend/types";
+import type { BackendSettings, BackendSettingsInput } from "./backend/types";
 import { NotFoundError } from "./errors";
 import { errorResponse } from "./http/envelope";
 import { forwardModelRequest } from "./models/egress";
@@ -107,7 +107,7 @@ export class Sandbox extends SdkSandbox<Env> {
    * Applies a create's settings (see SandboxSettingsInput; sleepAfter and keepAlive the SDK
    * persists) and answers them all, so a create takes one call for both.
    */
-  async applySettings(settings: SandboxSettingsInput): Promise<SandboxSettings> {
+  async applySettings(settings: BackendSettingsInput): Promise<BackendSettings> {
     if (settings.env) {
       const before = (await this.ctx.storage.get<Record<string, string>>(USER_ENV_KEY)) ?? {};
       const unset = Object.fromEntries(Object.keys(before).map((k) => [k, undefined]));
@@ -120,7 +120,7 @@ export class Sandbox extends SdkSandbox<Env> {
   }
 
   /** The settings as GET /sandboxes/:id shows them. */
-  async readSettings(): Promise<SandboxSettings> {
+  async readSettings(): Promise<BackendSettings> {
     const env = (await this.ctx.storage.get<Record<string, string>>(USER_ENV_KEY)) ?? {};
     return {
       envNames: Object.keys(env).sort(),

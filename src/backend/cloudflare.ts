@@ -36,12 +36,12 @@ import { readFileBody, writeFileBytes } from "./cloudflare-files";
 import { cloudflareProcesses, isRunning } from "./cloudflare-processes";
 import { execEventStream } from "./cloudflare-streams";
 import type {
+  BackendSettings,
+  BackendSettingsInput,
   ExecRequest,
   ExecResult,
   SandboxBackend,
   SandboxInfo,
-  SandboxSettings,
-  SandboxSettingsInput,
 } from "./types";
 
 // biome-ignore lint/suspicious/noExplicitAny: the SDK's Sandbox is generic over the Worker's Env, irrelevant here.
@@ -58,8 +58,8 @@ interface CreationMarks {
   workspaceReady(): Promise<boolean>;
   noteEnsured(initialized: boolean): Promise<boolean>;
   execIfReady(command: string, options: ExecOptions): Promise<SdkExecResult | null>;
-  applySettings(settings: SandboxSettingsInput): Promise<SandboxSettings>;
-  readSettings(): Promise<SandboxSettings>;
+  applySettings(settings: BackendSettingsInput): Promise<BackendSettings>;
+  readSettings(): Promise<BackendSettings>;
 }
 
 /** Exit codes of the adapter's own shell snippets. */
@@ -174,6 +174,10 @@ export function createCloudflareBackend(
 
     async destroy(projectId) {
       await mapErrors(() => sandboxOf(projectId).destroy());
+    },
+
+    async stop(projectId) {
+      await mapErrors(() => sandboxOf(projectId).stop());
     },
 
     async exec(projectId, req): Promise<ExecResult> {

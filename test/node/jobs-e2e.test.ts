@@ -103,6 +103,37 @@ describe("jobs end to end", () => {
     expect((job.result as { changedFiles: { added: string[] } }).changedFiles.added).toContain("cron.txt");
   });
 
+  it("snapshots and stops a sandbox past its idle TTL from the cron round; its next use finds every file", async () => {
+    const p = "idle-e2e";
+    const listing = async () => {
+      const page = (await stack.call("GET", "/sandboxes?limit=200")).body.data?.sandboxes;
+      return (page as Array<Record<string, unknown>> | undefined)?.find((s) => s.projectId === p);
+    };
+    expect((await stack.call("POST", `/sandboxes/${p}`, { idleTtl: "1m" })).status).toBe(200);
+    const wrote = await stack.call("POST", `/sandboxes/${p}/exec`, { command: "echo kept > kept.txt" });
+    expect(wrote.body.data?.exitCode).toBe(0);
+    // A round now stops nothing: the sandbox was just used.
+    expect((await fetch(`${stack.url}/__scheduled?cron=*+*+*+*+*`)).status).toBe(200);
+    expect((await stack.call("GET", `/sandboxes/${p}`)).body.data?.status).toBe("ready");
+    // A round two minutes on finds it idle: Miniflare's own trigger route takes the round's
+    // scheduled time (wrangler's /__scheduled does not).
+    const later = Date.now() + 2 * 60_000;
+    expect((await fetch(`${stack.url}/cdn-cgi/local/scheduled?cron=*+*+*+*+*&time=${later}`)).status).toBe(200);
+    await expect
+      .poll(async () => (await stack.call("GET", `/sandboxes/${p}`)).body.data?.status, { timeout: 20_000 })
+      .toBe("stopped");
+    const stopped = await listing();
+    expect(stopped?.idleStoppedAt).toEqual(expect.any(String));
+    const head = stopped?.headSnapshotId;
+    expect(head).toEqual(expect.any(String));
+    const snapshots = await stack.call("GET", `/sandboxes/${p}/snapshots`);
+    expect(JSON.stringify(snapshots.body)).toContain(String(head));
+    // The next use starts it again with the work in place, and clears the mark.
+    const read = await stack.call("POST", `/sandboxes/${p}/exec`, { command: "cat kept.txt" });
+    expect(read.body.data?.stdout).toBe("kept\n");
+    expect((await listing())?.idleStoppedAt).toBeNull();
+  });
+
   it("answers data: null from /run-next when nothing is runnable", async () => {
     const { status, body } = await stack.call("POST", "/run-next");
     expect(status).toBe(200);
