@@ -13,6 +13,7 @@ import type { BackendSettings, BackendSettingsInput } from "./backend/types";
 import { NotFoundError } from "./errors";
 import { errorResponse } from "./http/envelope";
 import { forwardModelRequest } from "./models/egress";
+import { runnerAvailable, snapshotBeforeStop } from "./runner-driver/access";
 import { RUNNER_INTERNAL_HOST } from "./shared/egress";
 import { RUNNER_JOBS_PREFIX } from "./shared/job-format";
 import { MODELS_INTERNAL_HOST } from "./shared/model-egress";
@@ -140,6 +141,30 @@ export class Sandbox extends SdkSandbox<Env> {
   override async onStop(params?: Parameters<SdkSandbox<Env>["onStop"]>[0]): Promise<void> {
     readyWorkspaces.delete(this);
     await super.onStop(params);
+  }
+
+  /**
+   * sleepAfter ran out with no request (keepAlive off): the SDK stops the container, and on
+   * Cloudflare its disk goes with it. Snapshot first, so what the sandbox's own processes
+   * wrote since the sync watcher's last batch is in the head; if that fails, stay awake
+   * (the alarm comes again after another sleepAfter) rather than lose it. Without a runner
+   * API there is nothing to snapshot with, and it sleeps as the SDK's does.
+   */
+  override async onActivityExpired(): Promise<void> {
+    // The SDK's own keys (its fields are private): the name getSandbox gave it, our project id.
+    const projectId = await this.ctx.storage.get<string>("sandboxName");
+    const keepAlive = (await this.ctx.storage.get<boolean>("keepAliveEnabled")) ?? false;
+    const deps = workerApp(this.env).deps;
+    if (!keepAlive && projectId && this.ctx.container?.running && runnerAvailable(deps)) {
+      try {
+        const snapshotId = await snapshotBeforeStop(deps, projectId);
+        console.log(`sleepAfter ran out for ${projectId}: snapshot ${snapshotId ?? "(fresh workspace, none)"}`);
+      } catch (err) {
+        console.warn(`sleepAfter ran out for ${projectId}, but the snapshot before sleep failed; staying awake:`, err);
+        return;
+      }
+    }
+    await super.onActivityExpired();
   }
 
   /** The container runs and its workspace was restored since it started. */

@@ -2,7 +2,8 @@
  * Agent jobs end to end (local jails): a `shell` job queued through the API,
  * leased by /run-next (and, separately, by the cron trigger), run by the bundled
  * runner in a real bubblewrap sandbox, reported back; its snapshot holds the
- * command's output, and its events replay from the start.
+ * command's output, and its events replay from the start. Also the sandbox lifecycle the
+ * cron and the Durable Object's alarm drive: the idle TTL and the snapshot before a sleep.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Envelope, type Stack, startStack } from "../support/stack.ts";
@@ -132,6 +133,32 @@ describe("jobs end to end", () => {
     const read = await stack.call("POST", `/sandboxes/${p}/exec`, { command: "cat kept.txt" });
     expect(read.body.data?.stdout).toBe("kept\n");
     expect((await listing())?.idleStoppedAt).toBeNull();
+  });
+
+  it("snapshots before a sandbox sleeps (sleepAfter), so what its processes wrote since the last sync is kept", async () => {
+    const p = "sleep-e2e";
+    const snapshots = async () =>
+      (await stack.call("GET", `/sandboxes/${p}/snapshots`)).body.data as {
+        head: string | null;
+        snapshots: Array<{ snapshotId: string; files: number }>;
+      };
+    expect((await stack.call("POST", `/sandboxes/${p}`, { sleepAfter: "10s" })).status).toBe(200);
+    // No sync watcher to save it: only the snapshot before the sleep can.
+    const wrote = await stack.call("POST", `/sandboxes/${p}/exec`, {
+      command: "pkill -f 'sync [-]-watch'; sleep 0.2; echo late > late.txt; ls",
+    });
+    expect(wrote.body.data?.stdout).toBe("late.txt\n");
+    const before = await snapshots();
+    expect(before.snapshots.find((s) => s.snapshotId === before.head)?.files ?? 0).toBe(0);
+    await expect
+      .poll(async () => (await stack.call("GET", `/sandboxes/${p}`)).body.data?.status, {
+        timeout: 45_000,
+        interval: 1000,
+      })
+      .toBe("stopped");
+    const after = await snapshots();
+    expect(after.head).not.toBe(before.head);
+    expect(after.snapshots.find((s) => s.snapshotId === after.head)?.files).toBe(1);
   });
 
   it("answers data: null from /run-next when nothing is runnable", async () => {
