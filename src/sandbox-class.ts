@@ -145,24 +145,31 @@ export class Sandbox extends SdkSandbox<Env> {
 
   /**
    * sleepAfter ran out with no request (keepAlive off): the SDK stops the container, and on
-   * Cloudflare its disk goes with it. Snapshot first, so what the sandbox's own processes
-   * wrote since the sync watcher's last batch is in the head; if that fails, stay awake
-   * (the alarm comes again after another sleepAfter) rather than lose it. Without a runner
-   * API there is nothing to snapshot with, and it sleeps as the SDK's does.
+   * Cloudflare its disk goes with it. Not while a job runs in it (its runner works without
+   * requests; the stop would kill it mid-run). Otherwise snapshot first, so what the sandbox's
+   * own processes wrote since the sync watcher's last batch is in the head; if that fails,
+   * stay awake (the alarm comes again after another sleepAfter) rather than lose it. Without
+   * a runner API there is nothing to snapshot with, and it sleeps as the SDK's does.
    */
   override async onActivityExpired(): Promise<void> {
     // The SDK's own keys (its fields are private): the name getSandbox gave it, our project id.
     const projectId = await this.ctx.storage.get<string>("sandboxName");
     const keepAlive = (await this.ctx.storage.get<boolean>("keepAliveEnabled")) ?? false;
+    if (keepAlive || !projectId || !this.ctx.container?.running) return await super.onActivityExpired();
     const deps = workerApp(this.env).deps;
-    if (!keepAlive && projectId && this.ctx.container?.running && runnerAvailable(deps)) {
-      try {
-        const snapshotId = await snapshotBeforeStop(deps, projectId);
-        console.log(`sleepAfter ran out for ${projectId}: snapshot ${snapshotId ?? "(fresh workspace, none)"}`);
-      } catch (err) {
-        console.warn(`sleepAfter ran out for ${projectId}, but the snapshot before sleep failed; staying awake:`, err);
+    try {
+      const running = deps.jobs ? (await deps.jobs.list({ projectId, status: "running", limit: 1 })).jobs[0] : null;
+      if (running) {
+        console.log(`sleepAfter ran out for ${projectId}, but job ${running.id} runs in it: staying awake`);
         return;
       }
+      if (runnerAvailable(deps)) {
+        const snapshotId = await snapshotBeforeStop(deps, projectId);
+        console.log(`sleepAfter ran out for ${projectId}: snapshot ${snapshotId ?? "(fresh workspace, none)"}`);
+      }
+    } catch (err) {
+      console.warn(`sleepAfter ran out for ${projectId}, but it could not be put to sleep safely; staying awake:`, err);
+      return;
     }
     await super.onActivityExpired();
   }

@@ -161,6 +161,22 @@ describe("jobs end to end", () => {
     expect(after.snapshots.find((s) => s.snapshotId === after.head)?.files).toBe(1);
   });
 
+  it("keeps a sandbox awake while its job runs, past its sleepAfter", async () => {
+    const p = "sleep-job-e2e";
+    expect((await stack.call("POST", `/sandboxes/${p}`, { sleepAfter: "10s" })).status).toBe(200);
+    const created = await stack.call("POST", "/jobs", {
+      projectId: p,
+      agent: "shell",
+      prompt: "outlive sleepAfter",
+      command: "sleep 16 && echo done > late.txt",
+    });
+    const id = String(created.body.data?.id);
+    expect((await stack.call("POST", "/run-job", { jobId: id })).status).toBe(202);
+    const job = await stack.waitForJob(id, 90_000);
+    expect(job.status, JSON.stringify(job)).toBe("succeeded");
+    expect((job.result as { changedFiles: { added: string[] } }).changedFiles.added).toContain("late.txt");
+  }, 120_000);
+
   it("answers data: null from /run-next when nothing is runnable", async () => {
     const { status, body } = await stack.call("POST", "/run-next");
     expect(status).toBe(200);
