@@ -62,6 +62,16 @@ export interface SandboxSettings {
   keepAlive: boolean;
 }
 
+/** A port exposed at a preview URL (POST /sandboxes/:id/ports). */
+export interface PreviewPort {
+  port: number;
+  name: string | null;
+  /** `http(s)://<port>-<projectId>-<token>.<hostname>/`; null while not active. */
+  url: string | null;
+  /** Forwarding now: exposed in the container that runs (a restart deactivates; expose again). */
+  active: boolean;
+}
+
 export interface ExecRequest {
   command: string;
   /** Absolute, inside the workspace. Default: the workspace root. */
@@ -163,6 +173,13 @@ export interface SandboxBackend {
   killAllProcesses(projectId: string, keep?: readonly string[]): Promise<number>;
   /** Tear the sandbox down (container stopped / workspace removed). */
   destroy(projectId: string): Promise<void>;
+
+  /** Exposes a server's port at a preview URL under `hostname` (the sandbox must be running). */
+  exposePort(projectId: string, port: number, opts: { hostname: string; name?: string }): Promise<PreviewPort>;
+  /** The exposed ports, starting nothing; NotFoundError(SANDBOX_NOT_FOUND) if never created. */
+  listPorts(projectId: string, hostname: string): Promise<PreviewPort[]>;
+  /** Revokes a port's preview URL; NotFoundError(PORT_NOT_EXPOSED) if it was not exposed. */
+  unexposePort(projectId: string, port: number): Promise<void>;
 
   exec(projectId: string, req: ExecRequest): Promise<ExecResult>;
   /**

@@ -1,0 +1,120 @@
+/**
+ * Preview URLs (issue 13, point 4) through the real entry, the real Sandbox Durable Object and
+ * a real jail: a server started in the sandbox answers at the URL POST /ports gives; a wrong
+ * token, a port not exposed and a revoked one are refused; the API's bearer token does not
+ * reach the sandbox; validation refuses what no preview URL can be. The same through
+ * `wrangler dev` with a `*.localhost` host is test/node/ports-e2e.test.ts.
+ */
+import { exports } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { apiJson, createProject, TOKEN, uniqueProject } from "./support/http";
+
+type Port = { port: number; name: string | null; url: string | null; active: boolean };
+
+/** A request to a preview URL (no API token unless given). */
+async function preview(url: string, headers: Record<string, string> = {}): Promise<Response> {
+  return await exports.default.fetch(new Request(url, { headers }));
+}
+
+/** The Sandbox's refusal of a preview request (the SDK's answer, not the API's envelope). */
+async function refusal(url: string): Promise<{ status: number; code: unknown }> {
+  const res = await preview(url);
+  return { status: res.status, code: ((await res.json()) as { code?: unknown }).code };
+}
+
+/** A server that answers each GET with the path and headers it saw, as JSON. */
+const ECHO_SERVER = `
+import http.server, json
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        b = json.dumps({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}}).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(b)))
+        self.end_headers()
+        self.wfile.write(b)
+http.server.HTTPServer(("127.0.0.1", 8081), H).serve_forever()
+`;
+
+describe("preview URLs", () => {
+  it("refuses ports no preview may expose, bad bodies, and project ids too long for a DNS label", async () => {
+    const p = uniqueProject("ports-bad");
+    for (const body of [{ port: 80 }, { port: 3000 }, { port: 70000 }, { port: "8080" }, { port: 8080, x: 1 }, {}]) {
+      const res = await apiJson(`/sandboxes/${p}/ports`, { method: "POST", json: body });
+      expect(res.status, JSON.stringify(body)).toBe(400);
+      expect(res.body.code).toBe("VALIDATION_ERROR");
+    }
+    const long = `p${"x".repeat(44)}`;
+    const res = await apiJson(`/sandboxes/${long}/ports`, { method: "POST", json: { port: 8080 } });
+    expect(res.status).toBe(400);
+    expect(res.body.code).toBe("PREVIEW_URL_INVALID");
+    expect((await apiJson(`/sandboxes/${p}/ports/abc`, { method: "DELETE" })).status).toBe(400);
+    expect((await apiJson(`/sandboxes/${p}/ports/3000`, { method: "DELETE" })).status).toBe(400);
+    // Listing starts nothing: a sandbox never created is not found.
+    const list = await apiJson(`/sandboxes/${p}/ports`);
+    expect(list.status).toBe(404);
+    expect(list.body.code).toBe("SANDBOX_NOT_FOUND");
+    expect((await apiJson(`/sandboxes/${p}/ports`, { method: "POST", json: { port: 8080 }, auth: false })).status).toBe(
+      401,
+    );
+  });
+
+  it("serves python3 -m http.server at its URL, refuses a wrong token and unexposed ports, and revokes", async () => {
+    const p = await createProject("ports");
+    await apiJson(`/sandboxes/${p}/files/workspace/hello.txt`, { method: "PUT", json: { content: "hi from 8080\n" } });
+    await apiJson(`/sandboxes/${p}/files/workspace/echo.py`, { method: "PUT", json: { content: ECHO_SERVER } });
+    for (const command of ["python3 -m http.server 8080 --bind 127.0.0.1", "python3 echo.py"]) {
+      expect((await apiJson(`/sandboxes/${p}/processes`, { method: "POST", json: { command } })).status).toBe(201);
+    }
+
+    const exposed = await apiJson<Port>(`/sandboxes/${p}/ports`, { method: "POST", json: { port: 8080, name: "web" } });
+    expect(exposed.status, JSON.stringify(exposed.body)).toBe(201);
+    const url = exposed.body.data.url ?? "";
+    expect(url).toMatch(new RegExp(`^https://8080-${p}-[a-z0-9_]{16}\\.sandbox\\.test/$`));
+    expect(exposed.body.data).toMatchObject({ port: 8080, name: "web", active: true });
+    // Exposing again keeps the URL.
+    const again = await apiJson<Port>(`/sandboxes/${p}/ports`, { method: "POST", json: { port: 8080, name: "web" } });
+    expect(again.body.data.url).toBe(url);
+
+    await expect.poll(async () => (await preview(`${url}hello.txt`)).status, { timeout: 10_000 }).toBe(200);
+    expect(await (await preview(`${url}hello.txt`)).text()).toBe("hi from 8080\n");
+
+    // A wrong token, and a port that is listening but not exposed, are refused by the Sandbox.
+    const token = new URL(url).hostname.split(".")[0]?.split("-").pop() ?? "";
+    const wrong = url.replace(`-${token}.`, `-${token.replace(/^./, token[0] === "a" ? "b" : "a")}.`);
+    const denied = { status: 404, code: "INVALID_TOKEN" };
+    expect(await refusal(`${wrong}hello.txt`)).toEqual(denied);
+    const unexposed = url.replace(/^https:\/\/8080-/, "https://8081-");
+    expect(await refusal(unexposed)).toEqual(denied);
+
+    // The API's bearer token, sent along by mistake, does not reach the server; other headers do.
+    const echo = await apiJson<Port>(`/sandboxes/${p}/ports`, { method: "POST", json: { port: 8081 } });
+    const echoUrl = echo.body.data.url ?? "";
+    await expect.poll(async () => (await preview(echoUrl)).status, { timeout: 10_000 }).toBe(200);
+    const seen = (await (
+      await preview(`${echoUrl}a/b?c=1`, { authorization: `Bearer ${TOKEN}`, "x-app": "kept" })
+    ).json()) as { path: string; headers: Record<string, string> };
+    expect(seen.path).toBe("/a/b?c=1");
+    expect(seen.headers["x-app"]).toBe("kept");
+    expect(JSON.stringify(seen)).not.toContain(TOKEN);
+    const basic = (await (await preview(echoUrl, { authorization: "Basic dTpw" })).json()) as {
+      headers: Record<string, string>;
+    };
+    expect(basic.headers.authorization).toBe("Basic dTpw");
+
+    const list = await apiJson<{ ports: Port[] }>(`/sandboxes/${p}/ports`);
+    expect(list.body.data.ports).toEqual([
+      { port: 8080, name: "web", url, active: true },
+      { port: 8081, name: null, url: echoUrl, active: true },
+    ]);
+
+    expect((await apiJson(`/sandboxes/${p}/ports/8080`, { method: "DELETE" })).status).toBe(200);
+    expect(await refusal(`${url}hello.txt`)).toEqual(denied);
+    const twice = await apiJson(`/sandboxes/${p}/ports/8080`, { method: "DELETE" });
+    expect(twice.status).toBe(404);
+    expect(twice.body.code).toBe("PORT_NOT_EXPOSED");
+    const after = await apiJson<{ ports: Port[] }>(`/sandboxes/${p}/ports`);
+    expect(after.body.data.ports.map((x) => x.port)).toEqual([8081]);
+    await apiJson(`/sandboxes/${p}?destroy=true&snapshot=false`, { method: "DELETE" });
+  }, 60_000);
+});
