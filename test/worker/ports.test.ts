@@ -2,7 +2,7 @@
  * Preview URLs (issue 13, point 4) through the real entry, the real Sandbox Durable Object and
  * a real jail: a server started in the sandbox answers at the URL POST /ports gives; a wrong
  * token, a port not exposed and a revoked one are refused; the API's bearer token does not
- * reach the sandbox; validation refuses what no preview URL can be. The same through
+ * reach the sandbox; a websocket goes through; validation refuses what no preview URL can be. The same through
  * `wrangler dev` with a `*.localhost` host is test/node/ports-e2e.test.ts.
  */
 import { exports } from "cloudflare:workers";
@@ -102,10 +102,28 @@ describe("preview URLs", () => {
     };
     expect(basic.headers.authorization).toBe("Basic dTpw");
 
+    // A websocket: upgraded through the Sandbox and the jail host, both ways.
+    const wsServer = `Bun.serve({ port: 8082, hostname: "127.0.0.1", fetch: (r, s) => (s.upgrade(r) ? undefined : new Response("no")), websocket: { message: (ws, m) => ws.send("echo:" + m) } })`;
+    await apiJson(`/sandboxes/${p}/files/workspace/ws.js`, { method: "PUT", json: { content: wsServer } });
+    await apiJson(`/sandboxes/${p}/processes`, { method: "POST", json: { command: "/opt/sandbox-runtime/bun ws.js" } });
+    const wsUrl = (await apiJson<Port>(`/sandboxes/${p}/ports`, { method: "POST", json: { port: 8082 } })).body.data
+      .url;
+    await expect.poll(async () => (await preview(wsUrl ?? "")).status, { timeout: 10_000 }).toBe(200);
+    const upgraded = await preview(wsUrl ?? "", { upgrade: "websocket" });
+    expect(upgraded.status).toBe(101);
+    const ws = upgraded.webSocket;
+    if (!ws) throw new Error("no websocket in the 101 answer");
+    ws.accept();
+    const reply = new Promise<string>((resolve) => ws.addEventListener("message", (e) => resolve(String(e.data))));
+    ws.send("ping");
+    expect(await reply).toBe("echo:ping");
+    ws.close();
+
     const list = await apiJson<{ ports: Port[] }>(`/sandboxes/${p}/ports`);
     expect(list.body.data.ports).toEqual([
       { port: 8080, name: "web", url, active: true },
       { port: 8081, name: null, url: echoUrl, active: true },
+      { port: 8082, name: null, url: wsUrl, active: true },
     ]);
 
     expect((await apiJson(`/sandboxes/${p}/ports/8080`, { method: "DELETE" })).status).toBe(200);
@@ -114,7 +132,7 @@ describe("preview URLs", () => {
     expect(twice.status).toBe(404);
     expect(twice.body.code).toBe("PORT_NOT_EXPOSED");
     const after = await apiJson<{ ports: Port[] }>(`/sandboxes/${p}/ports`);
-    expect(after.body.data.ports.map((x) => x.port)).toEqual([8081]);
+    expect(after.body.data.ports.map((x) => x.port)).toEqual([8081, 8082]);
     await apiJson(`/sandboxes/${p}?destroy=true&snapshot=false`, { method: "DELETE" });
   }, 60_000);
 });
