@@ -7,6 +7,7 @@
  */
 import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { httpClient } from "../../src/client";
 import { apiJson, createProject, TOKEN, uniqueProject } from "./support/http";
 
 type Port = { port: number; name: string | null; url: string | null; active: boolean };
@@ -119,8 +120,9 @@ describe("preview URLs", () => {
     expect(await reply).toBe("echo:ping");
     ws.close();
 
-    const list = await apiJson<{ ports: Port[] }>(`/sandboxes/${p}/ports`);
-    expect(list.body.data.ports).toEqual([
+    // The typed client lists them as the API does (its base URL's host is the preview hostname here).
+    const client = httpClient({ baseUrl: "http://sandbox.test", token: TOKEN, fetcher: exports.default });
+    expect((await client.listPorts(p)).ports).toEqual([
       { port: 8080, name: "web", url, active: true },
       { port: 8081, name: null, url: echoUrl, active: true },
       { port: 8082, name: null, url: wsUrl, active: true },
@@ -128,9 +130,7 @@ describe("preview URLs", () => {
 
     expect((await apiJson(`/sandboxes/${p}/ports/8080`, { method: "DELETE" })).status).toBe(200);
     expect(await refusal(`${url}hello.txt`)).toEqual(denied);
-    const twice = await apiJson(`/sandboxes/${p}/ports/8080`, { method: "DELETE" });
-    expect(twice.status).toBe(404);
-    expect(twice.body.code).toBe("PORT_NOT_EXPOSED");
+    await expect(client.unexposePort(p, 8080)).rejects.toMatchObject({ code: "PORT_NOT_EXPOSED", status: 404 });
     const after = await apiJson<{ ports: Port[] }>(`/sandboxes/${p}/ports`);
     expect(after.body.data.ports.map((x) => x.port)).toEqual([8081, 8082]);
     await apiJson(`/sandboxes/${p}?destroy=true&snapshot=false`, { method: "DELETE" });
