@@ -403,14 +403,19 @@ export class Jails {
     return existed;
   }
 
-  /** The socket to proxy the jail's container traffic to; 503 JAIL_NOT_RUNNING unless its runtime runs. */
-  async socketFor(id: string): Promise<RuntimeSocket> {
+  /** The jail once a start in progress settled; 503 JAIL_NOT_RUNNING unless its runtime runs. */
+  private async running(id: string): Promise<Jail> {
     const jail = this.jails.get(checkJailId(id));
     if (jail) await this.settled(jail);
     if (!jail || !isAlive(jail.run) || !jail.run.ready) {
       throw unavailable(`Jail ${id} is not running (POST /jails/${id} starts it)`, "JAIL_NOT_RUNNING");
     }
-    return this.openSocket(jail);
+    return jail;
+  }
+
+  /** The socket to proxy the jail's container traffic to; 503 JAIL_NOT_RUNNING unless its runtime runs. */
+  async socketFor(id: string): Promise<RuntimeSocket> {
+    return this.openSocket(await this.running(id));
   }
 
   /**
@@ -427,11 +432,8 @@ export class Jails {
         "INVALID_PORT",
       );
     }
-    const runtime = await this.socketFor(id);
-    runtime.close();
+    const jail = await this.running(id);
     if (this.iso.kind !== "bwrap") return { connect: () => connect(port, "127.0.0.1"), close: noop };
-    // biome-ignore lint/style/noNonNullAssertion: socketFor found it running.
-    const jail = this.jails.get(id)!;
     const socket = openRuntimeSocket(join(jail.runDir, PORTS_SOCKET_NAME));
     return {
       connect: () => {

@@ -42,7 +42,9 @@ describe("preview URLs through wrangler dev", () => {
   });
 
   it("serves python3 -m http.server at http://8080-<id>-<token>.localhost:<port>/ and refuses the rest", async () => {
-    const write = await stack.call("PUT", `/sandboxes/${p}/files/workspace/index.html`, { content: "<h1>preview</h1>" });
+    const write = await stack.call("PUT", `/sandboxes/${p}/files/workspace/index.html`, {
+      content: "<h1>preview</h1>",
+    });
     expect(write.status).toBe(200);
     const started = await stack.call("POST", `/sandboxes/${p}/processes`, { command: "python3 -m http.server 8080" });
     expect(started.status).toBe(201);
