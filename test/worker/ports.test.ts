@@ -5,7 +5,7 @@
  * reach the sandbox; a websocket goes through; validation refuses what no preview URL can be. The same through
  * `wrangler dev` with a `*.localhost` host is test/node/ports-e2e.test.ts.
  */
-import { exports } from "cloudflare:workers";
+import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { httpClient } from "../../src/client";
 import { apiJson, createProject, TOKEN, uniqueProject } from "./support/http";
@@ -133,6 +133,35 @@ describe("preview URLs", () => {
     await expect(client.unexposePort(p, 8080)).rejects.toMatchObject({ code: "PORT_NOT_EXPOSED", status: 404 });
     const after = await apiJson<{ ports: Port[] }>(`/sandboxes/${p}/ports`);
     expect(after.body.data.ports.map((x) => x.port)).toEqual([8081, 8082]);
+    await apiJson(`/sandboxes/${p}?destroy=true&snapshot=false`, { method: "DELETE" });
+  }, 60_000);
+
+  it("answers 410 once the container restarted, until the port is exposed again (same URL)", async () => {
+    const p = await createProject("ports-restart");
+    const serve = { command: "python3 -m http.server 8080 --bind 127.0.0.1" };
+    await apiJson(`/sandboxes/${p}/processes`, { method: "POST", json: serve });
+    const url = (await apiJson<Port>(`/sandboxes/${p}/ports`, { method: "POST", json: { port: 8080 } })).body.data.url;
+    await expect.poll(async () => (await preview(url ?? "")).status, { timeout: 10_000 }).toBe(200);
+
+    // The container dies (its jail's runtime killed from outside, as a crash would).
+    const jail = env.Sandbox.idFromName(p).toString();
+    const sandboxd = env.SANDBOXD;
+    if (!sandboxd) throw new Error("the workers project binds SANDBOXD (vitest.config.ts)");
+    const killed = await sandboxd.fetch(`${env.SANDBOXD_URL}/jails/${jail}/signal`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${env.SANDBOXD_TOKEN}`, "content-type": "application/json" },
+      body: JSON.stringify({ signal: "SIGKILL" }),
+    });
+    expect(killed.status).toBe(200);
+    await expect.poll(async () => (await preview(url ?? "")).status, { timeout: 10_000 }).toBe(410);
+    const listed = await apiJson<{ ports: Port[] }>(`/sandboxes/${p}/ports`);
+    expect(listed.body.data.ports).toEqual([{ port: 8080, name: null, url: null, active: false }]);
+
+    // Exposing again (the sandbox starts anew) reactivates the same URL.
+    const again = await apiJson<Port>(`/sandboxes/${p}/ports`, { method: "POST", json: { port: 8080 } });
+    expect(again.body.data.url).toBe(url);
+    await apiJson(`/sandboxes/${p}/processes`, { method: "POST", json: serve });
+    await expect.poll(async () => (await preview(url ?? "")).status, { timeout: 10_000 }).toBe(200);
     await apiJson(`/sandboxes/${p}?destroy=true&snapshot=false`, { method: "DELETE" });
   }, 60_000);
 });
