@@ -49,6 +49,16 @@ describe("preview URLs", () => {
     const res = await apiJson(`/sandboxes/${long}/ports`, { method: "POST", json: { port: 8080 } });
     expect(res.status).toBe(400);
     expect(res.body.code).toBe("PREVIEW_URL_INVALID");
+    // Called at a workers.dev host (no PREVIEW_HOSTNAME): no wildcard subdomains there.
+    const onWorkersDev = await exports.default.fetch(
+      new Request(`https://sandbox-worker.someone.workers.dev/sandboxes/${p}/ports`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+        body: JSON.stringify({ port: 8080 }),
+      }),
+    );
+    expect(onWorkersDev.status).toBe(400);
+    expect(((await onWorkersDev.json()) as { code: string }).code).toBe("PREVIEW_URL_INVALID");
     expect((await apiJson(`/sandboxes/${p}/ports/abc`, { method: "DELETE" })).status).toBe(400);
     expect((await apiJson(`/sandboxes/${p}/ports/3000`, { method: "DELETE" })).status).toBe(400);
     // Listing starts nothing: a sandbox never created is not found.
