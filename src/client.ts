@@ -14,6 +14,7 @@ import type {
   ExecEvent,
   ExecResult,
   FileEntry,
+  PreviewPort,
   ProcessInfo,
   ProcessLogs,
   SandboxInfo,
@@ -161,6 +162,10 @@ export interface SandboxClient {
   getProcess(projectId: string, id: string): Promise<ProcessInfo>;
   killProcess(projectId: string, id: string): Promise<ProcessInfo>;
   processLogs(projectId: string, id: string): Promise<ProcessLogs>;
+  /** A preview URL for a server on `port` in the sandbox (PREVIEW_HOSTNAME names its domain). */
+  exposePort(projectId: string, input: { port: number; name?: string }): Promise<PreviewPort>;
+  listPorts(projectId: string): Promise<{ ports: PreviewPort[] }>;
+  unexposePort(projectId: string, port: number): Promise<{ port: number; exposed: false }>;
   snapshot(projectId: string): Promise<Record<string, unknown>>;
   listSnapshots(projectId: string): Promise<Record<string, unknown>>;
   restore(projectId: string, snapshotId?: string): Promise<Record<string, unknown>>;
@@ -229,6 +234,9 @@ export function sandboxClient(send: Send): SandboxClient {
     getProcess: (id, pid) => call("GET", `${sandbox(id)}/processes/${enc(pid)}`),
     killProcess: (id, pid) => call("DELETE", `${sandbox(id)}/processes/${enc(pid)}`),
     processLogs: (id, pid) => call("GET", `${sandbox(id)}/processes/${enc(pid)}/logs`),
+    exposePort: (id, input) => call("POST", `${sandbox(id)}/ports`, input),
+    listPorts: (id) => call("GET", `${sandbox(id)}/ports`),
+    unexposePort: (id, port) => call("DELETE", `${sandbox(id)}/ports/${port}`),
     snapshot: (id) => call("POST", `${sandbox(id)}/snapshots`),
     listSnapshots: (id) => call("GET", `${sandbox(id)}/snapshots`),
     restore: (id, snapshotId) => call("POST", `${sandbox(id)}/restore`, snapshotId ? { snapshotId } : {}),

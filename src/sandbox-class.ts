@@ -9,7 +9,7 @@
  */
 import { type ExecOptions, type ExecResult, Sandbox as SdkSandbox } from "@cloudflare/sandbox";
 import { JailContainer, withLocalJail } from "./backend/jail-container";
-import type { BackendSettings, BackendSettingsInput } from "./backend/types";
+import type { BackendSettings, BackendSettingsInput, PreviewPort } from "./backend/types";
 import { NotFoundError } from "./errors";
 import { errorResponse } from "./http/envelope";
 import { forwardModelRequest } from "./models/egress";
@@ -62,6 +62,8 @@ export const SESSIONLESS = "__DISABLE_SESSION__";
 const CREATED_KEY = "sandbox-worker:created";
 /** The user's environment variables set at create (kept here, never in D1, logs or listings). */
 const USER_ENV_KEY = "sandbox-worker:env";
+/** The ports exposed through the API and their names (the SDK keeps their tokens; its listing drops names). */
+const PORT_NAMES_KEY = "sandbox-worker:port-names";
 
 /**
  * The Sandboxes whose running container's workspace is known to be restored (the adapter's
@@ -203,6 +205,45 @@ export class Sandbox extends SdkSandbox<Env> {
     return started;
   }
 
+  /**
+   * Exposes `port` at a preview URL under `hostname` (the SDK's exposePort: a new token, or the
+   * port's earlier one, which also reactivates it after a restart) and records its name.
+   */
+  async exposePreviewPort(port: number, hostname: string, name?: string): Promise<PreviewPort> {
+    const exposed = await this.exposePort(port, { hostname, ...(name !== undefined ? { name } : {}) });
+    const names = (await this.ctx.storage.get<Record<string, string | null>>(PORT_NAMES_KEY)) ?? {};
+    names[String(port)] = name ?? null;
+    await this.ctx.storage.put(PORT_NAMES_KEY, names);
+    return { port, name: name ?? null, url: exposed.url, active: true };
+  }
+
+  /**
+   * The ports exposed through the API, in order; `active` (with its URL) while the container that
+   * it was exposed in runs (after a restart POST again: same URL). Null when never created.
+   */
+  async previewPorts(hostname: string): Promise<PreviewPort[] | null> {
+    if (!(await this.wasCreated())) return null;
+    const names = (await this.ctx.storage.get<Record<string, string | null>>(PORT_NAMES_KEY)) ?? {};
+    if (Object.keys(names).length === 0) return [];
+    const urls = new Map((await this.getExposedPorts(hostname)).map((p) => [p.port, p.url]));
+    return Object.entries(names)
+      .map(([port, name]) => {
+        const url = urls.get(Number(port)) ?? null;
+        return { port: Number(port), name, url, active: url !== null };
+      })
+      .sort((a, b) => a.port - b.port);
+  }
+
+  /** Revokes `port`'s preview URL (its token too: a new expose makes a new URL); false if it was not exposed. */
+  async revokePreviewPort(port: number): Promise<boolean> {
+    const names = (await this.ctx.storage.get<Record<string, string | null>>(PORT_NAMES_KEY)) ?? {};
+    if (!Object.hasOwn(names, String(port))) return false;
+    await this.unexposePort(port);
+    delete names[String(port)];
+    await this.ctx.storage.put(PORT_NAMES_KEY, names);
+    return true;
+  }
+
   /** Whether it was created and not destroyed since: what status() answers 404 without. */
   async wasCreated(): Promise<boolean> {
     return (await this.ctx.storage.get<number>(CREATED_KEY)) !== undefined;
@@ -212,7 +253,7 @@ export class Sandbox extends SdkSandbox<Env> {
   override async destroy(): Promise<void> {
     readyWorkspaces.delete(this);
     await super.destroy();
-    await this.ctx.storage.delete(CREATED_KEY);
+    await this.ctx.storage.delete([CREATED_KEY, PORT_NAMES_KEY]);
   }
 
   static {

@@ -128,6 +128,35 @@ export const StartProcessBodySchema = z.strictObject({
   env: EnvSchema.optional(),
 });
 
+/** The port Cloudflare's container runtime listens on in every sandbox: never a preview's. */
+export const RUNTIME_PORT = 3000;
+
+/** A server's port in the sandbox that a preview URL may expose (the SDK's rule). */
+export const PortSchema = z
+  .number()
+  .int("port must be a whole number")
+  .min(1024, "port must be 1024-65535")
+  .max(65535, "port must be 1024-65535")
+  .refine((p) => p !== RUNTIME_PORT, `port ${RUNTIME_PORT} is the sandbox's control port`);
+
+/** POST /sandboxes/:projectId/ports. */
+export const ExposePortBodySchema = z.strictObject({
+  port: PortSchema,
+  /** A label for people (listings); not part of the URL. */
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9 ._-]{1,64}$/, "name must be 1-64 letters, digits, spaces, '.', '_' or '-'")
+    .optional(),
+});
+
+export const PortParamSchema = ProjectParamSchema.extend({
+  port: z
+    .string()
+    .regex(/^[0-9]{1,5}$/, "port must be a number")
+    .transform(Number)
+    .pipe(PortSchema),
+});
+
 export const ProcessParamSchema = ProjectParamSchema.extend({
   id: z.string().regex(/^[A-Za-z0-9_.:-]{1,128}$/, "process id is malformed"),
 });

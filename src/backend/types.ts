@@ -75,6 +75,16 @@ export interface SandboxSettings {
 /** The settings the backend keeps and answers (all but the idle TTL). */
 export type BackendSettings = Omit<SandboxSettings, "idleTtl">;
 
+/** A port exposed at a preview URL (POST /sandboxes/:id/ports). */
+export interface PreviewPort {
+  port: number;
+  name: string | null;
+  /** `http(s)://<port>-<projectId>-<token>.<hostname>/`; null while not active. */
+  url: string | null;
+  /** Forwarding now: exposed in the container that runs (a restart deactivates; expose again). */
+  active: boolean;
+}
+
 export interface ExecRequest {
   command: string;
   /** Absolute, inside the workspace. Default: the workspace root. */
@@ -181,6 +191,13 @@ export interface SandboxBackend {
    * again and the ensure step restores its workspace). Returns once the stop is signalled.
    */
   stop(projectId: string): Promise<void>;
+
+  /** Exposes a server's port at a preview URL under `hostname` (the sandbox must be running). */
+  exposePort(projectId: string, port: number, opts: { hostname: string; name?: string }): Promise<PreviewPort>;
+  /** The exposed ports, starting nothing; NotFoundError(SANDBOX_NOT_FOUND) if never created. */
+  listPorts(projectId: string, hostname: string): Promise<PreviewPort[]>;
+  /** Revokes a port's preview URL; NotFoundError(PORT_NOT_EXPOSED) if it was not exposed. */
+  unexposePort(projectId: string, port: number): Promise<void>;
 
   exec(projectId: string, req: ExecRequest): Promise<ExecResult>;
   /**

@@ -35,6 +35,8 @@ export const ERROR_STATUS = {
   MISSING_PACKS: 400,
   BLOB_OUT_OF_PACK: 400,
   UPGRADE_NOT_SUPPORTED: 400,
+  INVALID_PORT: 400,
+  PREVIEW_URL_INVALID: 400,
   // 401: missing or wrong credentials (or none configured: fail closed).
   UNAUTHORIZED: 401,
   MODEL_KEY_MISSING: 401,
@@ -52,6 +54,7 @@ export const ERROR_STATUS = {
   PACK_NOT_FOUND: 404,
   JOB_NOT_FOUND: 404,
   JAIL_NOT_FOUND: 404,
+  PORT_NOT_EXPOSED: 404,
   METHOD_NOT_ALLOWED: 405,
   TIMEOUT: 408,
   // 409: conflicts with the current state.
