@@ -3,7 +3,7 @@
  * a real jail: a server started in the sandbox answers at the URL POST /ports gives; a wrong
  * token, a port not exposed and a revoked one are refused; the API's bearer token does not
  * reach the sandbox; a websocket goes through; validation refuses what no preview URL can be. The same through
- * `wrangler dev` with a `*.localhost` host is test/node/ports-e2e.test.ts.
+ * `wrangler dev` with a `*.localhost` host is in test/node/http-edges-e2e.test.ts.
  */
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
