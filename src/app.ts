@@ -16,6 +16,7 @@ import { execRoutes } from "./routes/exec";
 import { fileRoutes } from "./routes/files";
 import { healthRoutes } from "./routes/health";
 import { jobRoutes } from "./routes/jobs";
+import { portRoutes } from "./routes/ports";
 import { processRoutes } from "./routes/processes";
 import { runnerRoutes } from "./routes/runner";
 import { runnerJobRoutes } from "./routes/runner-jobs";
@@ -81,6 +82,7 @@ export function createApp(deps: AppDeps, opts: { trusted?: boolean } = {}): Hono
   app.route("/sandboxes", archiveRoutes(deps));
   app.route("/sandboxes", processRoutes(deps));
   app.route("/sandboxes", snapshotRoutes(deps));
+  app.route("/sandboxes", portRoutes(deps));
   if (deps.jobs) {
     for (const path of ["/jobs", "/jobs/*", "/run-job", "/run-next"]) for (const check of bearer) app.use(path, check);
     app.route("/", jobRoutes(deps));

@@ -13,7 +13,7 @@
  * OpenAPI document is generated from.
  */
 import type { z } from "zod";
-import type { ExecEvent, ExecResult, ProcessInfo, SandboxSettingsInput } from "./backend/types";
+import type { ExecEvent, ExecResult, PreviewPort, ProcessInfo, SandboxSettingsInput } from "./backend/types";
 import type * as R from "./response-schemas";
 import type { Job, JobEvent } from "./shared/job-format";
 
@@ -154,6 +154,10 @@ export interface SandboxClient {
   killProcess(projectId: string, id: string): Promise<ProcessInfo>;
   /** The output buffered so far (`format=json`). */
   processLogs(projectId: string, id: string): Promise<Data<typeof R.ProcessLogsPageSchema>>;
+  /** A preview URL for a server on `port` in the sandbox (PREVIEW_HOSTNAME names its domain). */
+  exposePort(projectId: string, input: { port: number; name?: string }): Promise<PreviewPort>;
+  listPorts(projectId: string): Promise<Data<typeof R.PortListSchema>>;
+  unexposePort(projectId: string, port: number): Promise<Data<typeof R.PortRevokedSchema>>;
   snapshot(projectId: string): Promise<Data<typeof R.SnapshotTakenSchema>>;
   listSnapshots(projectId: string): Promise<Data<typeof R.SnapshotListSchema>>;
   restore(projectId: string, snapshotId?: string): Promise<Data<typeof R.RestoredSchema>>;
@@ -219,6 +223,9 @@ export function sandboxClient(send: Send): SandboxClient {
     getProcess: (id, pid) => call("GET", `${sandbox(id)}/processes/${enc(pid)}`),
     killProcess: (id, pid) => call("DELETE", `${sandbox(id)}/processes/${enc(pid)}`),
     processLogs: (id, pid) => call("GET", `${sandbox(id)}/processes/${enc(pid)}/logs?format=json`),
+    exposePort: (id, input) => call("POST", `${sandbox(id)}/ports`, input),
+    listPorts: (id) => call("GET", `${sandbox(id)}/ports`),
+    unexposePort: (id, port) => call("DELETE", `${sandbox(id)}/ports/${port}`),
     snapshot: (id) => call("POST", `${sandbox(id)}/snapshots`),
     listSnapshots: (id) => call("GET", `${sandbox(id)}/snapshots`),
     restore: (id, snapshotId) => call("POST", `${sandbox(id)}/restore`, snapshotId ? { snapshotId } : {}),

@@ -81,6 +81,21 @@ const ConfigSchema = z.object({
     .string()
     .optional()
     .transform((v) => (v?.trim() ? v.trim().replace(/\/+$/, "") : undefined)),
+  // The domain preview URLs live under (`<port>-<projectId>-<token>.<PREVIEW_HOSTNAME>`, src/preview.ts):
+  // a custom domain with a wildcard DNS record and route. Unset: the API request's own host.
+  PREVIEW_HOSTNAME: z
+    .string()
+    .optional()
+    .transform((v) => (v?.trim() ? v.trim().toLowerCase() : undefined))
+    .pipe(
+      z
+        .string()
+        .regex(
+          /^(?=.{1,253}(:|$))[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*(?::[0-9]{1,5})?$/,
+          "PREVIEW_HOSTNAME must be a host name (example.com, or localhost:8787), no scheme or path",
+        )
+        .optional(),
+    ),
   // HMAC key for runner tokens; derived from API_TOKEN when unset (src/snapshots/tokens.ts).
   RUNNER_TOKEN_SECRET: z.string().optional(),
   // Jobs the cron keeps running at once (src/jobs/cron.ts); /run-next and /run-job are not limited by it.

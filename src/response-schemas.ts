@@ -45,6 +45,11 @@ export const SandboxSettingsSchema = z
       .union([z.string(), z.number()])
       .describe('How long without requests before the container sleeps ("10m", or seconds)'),
     keepAlive: z.boolean().describe("Keep the container awake whatever the activity"),
+    idleTtl: z
+      .number()
+      .int()
+      .nullable()
+      .describe("Seconds without API use after which the sandbox is snapshotted and stopped; null: none"),
   })
   .meta({ id: "SandboxSettings" });
 
@@ -66,6 +71,12 @@ export const SandboxListingSchema = z
     destroyedAt: IsoTime.nullable(),
     headSnapshotId: Sha256.nullable().describe("The project's head snapshot, or null before its first"),
     runningJobId: z.string().nullable().describe("The id of the job running in it now, if one is"),
+    idleTtlSeconds: z
+      .number()
+      .int()
+      .nullable()
+      .describe("Seconds without use after which it is snapshotted and stopped; null: no idle TTL"),
+    idleStoppedAt: IsoTime.nullable().describe("When the idle TTL last stopped it (cleared by its next use)"),
   })
   .meta({ id: "SandboxListing" });
 
@@ -174,6 +185,22 @@ export const ProcessInfoSchema = z
 export const ProcessListSchema = z.object({ processes: z.array(ProcessInfoSchema) });
 export const ProcessLogsSchema = z.object({ stdout: z.string(), stderr: z.string() });
 export const ProcessLogsPageSchema = ProcessLogsSchema.extend({ id: z.string() });
+
+// ---- Preview URLs ----------------------------------------------------------------
+
+export const PreviewPortSchema = z
+  .object({
+    port: z.number().int(),
+    name: z.string().nullable(),
+    url: z.string().nullable().describe("`http(s)://<port>-<projectId>-<token>.<hostname>/`; null while not active"),
+    active: z
+      .boolean()
+      .describe("Forwarding now: exposed in the container that runs (a restart deactivates; expose again)"),
+  })
+  .meta({ id: "PreviewPort" });
+
+export const PortListSchema = z.object({ ports: z.array(PreviewPortSchema) });
+export const PortRevokedSchema = z.object({ port: z.number().int(), exposed: z.literal(false) });
 
 // ---- Snapshots -------------------------------------------------------------------
 

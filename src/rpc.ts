@@ -83,6 +83,15 @@ export class SandboxApi extends WorkerEntrypoint<Env> implements SandboxClient {
   processLogs(...args: Parameters<SandboxClient["processLogs"]>): ReturnType<SandboxClient["processLogs"]> {
     return codeInMessage(this.#api.processLogs(...args)) as ReturnType<SandboxClient["processLogs"]>;
   }
+  exposePort(...args: Parameters<SandboxClient["exposePort"]>): ReturnType<SandboxClient["exposePort"]> {
+    return codeInMessage(this.#api.exposePort(...args)) as ReturnType<SandboxClient["exposePort"]>;
+  }
+  listPorts(...args: Parameters<SandboxClient["listPorts"]>): ReturnType<SandboxClient["listPorts"]> {
+    return codeInMessage(this.#api.listPorts(...args)) as ReturnType<SandboxClient["listPorts"]>;
+  }
+  unexposePort(...args: Parameters<SandboxClient["unexposePort"]>): ReturnType<SandboxClient["unexposePort"]> {
+    return codeInMessage(this.#api.unexposePort(...args)) as ReturnType<SandboxClient["unexposePort"]>;
+  }
   snapshot(...args: Parameters<SandboxClient["snapshot"]>): ReturnType<SandboxClient["snapshot"]> {
     return codeInMessage(this.#api.snapshot(...args)) as ReturnType<SandboxClient["snapshot"]>;
   }

@@ -9,10 +9,11 @@
  */
 import { type ExecOptions, type ExecResult, Sandbox as SdkSandbox } from "@cloudflare/sandbox";
 import { JailContainer, withLocalJail } from "./backend/jail-container";
-import type { SandboxSettings, SandboxSettingsInput } from "./backend/types";
+import type { BackendSettings, BackendSettingsInput, PreviewPort } from "./backend/types";
 import { NotFoundError } from "./errors";
 import { errorResponse } from "./http/envelope";
 import { forwardModelRequest } from "./models/egress";
+import { runnerAvailable, snapshotBeforeStop } from "./runner-driver/access";
 import { RUNNER_INTERNAL_HOST } from "./shared/egress";
 import { RUNNER_JOBS_PREFIX } from "./shared/job-format";
 import { MODELS_INTERNAL_HOST } from "./shared/model-egress";
@@ -61,6 +62,8 @@ export const SESSIONLESS = "__DISABLE_SESSION__";
 const CREATED_KEY = "sandbox-worker:created";
 /** The user's environment variables set at create (kept here, never in D1, logs or listings). */
 const USER_ENV_KEY = "sandbox-worker:env";
+/** The ports exposed through the API and their names (the SDK keeps their tokens; its listing drops names). */
+const PORT_NAMES_KEY = "sandbox-worker:port-names";
 
 /**
  * The Sandboxes whose running container's workspace is known to be restored (the adapter's
@@ -107,7 +110,7 @@ export class Sandbox extends SdkSandbox<Env> {
    * Applies a create's settings (see SandboxSettingsInput; sleepAfter and keepAlive the SDK
    * persists) and answers them all, so a create takes one call for both.
    */
-  async applySettings(settings: SandboxSettingsInput): Promise<SandboxSettings> {
+  async applySettings(settings: BackendSettingsInput): Promise<BackendSettings> {
     if (settings.env) {
       const before = (await this.ctx.storage.get<Record<string, string>>(USER_ENV_KEY)) ?? {};
       const unset = Object.fromEntries(Object.keys(before).map((k) => [k, undefined]));
@@ -120,7 +123,7 @@ export class Sandbox extends SdkSandbox<Env> {
   }
 
   /** The settings as GET /sandboxes/:id shows them. */
-  async readSettings(): Promise<SandboxSettings> {
+  async readSettings(): Promise<BackendSettings> {
     const env = (await this.ctx.storage.get<Record<string, string>>(USER_ENV_KEY)) ?? {};
     return {
       envNames: Object.keys(env).sort(),
@@ -140,6 +143,37 @@ export class Sandbox extends SdkSandbox<Env> {
   override async onStop(params?: Parameters<SdkSandbox<Env>["onStop"]>[0]): Promise<void> {
     readyWorkspaces.delete(this);
     await super.onStop(params);
+  }
+
+  /**
+   * sleepAfter ran out with no request (keepAlive off): the SDK stops the container, and on
+   * Cloudflare its disk goes with it. Not while a job runs in it (its runner works without
+   * requests; the stop would kill it mid-run). Otherwise snapshot first, so what the sandbox's
+   * own processes wrote since the sync watcher's last batch is in the head; if that fails,
+   * stay awake (the alarm comes again after another sleepAfter) rather than lose it. Without
+   * a runner API there is nothing to snapshot with, and it sleeps as the SDK's does.
+   */
+  override async onActivityExpired(): Promise<void> {
+    // The SDK's own keys (its fields are private): the name getSandbox gave it, our project id.
+    const projectId = await this.ctx.storage.get<string>("sandboxName");
+    const keepAlive = (await this.ctx.storage.get<boolean>("keepAliveEnabled")) ?? false;
+    if (keepAlive || !projectId || !this.ctx.container?.running) return await super.onActivityExpired();
+    const deps = workerApp(this.env).deps;
+    try {
+      const running = deps.jobs ? (await deps.jobs.list({ projectId, status: "running", limit: 1 })).jobs[0] : null;
+      if (running) {
+        console.log(`sleepAfter ran out for ${projectId}, but job ${running.id} runs in it: staying awake`);
+        return;
+      }
+      if (runnerAvailable(deps)) {
+        const snapshotId = await snapshotBeforeStop(deps, projectId);
+        console.log(`sleepAfter ran out for ${projectId}: snapshot ${snapshotId ?? "(fresh workspace, none)"}`);
+      }
+    } catch (err) {
+      console.warn(`sleepAfter ran out for ${projectId}, but it could not be put to sleep safely; staying awake:`, err);
+      return;
+    }
+    await super.onActivityExpired();
   }
 
   /** The container runs and its workspace was restored since it started. */
@@ -171,6 +205,45 @@ export class Sandbox extends SdkSandbox<Env> {
     return started;
   }
 
+  /**
+   * Exposes `port` at a preview URL under `hostname` (the SDK's exposePort: a new token, or the
+   * port's earlier one, which also reactivates it after a restart) and records its name.
+   */
+  async exposePreviewPort(port: number, hostname: string, name?: string): Promise<PreviewPort> {
+    const exposed = await this.exposePort(port, { hostname, ...(name !== undefined ? { name } : {}) });
+    const names = (await this.ctx.storage.get<Record<string, string | null>>(PORT_NAMES_KEY)) ?? {};
+    names[String(port)] = name ?? null;
+    await this.ctx.storage.put(PORT_NAMES_KEY, names);
+    return { port, name: name ?? null, url: exposed.url, active: true };
+  }
+
+  /**
+   * The ports exposed through the API, in order; `active` (with its URL) while the container that
+   * it was exposed in runs (after a restart POST again: same URL). Null when never created.
+   */
+  async previewPorts(hostname: string): Promise<PreviewPort[] | null> {
+    if (!(await this.wasCreated())) return null;
+    const names = (await this.ctx.storage.get<Record<string, string | null>>(PORT_NAMES_KEY)) ?? {};
+    if (Object.keys(names).length === 0) return [];
+    const urls = new Map((await this.getExposedPorts(hostname)).map((p) => [p.port, p.url]));
+    return Object.entries(names)
+      .map(([port, name]) => {
+        const url = urls.get(Number(port)) ?? null;
+        return { port: Number(port), name, url, active: url !== null };
+      })
+      .sort((a, b) => a.port - b.port);
+  }
+
+  /** Revokes `port`'s preview URL (its token too: a new expose makes a new URL); false if it was not exposed. */
+  async revokePreviewPort(port: number): Promise<boolean> {
+    const names = (await this.ctx.storage.get<Record<string, string | null>>(PORT_NAMES_KEY)) ?? {};
+    if (!Object.hasOwn(names, String(port))) return false;
+    await this.unexposePort(port);
+    delete names[String(port)];
+    await this.ctx.storage.put(PORT_NAMES_KEY, names);
+    return true;
+  }
+
   /** Whether it was created and not destroyed since: what status() answers 404 without. */
   async wasCreated(): Promise<boolean> {
     return (await this.ctx.storage.get<number>(CREATED_KEY)) !== undefined;
@@ -180,7 +253,7 @@ export class Sandbox extends SdkSandbox<Env> {
   override async destroy(): Promise<void> {
     readyWorkspaces.delete(this);
     await super.destroy();
-    await this.ctx.storage.delete(CREATED_KEY);
+    await this.ctx.storage.delete([CREATED_KEY, PORT_NAMES_KEY]);
   }
 
   static {

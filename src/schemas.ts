@@ -67,6 +67,23 @@ export const ReadFileQuerySchema = z.object({
  */
 const RESERVED_ENV = /^(SANDBOX_|LD_|NODE_OPTIONS$|BASH_ENV$|ENV$)/;
 
+/** Seconds per unit of a duration such as "90s", "10m", "2h" or "1d". */
+const UNIT_SECONDS = { s: 1, m: 60, h: 3600, d: 86_400 } as const;
+
+/**
+ * An idle TTL, in seconds: a duration string or a number of seconds, from a minute (the
+ * cron round that applies it runs once a minute) to 30 days.
+ */
+export const IdleTtlSchema = z
+  .union([
+    z.number().int(),
+    z
+      .string()
+      .regex(/^[1-9][0-9]{0,6}[smhd]$/, 'idleTtl is a duration such as "30m", "2h" or "1d", or a number of seconds')
+      .transform((v) => Number(v.slice(0, -1)) * UNIT_SECONDS[v.slice(-1) as keyof typeof UNIT_SECONDS]),
+  ])
+  .refine((s) => s >= 60 && s <= 30 * 86_400, "idleTtl must be between 60 seconds and 30 days");
+
 /** POST /sandboxes/:id (all optional; absent fields leave the sandbox's settings as they are). */
 export const CreateSandboxBodySchema = z.strictObject({
   env: EnvSchema.refine(
@@ -80,6 +97,7 @@ export const CreateSandboxBodySchema = z.strictObject({
     ])
     .optional(),
   keepAlive: z.boolean().optional(),
+  idleTtl: IdleTtlSchema.nullable().optional(),
 });
 
 /** GET /sandboxes: one page, by project id. */
@@ -109,6 +127,35 @@ export const StartProcessBodySchema = z.strictObject({
   command: CommandSchema,
   cwd: z.string().optional(),
   env: EnvSchema.optional(),
+});
+
+/** The port Cloudflare's container runtime listens on in every sandbox: never a preview's. */
+export const RUNTIME_PORT = 3000;
+
+/** A server's port in the sandbox that a preview URL may expose (the SDK's rule). */
+export const PortSchema = z
+  .number()
+  .int("port must be a whole number")
+  .min(1024, "port must be 1024-65535")
+  .max(65535, "port must be 1024-65535")
+  .refine((p) => p !== RUNTIME_PORT, `port ${RUNTIME_PORT} is the sandbox's control port`);
+
+/** POST /sandboxes/:projectId/ports. */
+export const ExposePortBodySchema = z.strictObject({
+  port: PortSchema,
+  /** A label for people (listings); not part of the URL. */
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9 ._-]{1,64}$/, "name must be 1-64 letters, digits, spaces, '.', '_' or '-'")
+    .optional(),
+});
+
+export const PortParamSchema = ProjectParamSchema.extend({
+  port: z
+    .string()
+    .regex(/^[0-9]{1,5}$/, "port must be a number")
+    .transform(Number)
+    .pipe(PortSchema),
 });
 
 export const ProcessParamSchema = ProjectParamSchema.extend({

@@ -240,6 +240,8 @@ export const RUNTIME_BUNDLE = `${RUNTIME_DIR}/runtime.js`;
 /** The jail's `run/` directory, read-write: the runtime listens on a unix socket there. */
 export const RUNTIME_RUN_DIR = "/run/sandbox-runtime";
 export const RUNTIME_SOCKET_NAME = "runtime.sock";
+/** Beside it, the forwarder's socket to the jail's own ports (jail-forwarder.ts; preview URLs). */
+export const PORTS_SOCKET_NAME = "ports.sock";
 /** What the egress forwarder writes in the run directory once it listens (jail-forwarder.ts). */
 export const FORWARDER_READY_NAME = "forwarder.ready";
 

@@ -177,6 +177,8 @@ function rawHeaderLines(raw: string[], keep: readonly string[] = []): string {
 /** Where a proxied request goes: a unix socket (or a TCP host and port) and the path (with its query) on it. */
 export interface ProxyTarget {
   socketPath?: string;
+  /** Makes the connection itself (a jail's ports socket, jails.ts portFor), instead of socketPath or host. */
+  connect?: () => Socket;
   host?: string;
   port?: number;
   path: string;
@@ -233,8 +235,9 @@ export function proxyHttp(req: IncomingMessage, res: ServerResponse, target: Pro
       method: req.method,
       headers: { ...forwardHeaders(req.headers, target.drop ?? PROXY_DROP), ...target.set },
       // One connection per request: a pooled one could outlive its runtime, and a socket
-      // path (/proc/self/fd/N) names another socket once its fd is closed.
-      agent: false,
+      // path (/proc/self/fd/N) names another socket once its fd is closed. (Node takes
+      // createConnection only without an agent, and then pools nothing either.)
+      ...(target.connect ? { createConnection: target.connect } : { agent: false }),
     });
     onConnected(upstream, target);
     upstream.on("response", (up) => {
@@ -290,7 +293,7 @@ export function spliceSockets(a: Duplex, b: Duplex): void {
  * connection closes. The client closing first aborts the upstream request.
  */
 export function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, target: ProxyTarget): void {
-  const headers = forwardHeaders(req.headers, PROXY_DROP);
+  const headers = { ...forwardHeaders(req.headers, target.drop ?? PROXY_DROP), ...target.set };
   headers.connection = "Upgrade";
   if (req.headers.upgrade) headers.upgrade = req.headers.upgrade;
   const upstream = request({
@@ -298,7 +301,7 @@ export function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer,
     path: target.path,
     method: req.method,
     headers,
-    agent: false,
+    ...(target.connect ? { createConnection: target.connect } : { agent: false }),
   });
   onConnected(upstream, target);
   const abort = () => upstream.destroy();
@@ -323,7 +326,7 @@ export function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer,
   });
   upstream.on("error", (err) => {
     socket.off("close", abort);
-    sendRawError(req, socket, proxyFailed(err));
+    sendRawError(req, socket, proxyFailed(err, target.name));
   });
   upstream.end();
 }

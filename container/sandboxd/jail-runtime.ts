@@ -33,6 +33,7 @@ import {
   type JailRuntime,
   jailCommand,
   jailIsolation,
+  PORTS_SOCKET_NAME,
   RUNTIME_RUN_DIR,
   WORKSPACE,
 } from "./bwrap.ts";
@@ -253,6 +254,7 @@ export function spawnRun(
             SANDBOX_EGRESS_DIR: EGRESS_DIR,
             SANDBOX_EGRESS_PORTS: net.ports.join(","),
             SANDBOX_FORWARDER_READY: `${RUNTIME_RUN_DIR}/${FORWARDER_READY_NAME}`,
+            SANDBOX_PORTS_SOCKET: `${RUNTIME_RUN_DIR}/${PORTS_SOCKET_NAME}`,
           }
         : {}),
     },

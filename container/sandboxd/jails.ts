@@ -18,11 +18,12 @@ import type { ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { chown, mkdir, rm, stat, writeFile } from "node:fs/promises";
+import { connect, type Socket } from "node:net";
 import { join } from "node:path";
-import { FORWARDER_READY_NAME, type Isolation, type JailNet, RUNTIME_SOCKET_NAME } from "./bwrap.ts";
-import { notFound, SandboxdError, unavailable } from "./errors.ts";
+import { FORWARDER_READY_NAME, type Isolation, type JailNet, PORTS_SOCKET_NAME, RUNTIME_SOCKET_NAME } from "./bwrap.ts";
+import { badRequest, notFound, SandboxdError, unavailable } from "./errors.ts";
 import { checkJailId } from "./ids.ts";
-import { JailEgress, jailHostsFile } from "./jail-egress.ts";
+import { EGRESS_HTTP_PORT, JailEgress, jailHostsFile } from "./jail-egress.ts";
 import { connectInternet, type Internet, jailResolvConf } from "./jail-network.ts";
 import { claimResources, detachVolumeNow, type Enforcement, releaseResources } from "./jail-resources.ts";
 import {
@@ -38,6 +39,9 @@ import {
 import type { JailCgroup } from "./limits.ts";
 import { openRuntimeSocket, type RuntimeSocket } from "./runtime-socket.ts";
 import { killTree } from "./spawn.ts";
+
+/** The port Cloudflare's runtime listens on in a container (here a unix socket): never a preview's. */
+const RUNTIME_PORT = 3000;
 
 /** Starts of a jail's runtime tried when bwrap's loopback setup fails (see boot). */
 const LOOPBACK_ATTEMPTS = 5;
@@ -243,6 +247,7 @@ export class Jails {
     // A dead runtime's socket would refuse the new one's bind (and answer no ping); its forwarder's mark would lie.
     await rm(join(jail.runDir, RUNTIME_SOCKET_NAME), { force: true });
     await rm(join(jail.runDir, FORWARDER_READY_NAME), { force: true });
+    await rm(join(jail.runDir, PORTS_SOCKET_NAME), { force: true });
 
     const net = await this.jailNet(jail);
     for (let attempt = 1; ; attempt++) {
@@ -398,14 +403,46 @@ export class Jails {
     return existed;
   }
 
-  /** The socket to proxy the jail's container traffic to; 503 JAIL_NOT_RUNNING unless its runtime runs. */
-  async socketFor(id: string): Promise<RuntimeSocket> {
+  /** The jail once a start in progress settled; 503 JAIL_NOT_RUNNING unless its runtime runs. */
+  private async running(id: string): Promise<Jail> {
     const jail = this.jails.get(checkJailId(id));
     if (jail) await this.settled(jail);
     if (!jail || !isAlive(jail.run) || !jail.run.ready) {
       throw unavailable(`Jail ${id} is not running (POST /jails/${id} starts it)`, "JAIL_NOT_RUNNING");
     }
-    return this.openSocket(jail);
+    return jail;
+  }
+
+  /** The socket to proxy the jail's container traffic to; 503 JAIL_NOT_RUNNING unless its runtime runs. */
+  async socketFor(id: string): Promise<RuntimeSocket> {
+    return this.openSocket(await this.running(id));
+  }
+
+  /**
+   * How to reach `port` of the jail's own network (a preview URL's server): a connection to its
+   * forwarder's ports socket that names the port first (jail-forwarder.ts), or, unisolated (the
+   * host's network), the host's loopback. 400 INVALID_PORT for a port outside 1024-65535, the
+   * runtime's 3000 or one of the jail's egress ports (they lead out of it); 503 unless it runs.
+   */
+  async portFor(id: string, port: number): Promise<{ connect(): Socket; close(): void }> {
+    const egress = [EGRESS_HTTP_PORT, ...this.net.hostPorts];
+    if (!Number.isInteger(port) || port < 1024 || port > 65535 || port === RUNTIME_PORT || egress.includes(port)) {
+      throw badRequest(
+        `Port ${port} cannot be reached: use 1024-65535 but ${RUNTIME_PORT} (the runtime's) and the jail's egress ports`,
+        "INVALID_PORT",
+      );
+    }
+    const jail = await this.running(id);
+    if (this.iso.kind !== "bwrap") return { connect: () => connect(port, "127.0.0.1"), close: noop };
+    const socket = openRuntimeSocket(join(jail.runDir, PORTS_SOCKET_NAME));
+    return {
+      connect: () => {
+        const conn = connect(socket.path);
+        conn.write(`${port}\n`);
+        return conn;
+      },
+      close: socket.close,
+    };
   }
 
   /** Shutdown: {@link killEverything}, then every jail's cgroup removed once its processes are gone. */

@@ -4,17 +4,30 @@
  * each wrapped so any failure becomes a JSON error and the server keeps serving.
  * `/jails/...` starts and stops container runtimes (jails.ts) and proxies a jail's
  * container traffic, websocket upgrades included, to its unix socket; its client is
- * the Sandbox Durable Object's JailContainer (src/backend/jail-container.ts). The
- * protocol is documented in container/sandboxd/README.md.
+ * the Sandbox Durable Object's JailContainer (src/backend/jail-container.ts).
+ * `/jails/:id/ports/:port/...` carries a preview URL's traffic to a server on that port of
+ * the jail's own network (Jails.portFor). The protocol is documented in
+ * container/sandboxd/README.md.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { z } from "zod";
+import { SANDBOXD_TOKEN_HEADER } from "../../src/shared/egress.ts";
 import type { Isolation } from "./bwrap.ts";
 import type { SandboxdConfig } from "./config.ts";
 import { badRequest, notFound, SandboxdError } from "./errors.ts";
-import { clientGone, proxyHttp, proxyUpgrade, readJson, sendError, sendJson, sendRawError } from "./http.ts";
+import {
+  clientGone,
+  type ProxyTarget,
+  proxyHttp,
+  proxyUpgrade,
+  readJson,
+  sendError,
+  sendJson,
+  sendRawError,
+} from "./http.ts";
 import { checkJailId } from "./ids.ts";
 import { describeNetwork, detectInternet, type Internet } from "./jail-network.ts";
 import { describeLimits, detectEnforcement, type Enforcement } from "./jail-resources.ts";
@@ -27,8 +40,10 @@ interface Ctx {
   url: URL;
   /** The jail of a `/jails/:id...` route, else "". */
   jailId: string;
-  /** For `/jails/:id/container/<rest>`: `/<rest>`, the path on the runtime's socket. */
+  /** For `/jails/:id/container/<rest>` (and `/ports/:port/<rest>`): `/<rest>`, the path upstream. */
   upstreamPath: string;
+  /** For `/jails/:id/ports/:port/<rest>`: the port, else 0. */
+  port: number;
 }
 
 /** A route's matched parameters. */
@@ -36,6 +51,7 @@ interface Match {
   route: string;
   jailId: string;
   upstreamPath: string;
+  port: number;
 }
 
 /** POST /jails/:id: the Worker's address, where the jail's requests for the Worker's hosts go (jail-egress.ts). */
@@ -57,12 +73,33 @@ function digest(s: string): Buffer {
   return createHash("sha256").update(s).digest();
 }
 
-/** Bearer check in constant time (hashing first makes the lengths equal). */
-function authorized(req: IncomingMessage, token: string | null): boolean {
+/**
+ * Bearer check in constant time (hashing first makes the lengths equal). On a port's route
+ * the token comes in `x-sandboxd-token`: `Authorization` there is the preview's client's own.
+ */
+function authorized(req: IncomingMessage, token: string | null, route: string): boolean {
   if (token === null) return true;
-  const header = req.headers.authorization ?? "";
-  const given = header.startsWith("Bearer ") ? header.slice(7) : "";
+  let given: string;
+  if (route === "jailPort") {
+    const header = req.headers[SANDBOXD_TOKEN_HEADER];
+    given = typeof header === "string" ? header : "";
+  } else {
+    const header = req.headers.authorization ?? "";
+    given = header.startsWith("Bearer ") ? header.slice(7) : "";
+  }
   return timingSafeEqual(digest(given), digest(token));
+}
+
+/** What a port's server gets: the client's headers but sandboxd's token, and its own Host. */
+function portTarget(port: number, path: string, conn: { connect(): Socket; close(): void }): ProxyTarget {
+  return {
+    path,
+    connect: conn.connect,
+    connected: conn.close,
+    drop: [SANDBOXD_TOKEN_HEADER, "host"],
+    set: { host: `localhost:${port}` },
+    name: `Port ${port} of the jail (is a server listening on it?)`,
+  };
 }
 
 /**
@@ -124,6 +161,13 @@ export function createSandboxd(
         sendJson(res, 200, { signaled: await jails.signal(jailId, signal) });
       },
     },
+    jailPort: {
+      // Any method: a server in the jail (a preview URL's).
+      "*": async ({ req, res, url, jailId, upstreamPath, port }) => {
+        const conn = await jails.portFor(jailId, port);
+        await proxyHttp(req, res, portTarget(port, upstreamPath + url.search, conn));
+      },
+    },
     jailContainer: {
       // Any method: the runtime's own API (see ANY_METHOD below).
       "*": async ({ req, res, url, jailId, upstreamPath }) => {
@@ -138,7 +182,7 @@ export function createSandboxd(
   };
 
   /** Routes whose "*" handler takes every method. */
-  const ANY_METHOD = new Set(["jailContainer"]);
+  const ANY_METHOD = new Set(["jailContainer", "jailPort"]);
 
   /** The `/jails/:id...` routes. */
   function matchJail(path: string): Match | null {
@@ -146,34 +190,36 @@ export function createSandboxd(
     if (!m?.[1]) return null;
     const jailId = decodeURIComponent(m[1]);
     const rest = m[2] ?? "";
-    const base = { jailId, upstreamPath: "" };
+    const base = { jailId, upstreamPath: "", port: 0 };
     const fixed: Record<string, string> = { "": "jail", "/wait": "jailWait", "/signal": "jailSignal" };
     const route = fixed[rest];
     if (route) return { ...base, route };
     if (rest === "/container" || rest.startsWith("/container/")) {
       return { ...base, route: "jailContainer", upstreamPath: rest.slice("/container".length) || "/" };
     }
+    const p = /^\/ports\/(\d{1,5})(\/.*)?$/.exec(rest);
+    if (p?.[1]) return { ...base, route: "jailPort", port: Number(p[1]), upstreamPath: p[2] ?? "/" };
     return null;
   }
 
   /** Route name and path parameters of a URL path, or null. */
   function match(path: string): Match | null {
-    const none = { jailId: "", upstreamPath: "" };
+    const none = { jailId: "", upstreamPath: "", port: 0 };
     if (path === "/health") return { ...none, route: "health" };
     if (path === "/jails") return { ...none, route: "listJails" };
     if (path.startsWith("/jails/")) return matchJail(path);
     return null;
   }
 
-  function checkAuth(req: IncomingMessage): void {
-    if (!authorized(req, cfg.token)) throw new SandboxdError("UNAUTHORIZED", "Missing or invalid bearer token");
+  function checkAuth(req: IncomingMessage, route: string): void {
+    if (!authorized(req, cfg.token, route)) throw new SandboxdError("UNAUTHORIZED", "Missing or invalid bearer token");
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://sandboxd");
     const m = match(url.pathname);
     if (!m) throw notFound(`No route ${url.pathname}`, "ROUTE_NOT_FOUND");
-    if (m.route !== "health") checkAuth(req);
+    if (m.route !== "health") checkAuth(req, m.route);
     const handlers = routes[m.route] ?? {};
     const handler = ANY_METHOD.has(m.route) ? handlers["*"] : handlers[req.method ?? ""];
     if (!handler) {
@@ -189,11 +235,16 @@ export function createSandboxd(
     const url = new URL(req.url ?? "/", "http://sandboxd");
     const m = match(url.pathname);
     if (!m) throw notFound(`No route ${url.pathname}`, "ROUTE_NOT_FOUND");
-    checkAuth(req);
-    if (m.route !== "jailContainer") {
+    checkAuth(req, m.route);
+    if (m.route !== "jailContainer" && m.route !== "jailPort") {
       throw badRequest(`${url.pathname} does not take an upgrade`, "UPGRADE_NOT_SUPPORTED");
     }
     checkJailId(m.jailId);
+    if (m.route === "jailPort") {
+      const conn = await jails.portFor(m.jailId, m.port);
+      proxyUpgrade(req, socket, head, portTarget(m.port, m.upstreamPath + url.search, conn));
+      return;
+    }
     const runtime = await jails.socketFor(m.jailId);
     proxyUpgrade(req, socket, head, {
       socketPath: runtime.path,

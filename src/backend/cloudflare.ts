@@ -36,12 +36,13 @@ import { readFileBody, writeFileBytes } from "./cloudflare-files";
 import { cloudflareProcesses, isRunning } from "./cloudflare-processes";
 import { execEventStream } from "./cloudflare-streams";
 import type {
+  BackendSettings,
+  BackendSettingsInput,
   ExecRequest,
   ExecResult,
+  PreviewPort,
   SandboxBackend,
   SandboxInfo,
-  SandboxSettings,
-  SandboxSettingsInput,
 } from "./types";
 
 // biome-ignore lint/suspicious/noExplicitAny: the SDK's Sandbox is generic over the Worker's Env, irrelevant here.
@@ -58,8 +59,11 @@ interface CreationMarks {
   workspaceReady(): Promise<boolean>;
   noteEnsured(initialized: boolean): Promise<boolean>;
   execIfReady(command: string, options: ExecOptions): Promise<SdkExecResult | null>;
-  applySettings(settings: SandboxSettingsInput): Promise<SandboxSettings>;
-  readSettings(): Promise<SandboxSettings>;
+  applySettings(settings: BackendSettingsInput): Promise<BackendSettings>;
+  readSettings(): Promise<BackendSettings>;
+  exposePreviewPort(port: number, hostname: string, name?: string): Promise<PreviewPort>;
+  previewPorts(hostname: string): Promise<PreviewPort[] | null>;
+  revokePreviewPort(port: number): Promise<boolean>;
 }
 
 /** Exit codes of the adapter's own shell snippets. */
@@ -87,7 +91,11 @@ export function createCloudflareBackend(
   // Sessionless: every call is its own process in the container, so nothing of one request
   // waits behind another's long command (the runtime serialises the calls of one session),
   // an `exit` ends only that command, and output comes back byte for byte.
-  const sandboxOf = (projectId: string): AnySandbox => getSandbox(ns, projectId, { enableDefaultSession: false });
+  // normalizeId: project ids are lowercase already (schemas.ts); it is what the SDK's preview proxy
+  // passes (backend/cloudflare-preview.ts), and the SDK sends the Sandbox a configure call whenever
+  // the options of one id change within an isolate.
+  const sandboxOf = (projectId: string): AnySandbox =>
+    getSandbox(ns, projectId, { enableDefaultSession: false, normalizeId: true });
   // The product's Sandbox class (src/sandbox-class.ts) records creation when its container
   // starts: the SDK's placement id, stored in a session handshake, was missing now and then.
   const marks = (sandbox: AnySandbox) => sandbox as unknown as CreationMarks;
@@ -172,8 +180,27 @@ export function createCloudflareBackend(
 
     killAllProcesses: processes.killAll,
 
+    exposePort: (projectId, port, { hostname, name }) =>
+      mapErrors(() => marks(sandboxOf(projectId)).exposePreviewPort(port, hostname, name)),
+
+    async listPorts(projectId, hostname) {
+      const ports = await mapErrors(() => marks(sandboxOf(projectId)).previewPorts(hostname));
+      if (ports === null) throw new NotFoundError(`Sandbox ${projectId} not found`, "SANDBOX_NOT_FOUND");
+      return ports;
+    },
+
+    async unexposePort(projectId, port) {
+      if (!(await mapErrors(() => marks(sandboxOf(projectId)).revokePreviewPort(port)))) {
+        throw new NotFoundError(`Port ${port} of ${projectId} is not exposed`, "PORT_NOT_EXPOSED");
+      }
+    },
+
     async destroy(projectId) {
       await mapErrors(() => sandboxOf(projectId).destroy());
+    },
+
+    async stop(projectId) {
+      await mapErrors(() => sandboxOf(projectId).stop());
     },
 
     async exec(projectId, req): Promise<ExecResult> {

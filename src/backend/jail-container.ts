@@ -10,8 +10,11 @@
  *
  * A jail is a container: it is started, monitored, signalled and destroyed, and its
  * port 3000 is reached through sandboxd (`/jails/:id/container/*`, a proxy to the
- * runtime's unix socket). It is named by the Durable Object's id.
+ * runtime's unix socket). Any other port (a preview URL's server, SDK `exposePort`) is
+ * reached at `/jails/:id/ports/:port/*`, on the jail's own network. It is named by the
+ * Durable Object's id.
  */
+import { SANDBOXD_TOKEN_HEADER } from "../shared/egress";
 import { ERROR_STATUS } from "../shared/error-codes";
 
 /** The part of workerd's `Container` that the SDK and @cloudflare/containers use. */
@@ -47,6 +50,9 @@ export interface JailHost {
    */
   fetcher?: Pick<Fetcher, "fetch"> | undefined;
 }
+
+/** The runtime's port in a container; every other port is a server of the sandbox's own. */
+const RUNTIME_PORT = 3000;
 
 /** The message @cloudflare/containers recognises as "not listening yet, retry" (its NOT_LISTENING_ERROR). */
 const NOT_LISTENING = "the container is not listening";
@@ -118,7 +124,8 @@ export class JailContainer implements ContainerSubset {
     void this.#call("POST", "/signal", { signal: signo }).catch(() => {});
   }
 
-  getTcpPort(_port: number): Fetcher {
+  getTcpPort(port: number): Fetcher {
+    if (port !== RUNTIME_PORT) return this.#serverPort(port);
     const forward = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
       const request = new Request(input, init);
       await this.#started.catch(() => {});
@@ -139,6 +146,30 @@ export class JailContainer implements ContainerSubset {
       return res;
     };
     // Only `fetch` is ever called on a container port; the cast fills Fetcher's other members.
+    return { fetch: forward } as unknown as Fetcher;
+  }
+
+  /**
+   * A server's port in the jail (the SDK's preview URLs): the request streams on as it is, its
+   * own Authorization included; sandboxd's token goes in its own header (sandboxd drops it),
+   * redirects and websocket upgrades go back to the client.
+   */
+  #serverPort(port: number): Fetcher {
+    const forward = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
+      const request = new Request(input, init);
+      await this.#started.catch(() => {});
+      if (!this.#running) throw new Error(NOT_LISTENING);
+      const url = new URL(request.url);
+      const headers = new Headers(request.headers);
+      headers.set(SANDBOXD_TOKEN_HEADER, this.host.token);
+      return await this.#fetch(`${this.#base()}/ports/${port}${url.pathname}${url.search}`, {
+        method: request.method,
+        headers,
+        body: request.body,
+        redirect: "manual",
+        signal: request.signal,
+      });
+    };
     return { fetch: forward } as unknown as Fetcher;
   }
 

@@ -19,6 +19,7 @@ import type {
   ExecEventSchema,
   ExecResultSchema,
   FileEntrySchema,
+  PreviewPortSchema,
   ProcessInfoSchema,
   ProcessLogsSchema,
   SandboxInfoSchema,
@@ -57,10 +58,24 @@ export interface SandboxSettingsInput {
   sleepAfter?: string | number;
   /** Keep the container awake whatever the activity. */
   keepAlive?: boolean;
+  /**
+   * Snapshot and stop the sandbox after this long without API use ("30m", "2h", "1d", or
+   * seconds; null removes it). Kept in D1 for the cron round (sandboxes/idle.ts), not by the backend.
+   */
+  idleTtl?: string | number | null;
 }
+
+/** What the backend keeps of a create's settings (the idle TTL is the registry's). */
+export type BackendSettingsInput = Omit<SandboxSettingsInput, "idleTtl">;
 
 /** The settings as GET /sandboxes/:id shows them: variable names, never values. */
 export type SandboxSettings = z.infer<typeof SandboxSettingsSchema>;
+
+/** The settings the backend keeps and answers (all but the idle TTL). */
+export type BackendSettings = Omit<SandboxSettings, "idleTtl">;
+
+/** A port exposed at a preview URL (POST /sandboxes/:id/ports). */
+export type PreviewPort = z.infer<typeof PreviewPortSchema>;
 
 export interface ExecRequest {
   command: string;
@@ -124,13 +139,25 @@ export interface SandboxBackend {
   /** Current state without starting anything; NotFoundError(SANDBOX_NOT_FOUND) if never created. */
   status(projectId: string): Promise<SandboxInfo>;
   /** Applies a create's settings to the sandbox (kept by its Durable Object); answers them all. */
-  applySettings(projectId: string, settings: SandboxSettingsInput): Promise<SandboxSettings>;
+  applySettings(projectId: string, settings: BackendSettingsInput): Promise<BackendSettings>;
   /** The sandbox's settings, starting nothing. */
-  readSettings(projectId: string): Promise<SandboxSettings>;
+  readSettings(projectId: string): Promise<BackendSettings>;
   /** Kill every process in the sandbox but the background processes `keep` names; returns how many were killed. */
   killAllProcesses(projectId: string, keep?: readonly string[]): Promise<number>;
   /** Tear the sandbox down (container stopped / workspace removed). */
   destroy(projectId: string): Promise<void>;
+  /**
+   * Stop its container as a sleep does (the sandbox stays created; its next use starts it
+   * again and the ensure step restores its workspace). Returns once the stop is signalled.
+   */
+  stop(projectId: string): Promise<void>;
+
+  /** Exposes a server's port at a preview URL under `hostname` (the sandbox must be running). */
+  exposePort(projectId: string, port: number, opts: { hostname: string; name?: string }): Promise<PreviewPort>;
+  /** The exposed ports, starting nothing; NotFoundError(SANDBOX_NOT_FOUND) if never created. */
+  listPorts(projectId: string, hostname: string): Promise<PreviewPort[]>;
+  /** Revokes a port's preview URL; NotFoundError(PORT_NOT_EXPOSED) if it was not exposed. */
+  unexposePort(projectId: string, port: number): Promise<void>;
 
   exec(projectId: string, req: ExecRequest): Promise<ExecResult>;
   /**

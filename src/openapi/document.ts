@@ -24,6 +24,7 @@ const TAGS = [
   { name: "Commands", description: "Run commands and clone repositories in a sandbox" },
   { name: "Files", description: "Files, listings and tar archives inside the workspace" },
   { name: "Processes", description: "Background processes and their output" },
+  { name: "Preview URLs", description: "Public URLs for servers listening in a sandbox" },
   { name: "Snapshots", description: "Snapshots of the workspace (stored in R2) and restores" },
   { name: "Jobs", description: "Agent jobs (queued in D1) and their events" },
   {

@@ -9,7 +9,7 @@ import type { AppDeps } from "../deps";
 import { AppError, NotFoundError } from "../errors";
 import { hasBody, jsonBody } from "../http/body";
 import { ok } from "../http/envelope";
-import { runForProject } from "../runner-driver/access";
+import { snapshotBeforeStop } from "../runner-driver/access";
 import { isInternalProcess } from "../runner-driver/run";
 import { ensureReady } from "../sandboxes/ready";
 import { recordDestroy } from "../sandboxes/registry";
@@ -31,18 +31,16 @@ async function currentStatus(deps: AppDeps, projectId: string): Promise<SandboxI
   }
 }
 
-/**
- * Snapshot before a destroy. A fresh workspace (never restored since its container
- * started) holds nothing of the project's: the runner refuses to snapshot it over
- * the head (WORKSPACE_NOT_RESTORED), and there is nothing to save.
- */
-async function snapshotBeforeDestroy(deps: AppDeps, projectId: string): Promise<string | null> {
-  try {
-    return (await runForProject(deps, projectId, "snapshot")).snapshotId;
-  } catch (err) {
-    if (err instanceof AppError && err.code === "WORKSPACE_NOT_RESTORED") return null;
-    throw err;
+/** The idle TTL a create sets, which needs the registry (D1) the cron round reads it from. */
+async function applyIdleTtl(deps: AppDeps, projectId: string, idleTtl: number | null | undefined): Promise<void> {
+  if (idleTtl === undefined) return;
+  if (!deps.sandboxes) {
+    throw new AppError(
+      "idleTtl needs the D1 database (bind it as DB): the cron round finds idle sandboxes there",
+      "REGISTRY_UNAVAILABLE",
+    );
   }
+  await deps.sandboxes.setIdleTtl(projectId, idleTtl);
 }
 
 export function sandboxRoutes(deps: AppDeps): Hono {
@@ -57,16 +55,21 @@ export function sandboxRoutes(deps: AppDeps): Hono {
     .post("/:projectId", jsonBody(), validate("param", ProjectParamSchema), async (c) => {
       const { projectId } = c.req.valid("param");
       // Settings first, so the processes the ensure step starts see them (none: leave them be).
-      const settings = hasBody(c.req.raw) ? parseOrThrow(CreateSandboxBodySchema, await readJson(c.req), "json") : {};
+      const { idleTtl, ...settings } = hasBody(c.req.raw)
+        ? parseOrThrow(CreateSandboxBodySchema, await readJson(c.req), "json")
+        : {};
+      await applyIdleTtl(deps, projectId, idleTtl);
       const applied = await backend.applySettings(projectId, settings);
       // The ensure step every route takes (sandboxes/ready.ts); create also makes sure sync runs.
       const { initialized: _i, started: _s, ...ready } = await ensureReady(deps, projectId, { alwaysSync: true });
-      return ok(c, { ...ready, settings: applied, message: "Sandbox ready" });
+      const idle = (await sandboxes?.idleTtlOf(projectId)) ?? null;
+      return ok(c, { ...ready, settings: { ...applied, idleTtl: idle }, message: "Sandbox ready" });
     })
     .get("/:projectId", validate("param", ProjectParamSchema), async (c) => {
       const { projectId } = c.req.valid("param");
       const status = await backend.status(projectId);
-      return ok(c, { ...status, settings: await backend.readSettings(projectId) });
+      const idleTtl = (await sandboxes?.idleTtlOf(projectId)) ?? null;
+      return ok(c, { ...status, settings: { ...(await backend.readSettings(projectId)), idleTtl } });
     })
     .delete(
       "/:projectId",
@@ -93,7 +96,7 @@ export function sandboxRoutes(deps: AppDeps): Hono {
           // Work is never lost to a teardown: snapshot first (a failure aborts the destroy;
           // configured storage but an unreachable runner API answers 503 rather than lose work).
           const snapshotId =
-            deps.snapshots && query.snapshot !== false ? await snapshotBeforeDestroy(deps, projectId) : null;
+            deps.snapshots && query.snapshot !== false ? await snapshotBeforeStop(deps, projectId) : null;
           await backend.destroy(projectId);
           await recordDestroy(deps.sandboxes, projectId);
           return ok(c, {

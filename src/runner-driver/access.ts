@@ -72,3 +72,18 @@ export async function runForProject<C extends "snapshot" | "restore">(
   const token = await snapshots.mintRunnerToken(projectId, Math.ceil(timeoutMs / 1000) + 60);
   return runRunner(deps.backend, projectId, command, args, { apiUrl, token }, timeoutMs);
 }
+
+/**
+ * Snapshots the workspace before its container goes away (a destroy, an idle stop): the new
+ * snapshot's id, or null for a fresh workspace (never restored since its container started),
+ * which holds nothing of the project's: the runner refuses to snapshot it over the head
+ * (WORKSPACE_NOT_RESTORED), and there is nothing to save.
+ */
+export async function snapshotBeforeStop(deps: RunnerDeps, projectId: string): Promise<string | null> {
+  try {
+    return (await runForProject(deps, projectId, "snapshot")).snapshotId;
+  } catch (err) {
+    if (err instanceof AppError && err.code === "WORKSPACE_NOT_RESTORED") return null;
+    throw err;
+  }
+}

@@ -7,7 +7,8 @@
  *
  * Last use is written at most once a minute per project and isolate (`USE_WRITE_MS`),
  * so the hot path of a busy sandbox costs no D1 write per request; a create and the
- * ensure step that initialises a workspace always write.
+ * ensure step that initialises a workspace always write. Each sandbox's idle TTL lives
+ * here too, beside the last use it is measured from (the cron round: sandboxes/idle.ts).
  */
 import type { z } from "zod";
 import { ValidationError } from "../errors";
@@ -33,6 +34,17 @@ export interface SandboxRegistry {
   /** Records a destroy at `now`. */
   noteDestroyed(projectId: string, now?: number): Promise<void>;
   list(query: SandboxListQuery): Promise<{ sandboxes: SandboxListing[]; nextCursor: string | null }>;
+  /** Sets (seconds) or removes (null) the sandbox's idle TTL. */
+  setIdleTtl(projectId: string, seconds: number | null, now?: number): Promise<void>;
+  /** The sandbox's idle TTL in seconds, or null. */
+  idleTtlOf(projectId: string): Promise<number | null>;
+  /**
+   * Up to `limit` active sandboxes, longest unused first, whose idle TTL has run out at `now`,
+   * that it has not stopped since their last use, and that run no job.
+   */
+  idleCandidates(now: number, limit: number): Promise<string[]>;
+  /** Records that the idle TTL stopped it at `now`. */
+  noteIdleStopped(projectId: string, now?: number): Promise<void>;
 }
 
 /** How stale a last-use time may get before a use writes it again. */
@@ -46,6 +58,8 @@ interface Row {
   destroyed_at: string | null;
   head: string | null;
   running_job: string | null;
+  idle_ttl_seconds: number | null;
+  idle_stopped_at: string | null;
 }
 
 const toListing = (r: Row): SandboxListing => ({
@@ -56,6 +70,8 @@ const toListing = (r: Row): SandboxListing => ({
   destroyedAt: r.destroyed_at,
   headSnapshotId: r.head,
   runningJobId: r.running_job,
+  idleTtlSeconds: r.idle_ttl_seconds,
+  idleStoppedAt: r.idle_stopped_at,
 });
 
 /** The project id a page's cursor continues after (http/cursor.ts), checked to be one. */
@@ -77,7 +93,7 @@ export function createSandboxRegistry(db: D1Database): SandboxRegistry {
           `INSERT INTO sandboxes (project_id, state, created_at, last_used_at) VALUES (?1, 'active', ?2, ?2)
            ON CONFLICT (project_id) DO UPDATE SET
              created_at = CASE WHEN state = 'destroyed' THEN ?2 ELSE created_at END,
-             state = 'active', last_used_at = ?2, destroyed_at = NULL`,
+             state = 'active', last_used_at = ?2, destroyed_at = NULL, idle_stopped_at = NULL`,
         )
         .bind(projectId, at)
         .run();
@@ -93,6 +109,49 @@ export function createSandboxRegistry(db: D1Database): SandboxRegistry {
         .bind(projectId, at)
         .run();
       // The next use must write: it makes the sandbox active again.
+      written.delete(projectId);
+    },
+
+    async setIdleTtl(projectId, seconds, now = Date.now()) {
+      const at = new Date(now).toISOString();
+      await db
+        .prepare(
+          `INSERT INTO sandboxes (project_id, state, created_at, last_used_at, idle_ttl_seconds)
+           VALUES (?1, 'active', ?2, ?2, ?3)
+           ON CONFLICT (project_id) DO UPDATE SET idle_ttl_seconds = ?3`,
+        )
+        .bind(projectId, at, seconds)
+        .run();
+    },
+
+    async idleTtlOf(projectId) {
+      const row = await db
+        .prepare("SELECT idle_ttl_seconds FROM sandboxes WHERE project_id = ?1")
+        .bind(projectId)
+        .first<{ idle_ttl_seconds: number | null }>();
+      return row?.idle_ttl_seconds ?? null;
+    },
+
+    async idleCandidates(now, limit) {
+      const { results } = await db
+        .prepare(
+          `SELECT s.project_id FROM sandboxes s
+           WHERE s.state = 'active' AND s.idle_ttl_seconds IS NOT NULL AND s.idle_stopped_at IS NULL
+             AND unixepoch(s.last_used_at) + s.idle_ttl_seconds <= ?1 / 1000
+             AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.project_id = s.project_id AND j.status = 'running')
+           ORDER BY s.last_used_at LIMIT ?2`,
+        )
+        .bind(now, limit)
+        .all<{ project_id: string }>();
+      return results.map((r) => r.project_id);
+    },
+
+    async noteIdleStopped(projectId, now = Date.now()) {
+      await db
+        .prepare("UPDATE sandboxes SET idle_stopped_at = ?2 WHERE project_id = ?1")
+        .bind(projectId, new Date(now).toISOString())
+        .run();
+      // Its next use must write: that clears the mark.
       written.delete(projectId);
     },
 

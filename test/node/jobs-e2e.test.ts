@@ -2,7 +2,8 @@
  * Agent jobs end to end (local jails): a `shell` job queued through the API,
  * leased by /run-next (and, separately, by the cron trigger), run by the bundled
  * runner in a real bubblewrap sandbox, reported back; its snapshot holds the
- * command's output, and its events replay from the start.
+ * command's output, and its events replay from the start. Also the sandbox lifecycle the
+ * cron and the Durable Object's alarm drive: the idle TTL and the snapshot before a sleep.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Envelope, type Stack, startStack } from "../support/stack.ts";
@@ -102,6 +103,79 @@ describe("jobs end to end", () => {
     expect(job.status, JSON.stringify(job)).toBe("succeeded");
     expect((job.result as { changedFiles: { added: string[] } }).changedFiles.added).toContain("cron.txt");
   });
+
+  it("snapshots and stops a sandbox past its idle TTL from the cron round; its next use finds every file", async () => {
+    const p = "idle-e2e";
+    const listing = async () => {
+      const page = (await stack.call("GET", "/sandboxes?limit=200")).body.data?.sandboxes;
+      return (page as Array<Record<string, unknown>> | undefined)?.find((s) => s.projectId === p);
+    };
+    expect((await stack.call("POST", `/sandboxes/${p}`, { idleTtl: "1m" })).status).toBe(200);
+    const wrote = await stack.call("POST", `/sandboxes/${p}/exec`, { command: "echo kept > kept.txt" });
+    expect(wrote.body.data?.exitCode).toBe(0);
+    // A round now stops nothing: the sandbox was just used.
+    expect((await fetch(`${stack.url}/__scheduled?cron=*+*+*+*+*`)).status).toBe(200);
+    expect((await stack.call("GET", `/sandboxes/${p}`)).body.data?.status).toBe("ready");
+    // A round two minutes on finds it idle: Miniflare's own trigger route takes the round's
+    // scheduled time (wrangler's /__scheduled does not).
+    const later = Date.now() + 2 * 60_000;
+    expect((await fetch(`${stack.url}/cdn-cgi/local/scheduled?cron=*+*+*+*+*&time=${later}`)).status).toBe(200);
+    await expect
+      .poll(async () => (await stack.call("GET", `/sandboxes/${p}`)).body.data?.status, { timeout: 20_000 })
+      .toBe("stopped");
+    const stopped = await listing();
+    expect(stopped?.idleStoppedAt).toEqual(expect.any(String));
+    const head = stopped?.headSnapshotId;
+    expect(head).toEqual(expect.any(String));
+    const snapshots = await stack.call("GET", `/sandboxes/${p}/snapshots`);
+    expect(JSON.stringify(snapshots.body)).toContain(String(head));
+    // The next use starts it again with the work in place, and clears the mark.
+    const read = await stack.call("POST", `/sandboxes/${p}/exec`, { command: "cat kept.txt" });
+    expect(read.body.data?.stdout).toBe("kept\n");
+    expect((await listing())?.idleStoppedAt).toBeNull();
+  });
+
+  it("snapshots before a sandbox sleeps (sleepAfter), so what its processes wrote since the last sync is kept", async () => {
+    const p = "sleep-e2e";
+    const snapshots = async () =>
+      (await stack.call("GET", `/sandboxes/${p}/snapshots`)).body.data as {
+        head: string | null;
+        snapshots: Array<{ snapshotId: string; files: number }>;
+      };
+    expect((await stack.call("POST", `/sandboxes/${p}`, { sleepAfter: "10s" })).status).toBe(200);
+    // No sync watcher to save it: only the snapshot before the sleep can.
+    const wrote = await stack.call("POST", `/sandboxes/${p}/exec`, {
+      command: "pkill -f 'sync [-]-watch'; sleep 0.2; echo late > late.txt; ls",
+    });
+    expect(wrote.body.data?.stdout).toBe("late.txt\n");
+    const before = await snapshots();
+    expect(before.snapshots.find((s) => s.snapshotId === before.head)?.files ?? 0).toBe(0);
+    await expect
+      .poll(async () => (await stack.call("GET", `/sandboxes/${p}`)).body.data?.status, {
+        timeout: 45_000,
+        interval: 1000,
+      })
+      .toBe("stopped");
+    const after = await snapshots();
+    expect(after.head).not.toBe(before.head);
+    expect(after.snapshots.find((s) => s.snapshotId === after.head)?.files).toBe(1);
+  });
+
+  it("keeps a sandbox awake while its job runs, past its sleepAfter", async () => {
+    const p = "sleep-job-e2e";
+    expect((await stack.call("POST", `/sandboxes/${p}`, { sleepAfter: "10s" })).status).toBe(200);
+    const created = await stack.call("POST", "/jobs", {
+      projectId: p,
+      agent: "shell",
+      prompt: "outlive sleepAfter",
+      command: "sleep 16 && echo done > late.txt",
+    });
+    const id = String(created.body.data?.id);
+    expect((await stack.call("POST", "/run-job", { jobId: id })).status).toBe(202);
+    const job = await stack.waitForJob(id, 90_000);
+    expect(job.status, JSON.stringify(job)).toBe("succeeded");
+    expect((job.result as { changedFiles: { added: string[] } }).changedFiles.added).toContain("late.txt");
+  }, 120_000);
 
   it("answers data: null from /run-next when nothing is runnable", async () => {
     const { status, body } = await stack.call("POST", "/run-next");

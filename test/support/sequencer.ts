@@ -23,9 +23,10 @@ const ESTIMATES: ReadonlyArray<[RegExp, number]> = [
   [/cloudflare-backend/, 42_000],
   [/agents-e2e-opencode/, 35_000],
   [/(jobs-leases|run-job-faults)/, 34_000],
+  [/jobs-e2e/, 30_000],
   [/(runner\/process|agent-claude)/, 24_000],
   [/(worker\/api|sandboxd\/jails|runner\/run-job\.test)/, 15_000],
-  [/(service-binding|jobs-e2e|sync-e2e|snapshots-e2e|http-edges|agents-e2e|escape-e2e)/, 10_000],
+  [/(service-binding|sync-e2e|snapshots-e2e|http-edges|agents-e2e|escape-e2e)/, 10_000],
   [
     /(sandboxd\/(internet|jail-proxy|workspace-volume|limits-jail)|runner\/sync|worker\/(processes|files|archives|clone|jobs-start|jobs-runner)|sandbox-runtime|install)/,
     9_000,

@@ -105,7 +105,8 @@ export async function startStack(
       inspector: opts.inspector,
       extraArgs: ["--inspector-port", String(inspectorPort), ...wranglerArgs],
       env,
-      output: "quiet",
+      // STACK_LOGS=1 shows the Worker's log (console.* in it) while a test runs.
+      output: process.env.STACK_LOGS ? "prefix" : "quiet",
     });
     let checker: OpenApiChecker | undefined;
     const call: Stack["call"] = async (method, path, body) => {

@@ -7,7 +7,7 @@
 import { describe, expect, it } from "vitest";
 import { api, apiJson, uniqueProject } from "./support/http";
 
-type Settings = { envNames: string[]; sleepAfter: string | number; keepAlive: boolean };
+type Settings = { envNames: string[]; sleepAfter: string | number; keepAlive: boolean; idleTtl: number | null };
 
 describe("sandbox settings", () => {
   it("env reaches commands and processes, is shown by name only, and a later create replaces it", async () => {
@@ -22,6 +22,7 @@ describe("sandbox settings", () => {
       envNames: ["API_SECRET", "GREETING"],
       sleepAfter: "15m",
       keepAlive: true,
+      idleTtl: null,
     });
     const run = await apiJson<{ stdout: string }>(`/sandboxes/${p}/exec`, {
       method: "POST",

@@ -49,6 +49,8 @@ describe("GET /sandboxes", () => {
       destroyedAt: null,
       runningJobId: null,
       headSnapshotId: null,
+      idleTtlSeconds: null,
+      idleStoppedAt: null,
     });
     expect(find(all, gone)).toMatchObject({ state: "destroyed", headSnapshotId: head });
     expect(Date.parse(find(all, gone)?.destroyedAt ?? "")).toBeGreaterThan(0);

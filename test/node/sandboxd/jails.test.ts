@@ -138,7 +138,7 @@ describe("sandboxd jails", () => {
     for (const name of ["workspace", "usr", "etc", "proc", "run", "opt"]) expect(top).toContain(name);
     for (const name of ["home", "work", "mnt", "srv"]) expect(top).not.toContain(name);
     // The runtime's own files and socket are the jail's: B's run dir holds only B's socket.
-    expect(readdirSync(join(jailDir(sd, B), "run"))).toEqual(["forwarder.ready", "runtime.sock"]);
+    expect(readdirSync(join(jailDir(sd, B), "run"))).toEqual(["forwarder.ready", "ports.sock", "runtime.sock"]);
   });
 
   it("reports a runtime killed from outside, answers wait, and restarts it with the files kept", async () => {

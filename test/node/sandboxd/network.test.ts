@@ -6,6 +6,8 @@
  * the jail host's: the Worker's hosts carried to the Worker's jail egress route with
  * sandboxd's token (a stand-in Worker on 127.0.0.1 records what arrives), and the host
  * ports SANDBOXD_HOST_PORTS lets in. The internet through slirp4netns is internet.test.ts.
+ * The one way in: `/jails/:id/ports/:port/...` (preview URLs) to a server on the jail's own
+ * loopback, with sandboxd's token kept out and the client's Authorization carried.
  */
 import { createServer, type Server } from "node:http";
 import { createServer as createTcpServer } from "node:net";
@@ -149,5 +151,49 @@ describe("a jail's network", () => {
       "ls -ln /run/sandbox-egress | tail -n +2 | awk '{print $1}'; touch /run/sandbox-egress/x 2>&1 | grep -c Read-only",
     );
     expect(r.stdout).toBe("srw-------\nsrw-------\n1\n");
+  });
+});
+
+describe("a jail's ports, from the host through sandboxd (preview URLs)", () => {
+  const portCall = (port: number, path: string, headers: Record<string, string> = {}, method = "GET") =>
+    fetch(`${sd.url}/jails/${A}/ports/${port}${path}`, {
+      method,
+      headers: { [SANDBOXD_TOKEN_HEADER]: TOKEN, ...headers },
+    });
+
+  it("carries a request to a server on the jail's loopback, the client's Authorization kept and sandboxd's token not", async () => {
+    const port = await freePort();
+    const echo =
+      "Bun.serve({ port: " +
+      port +
+      ', hostname: "127.0.0.1", fetch: (r) => Response.json({ url: r.url, headers: Object.fromEntries(r.headers) }) })';
+    await run(`/opt/sandbox-runtime/bun -e '${echo}' >/dev/null 2>&1 & sleep 0.5`);
+    const res = await portCall(port, "/some/path?q=1", { authorization: "Basic dXNlcjpwdw==" });
+    expect(res.status, await res.clone().text()).toBe(200);
+    const seen = (await res.json()) as { url: string; headers: Record<string, string> };
+    expect(seen.url).toBe(`http://localhost:${port}/some/path?q=1`);
+    expect(seen.headers.authorization).toBe("Basic dXNlcjpwdw==");
+    expect(seen.headers[SANDBOXD_TOKEN_HEADER]).toBeUndefined();
+    expect(JSON.stringify(seen)).not.toContain(TOKEN);
+  });
+
+  it("answers 502 when nothing listens on the port", async () => {
+    const res = await portCall(await freePort(), "/");
+    expect(res.status).toBe(502);
+    expect(((await res.json()) as { code: string }).code).toBe("JAIL_PROXY_FAILED");
+  });
+
+  it("refuses the runtime's port, the egress ports and ports below 1024", async () => {
+    for (const port of [3000, 80, allowed.port, 22, 1023]) {
+      const res = await portCall(port, "/");
+      expect(res.status, String(port)).toBe(400);
+      expect(((await res.json()) as { code: string }).code).toBe("INVALID_PORT");
+    }
+    expect(allowed.seen.filter((s) => s.url !== "/from-jail")).toHaveLength(0);
+  });
+
+  it("takes sandboxd's token only in x-sandboxd-token there", async () => {
+    const res = await fetch(`${sd.url}/jails/${A}/ports/8080/`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(res.status).toBe(401);
   });
 });
