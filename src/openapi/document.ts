@@ -9,13 +9,19 @@
 import { z } from "zod";
 import { ERROR_STATUS, type ErrorCode, RUNNER_CODES_WITH_STATUS } from "../shared/error-codes";
 import { type MediaSpec, type Operation, RUNNER_RELAYED } from "./operation";
+import { fileOperations } from "./routes-files";
 import { jobOperations, runnerOperations } from "./routes-jobs";
 import { sandboxOperations } from "./routes-sandboxes";
 
 type Json = Record<string, unknown>;
 
 /** Every documented operation: the route table. */
-export const operations: readonly Operation[] = [...sandboxOperations, ...jobOperations, ...runnerOperations];
+export const operations: readonly Operation[] = [
+  ...sandboxOperations,
+  ...fileOperations,
+  ...jobOperations,
+  ...runnerOperations,
+];
 
 const COMPONENTS = "#/components/schemas/";
 const TAGS = [
