@@ -63,7 +63,8 @@ function converter(components: Record<string, Json>) {
     return converted;
   };
   function convertOnce(schema: z.core.$ZodType, io: "input" | "output"): Json {
-    const json = z.toJSONSchema(schema, { target: "draft-2020-12", io, unrepresentable: "any" }) as Json;
+    // Unrepresentable types (a transform's output, a custom type) throw rather than become `{}`.
+    const json = z.toJSONSchema(schema, { target: "draft-2020-12", io }) as Json;
     const { $schema: _, $defs, ...rest } = json;
     for (const [id, def] of Object.entries(($defs ?? {}) as Record<string, Json>)) {
       const named = toComponentRefs(def);
