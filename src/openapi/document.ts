@@ -247,6 +247,8 @@ export function openApiDocument(version: string): Json {
       description:
         "Persistent, isolated sandboxes, one per project, on Cloudflare. Every answer is an envelope: " +
         "`{success: true, data}` or `{success: false, error, code, details?}`; each operation lists the codes it can answer. " +
+        "A path no route serves answers 404 `ROUTE_NOT_FOUND`; a served path asked with another method, 405 " +
+        "`METHOD_NOT_ALLOWED` with an `Allow` header. " +
         "Generated from the zod schemas the routes validate with.",
     },
     jsonSchemaDialect: "https://json-schema.org/draft/2020-12/schema",

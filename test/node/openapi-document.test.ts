@@ -5,7 +5,7 @@
  */
 import { Validator } from "@seriousme/openapi-schema-validator";
 import { describe, expect, it } from "vitest";
-import { openApiDocument, operations } from "../../src/openapi/document.ts";
+import { errorsByStatus, openApiDocument, operations } from "../../src/openapi/document.ts";
 import { docsPage, typeHtml } from "../../src/openapi/html.ts";
 import { ERROR_STATUS } from "../../src/shared/error-codes.ts";
 
@@ -65,6 +65,39 @@ describe("OpenAPI document", () => {
         if ((op.security as unknown[]).length > 0) expect(statuses, `${method} ${path}`).toContain("401");
       }
     }
+  });
+
+  it("places every code of the map: answered by some operation, or by no route of the Worker's app", () => {
+    const listed = new Set<string>();
+    for (const op of operations) for (const codes of errorsByStatus(op).values()) for (const c of codes) listed.add(c);
+    const unlisted = Object.keys(ERROR_STATUS).filter((c) => !listed.has(c));
+    expect(unlisted.sort()).toEqual(
+      [
+        // The app's own answers for no operation (its 404/405, documented in info.description,
+        // and the framework's refusals, every operation's `default` response).
+        "ROUTE_NOT_FOUND",
+        "METHOD_NOT_ALLOWED",
+        "HTTP_ERROR",
+        // NotFoundError's default; every Worker route names its code.
+        "NOT_FOUND",
+        // sandboxd's (the jail host's own API, not the Worker's).
+        "INVALID_JAIL_ID",
+        "INVALID_PORT",
+        "UPGRADE_NOT_SUPPORTED",
+        "JAIL_NOT_FOUND",
+        "ROOT_TOO_DEEP",
+        "JAIL_START_FAILED",
+        "JAIL_NETWORK_FAILED",
+        "JAIL_PROXY_FAILED",
+        "JAIL_SOCKET_INVALID",
+        "RUNTIME_MISSING",
+        "JAIL_NOT_RUNNING",
+        // The container's egress (model APIs, the runner API's host), answered to the sandbox.
+        "MODEL_KEY_MISSING",
+        "EGRESS_HOST_REFUSED",
+        "EGRESS_UNAVAILABLE",
+      ].sort(),
+    );
   });
 
   it("names the request schemas the validators use: a path's parameters are its template's", () => {
