@@ -134,13 +134,9 @@ function terminalSize(name: string, max: number, fallback: number) {
     .default(fallback);
 }
 
-/** GET …/terminal: the PTY's size, its shell and the directory it starts in. */
+/** GET …/terminal: the PTY's size and the directory its shell (bash) starts in. */
 export const TerminalQuerySchema = z.object({
   cols: terminalSize("cols", TERMINAL_LIMITS.maxCols, 80),
   rows: terminalSize("rows", TERMINAL_LIMITS.maxRows, 24),
   cwd: z.string().optional(),
-  shell: z
-    .string()
-    .regex(/^[A-Za-z0-9._/+-]{1,256}$/, "shell must be a command name or an absolute path")
-    .optional(),
 });

@@ -35,13 +35,7 @@ export async function openTerminal(sandbox: AnySandbox, req: TerminalRequest): P
     const upgrade = new Request("http://localhost/terminal", {
       headers: { Upgrade: "websocket", Connection: "Upgrade" },
     });
-    const res = await mapErrors(() =>
-      proxyTerminal(sandbox, sessionId, upgrade, {
-        cols: req.cols,
-        rows: req.rows,
-        ...(req.shell !== undefined ? { shell: req.shell } : {}),
-      }),
-    );
+    const res = await mapErrors(() => proxyTerminal(sandbox, sessionId, upgrade, { cols: req.cols, rows: req.rows }));
     if (res.status !== 101 || !res.webSocket) {
       const why = (await res.text().catch(() => "")).slice(0, 500);
       throw new BackendError(`The sandbox refused the terminal (${res.status}): ${why}`, "BACKEND_ERROR");

@@ -154,8 +154,6 @@ export interface TerminalRequest {
   rows: number;
   /** Absolute, confined to the workspace. */
   cwd: string;
-  /** The shell to run (a command name or absolute path); the runtime's default (bash) when absent. */
-  shell?: string;
 }
 
 /** A shell the backend opened: the runtime's WebSocket (not yet accepted) and how to end the shell. */
@@ -219,6 +217,6 @@ export interface SandboxBackend {
   /** Follows a process's output from its start until it exits (ends with `exit`). */
   followProcess(projectId: string, id: string, signal?: AbortSignal): Promise<ReadableStream<ExecEvent>>;
 
-  /** Starts a shell on a PTY in a session of its own, with the sandbox's env, and connects to it. */
+  /** Starts bash on a PTY in a session of its own, with the sandbox's env, and connects to it. */
   openTerminal(projectId: string, req: TerminalRequest): Promise<OpenedTerminal>;
 }

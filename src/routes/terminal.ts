@@ -54,7 +54,6 @@ export function terminalRoutes(deps: AppDeps): Hono {
         cols: query.cols,
         rows: query.rows,
         cwd,
-        ...(query.shell !== undefined ? { shell: query.shell } : {}),
       });
       const keep = waitUntil(c);
       const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];

@@ -5,8 +5,10 @@
  * three things: control messages are checked before they reach the runtime (a resize
  * within bounds, nothing else; protocol.ts), a text frame of keystrokes becomes the
  * binary frame the runtime wants, and the end of either side is seen here, so the
- * shell's session can be deleted (the runtime keeps a PTY alive past its socket).
+ * shell's session can be deleted (the runtime keeps a PTY alive past its socket). It
+ * also gives the shell job control and reports its exit (job-control.ts).
  */
+import { JOB_CONTROL_LINE, takeExitMarker } from "./job-control";
 import { parseClientFrame, statusMessage } from "./protocol";
 
 /** Close codes a close frame may not carry (RFC 6455 §7.4.1); workerd throws on them. */
@@ -45,9 +47,18 @@ function onFrames(ws: WebSocket, handle: (data: FrameData) => void): void {
   });
 }
 
+/** Whether a runtime text frame is its `ready` status. */
+function isReady(data: string): boolean {
+  try {
+    return (JSON.parse(data) as { type?: unknown }).type === "ready";
+  } catch {
+    return false;
+  }
+}
+
 /**
- * Relays `client` ↔ `runtime` (both accepted here) until either closes or fails, then
- * closes the other and calls `onEnd` once.
+ * Relays `client` ↔ `runtime` (both accepted) until either closes or fails, or the shell
+ * exits; then closes both and calls `onEnd` once.
  */
 export function relayTerminal(client: WebSocket, runtime: WebSocket, onEnd: () => void): void {
   let ended = false;
@@ -75,9 +86,23 @@ export function relayTerminal(client: WebSocket, runtime: WebSocket, onEnd: () =
       end(1011, "The terminal's runtime connection failed");
     }
   });
+  let typedJobControl = false;
   onFrames(runtime, (data) => {
     try {
-      client.send(data);
+      if (typeof data === "string") {
+        client.send(data);
+        if (!typedJobControl && isReady(data)) {
+          typedJobControl = true;
+          runtime.send(encoder.encode(JOB_CONTROL_LINE));
+        }
+        return;
+      }
+      const { output, exitCode } = takeExitMarker(data);
+      if (output.byteLength > 0) client.send(output);
+      if (exitCode !== null) {
+        client.send(JSON.stringify({ type: "exit", code: exitCode }));
+        end(1000, `The shell exited with code ${exitCode}`);
+      }
     } catch {
       end(1011, "The client went away");
     }

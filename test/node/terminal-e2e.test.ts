@@ -91,6 +91,14 @@ async function openTerminal(query: string, init: { headers?: Record<string, stri
   return terminal;
 }
 
+/**
+ * Waits for the shell the relay starts with job control (src/terminal/job-control.ts): the
+ * line it typed, the screen cleared, a prompt.
+ */
+async function shellReady(term: Terminal): Promise<void> {
+  await term.waitFor(/exec setsid[\s\S]*\[2J[\s\S]*[#$] $/);
+}
+
 /** base64url without padding, as a browser makes it: btoa(token) with `+/` → `-_`, `=` dropped. */
 function base64url(text: string): string {
   return Buffer.from(text).toString("base64url");
@@ -133,7 +141,7 @@ describe("terminal over WebSocket", () => {
 
   it("runs what is typed, resizes, and ends the shell when the socket closes", async () => {
     const term = await openTerminal("?cols=100&rows=30", { headers: { authorization: `Bearer ${stack.apiToken}` } });
-    await term.waitFor(/\S/); // the prompt
+    await shellReady(term);
     expect(term.statuses).toContainEqual({ type: "ready" });
 
     let from = term.output().length;
@@ -160,6 +168,14 @@ describe("terminal over WebSocket", () => {
       message: "resize needs integer cols 1-500 and rows 1-200",
     });
 
+    // Ctrl-C reaches the foreground command (the shell has job control).
+    from = term.output().length;
+    term.type("sleep 30\n");
+    await term.waitFor(/sleep 30\r\n/, from);
+    term.type("\u0003");
+    term.type("echo after=$?\n");
+    expect(await term.waitFor(/[\r\n]after=\d+\r\n/, from)).toMatch(/[\r\n]after=130\r\n/);
+
     // The shell is alive in the sandbox; closing the socket ends it.
     const alive = await stack.call("POST", `/sandboxes/${p}/exec`, { command: `kill -0 ${pid} && echo alive` });
     expect(alive.body.data?.stdout).toBe("alive\n");
@@ -177,18 +193,25 @@ describe("terminal over WebSocket", () => {
     expect(gone).toBe(true);
   }, 60_000);
 
-  it("takes the token as a subprotocol (what a browser can send) and starts in the given cwd", async () => {
+  it("takes the token as a subprotocol (what a browser can send), starts in the given cwd, says when the shell exits", async () => {
     expect((await stack.call("POST", `/sandboxes/${p}/exec`, { command: "mkdir -p /workspace/sub" })).status).toBe(200);
     const term = await openTerminal("?cwd=/workspace/sub", {
       protocols: ["sandbox-terminal", `bearer.${base64url(stack.apiToken)}`],
     });
     // The server chose the terminal's protocol, never the one carrying the token.
     expect(term.ws.protocol).toBe("sandbox-terminal");
-    await term.waitFor(/\S/);
+    await shellReady(term);
     const from = term.output().length;
     term.type("pwd\n");
     expect(await term.waitFor(/[\r\n]\/workspace\/sub\r\n/, from)).toContain("/workspace/sub");
-    term.ws.close();
-    await term.closed;
+    term.type("exit 3\n");
+    const closed = await term.closed;
+    expect(term.statuses).toContainEqual({ type: "exit", code: 3 });
+    expect({ code: closed.code, reason: closed.reason }).toEqual({
+      code: 1000,
+      reason: "The shell exited with code 3",
+    });
+    // The marker that reported the exit is not in the output (only the typed line that prints it).
+    expect(term.output()).not.toContain("\u001b]7770;");
   }, 60_000);
 });
