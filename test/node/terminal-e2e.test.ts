@@ -172,18 +172,34 @@ describe("terminal over WebSocket", () => {
     from = term.output().length;
     term.type("sleep 30\n");
     await term.waitFor(/sleep 30\r\n/, from);
+    // Ctrl-C goes to the terminal's foreground group: wait until that is sleep's (ps's `+`), as
+    // a person would, or it interrupts the shell while it hands the terminal over.
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const ps = await stack.call("POST", `/sandboxes/${p}/exec`, { command: "ps -C sleep -o stat=" });
+      if (String(ps.body.data?.stdout).includes("+") || Date.now() > deadline) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
     term.type("\u0003");
+    // Each line typed once the prompt is back: bash may drop what was typed ahead of it then.
+    await term.waitFor(/\^C[\s\S]*[#$] $/, from);
+    from = term.output().length;
     term.type("echo after=$?\n");
-    expect(await term.waitFor(/[\r\n]after=\d+\r\n/, from)).toMatch(/[\r\n]after=130\r\n/);
+    expect(await term.waitFor(/[\r\n]after=\d+\r\n[\s\S]*[#$] $/, from)).toMatch(/[\r\n]after=130\r\n/);
+
+    // Its controlling terminal is the PTY: programs that open /dev/tty find it.
+    from = term.output().length;
+    term.type(": </dev/tty && echo tty=ok\n");
+    expect(await term.waitFor(/[\r\n]tty=ok\r\n/, from)).toContain("tty=ok");
 
     // The shell is alive in the sandbox; closing the socket ends it.
     const alive = await stack.call("POST", `/sandboxes/${p}/exec`, { command: `kill -0 ${pid} && echo alive` });
     expect(alive.body.data?.stdout).toBe("alive\n");
     term.ws.close(1000, "done");
     expect((await term.closed).code).toBe(1000);
-    const deadline = Date.now() + 10_000;
+    const until = Date.now() + 10_000;
     let gone = false;
-    while (!gone && Date.now() < deadline) {
+    while (!gone && Date.now() < until) {
       const check = await stack.call("POST", `/sandboxes/${p}/exec`, {
         command: `kill -0 ${pid} 2>/dev/null || echo gone`,
       });
