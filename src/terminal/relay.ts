@@ -72,28 +72,35 @@ export function relayTerminal(client: WebSocket, runtime: WebSocket, onEnd: () =
     onEnd();
   };
 
-  onFrames(client, (data) => {
+  /** What goes to the runtime for one client frame (null: nothing; the client was answered). */
+  const toRuntime = (data: FrameData): FrameData | Uint8Array | null => {
     const frame = parseClientFrame(data);
+    if (frame.kind === "input") return typeof frame.data === "string" ? encoder.encode(frame.data) : frame.data;
+    if (frame.kind === "resize") return JSON.stringify({ type: "resize", cols: frame.cols, rows: frame.rows });
+    client.send(statusMessage({ type: "error", message: frame.message }));
+    return null;
+  };
+  // Held until the runtime is ready (it drops what arrives before) and the job-control line
+  // is typed (keystrokes ahead of it would run into it).
+  let held: Array<FrameData | Uint8Array> | null = [];
+  onFrames(client, (data) => {
     try {
-      if (frame.kind === "input") {
-        runtime.send(typeof frame.data === "string" ? encoder.encode(frame.data) : frame.data);
-      } else if (frame.kind === "resize") {
-        runtime.send(JSON.stringify({ type: "resize", cols: frame.cols, rows: frame.rows }));
-      } else {
-        client.send(statusMessage({ type: "error", message: frame.message }));
-      }
+      const out = toRuntime(data);
+      if (out === null) return;
+      if (held) held.push(out);
+      else runtime.send(out);
     } catch {
       end(1011, "The terminal's runtime connection failed");
     }
   });
-  let typedJobControl = false;
   onFrames(runtime, (data) => {
     try {
       if (typeof data === "string") {
         client.send(data);
-        if (!typedJobControl && isReady(data)) {
-          typedJobControl = true;
+        if (held && isReady(data)) {
           runtime.send(encoder.encode(JOB_CONTROL_LINE));
+          for (const out of held) runtime.send(out);
+          held = null;
         }
         return;
       }

@@ -216,10 +216,10 @@ describe("terminal over WebSocket", () => {
     });
     // The server chose the terminal's protocol, never the one carrying the token.
     expect(term.ws.protocol).toBe("sandbox-terminal");
+    // Typed at once: held until the shell is ready, then run by the shell with job control.
+    term.type("pwd; : </dev/tty && echo tty=ok\n");
+    expect(await term.waitFor(/[\r\n]\/workspace\/sub\r\ntty=ok\r\n/)).toContain("tty=ok");
     await shellReady(term);
-    const from = term.output().length;
-    term.type("pwd\n");
-    expect(await term.waitFor(/[\r\n]\/workspace\/sub\r\n/, from)).toContain("/workspace/sub");
     term.type("exit 3\n");
     const closed = await term.closed;
     expect(term.statuses).toContainEqual({ type: "exit", code: 3 });
