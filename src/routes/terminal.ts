@@ -36,7 +36,7 @@ export function terminalRoutes(deps: AppDeps): Hono {
     zValidator("param", ProjectParamSchema, onInvalid),
     async (c, next) => {
       // Before the query is read: a client that cannot upgrade learns that first.
-      // (No `Upgrade` header on the 426: workerd drops it from responses as hop-by-hop.)
+      // (No `Upgrade` header on the 426: wrangler dev dropped it from the response, as hop-by-hop.)
       if (!isWebSocketUpgrade(c)) {
         throw new UpgradeRequiredError(
           "The terminal is a WebSocket: connect with Upgrade: websocket (a WebSocket client such as websocat)",
