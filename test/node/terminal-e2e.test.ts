@@ -107,7 +107,8 @@ function base64url(text: string): string {
 describe("terminal over WebSocket", () => {
   beforeAll(async () => {
     stack = await startStack();
-    expect((await stack.call("POST", `/sandboxes/${p}`)).status).toBe(200);
+    // The sandbox's env reaches the terminal's shell, as it does every command.
+    expect((await stack.call("POST", `/sandboxes/${p}`, { env: { GREETING: "from-create" } })).status).toBe(200);
   }, 180_000);
   afterAll(async () => {
     await stack?.stop();
@@ -209,7 +210,7 @@ describe("terminal over WebSocket", () => {
     expect(gone).toBe(true);
   }, 60_000);
 
-  it("takes the token as a subprotocol (what a browser can send), starts in the given cwd, says when the shell exits", async () => {
+  it("takes the token as a subprotocol (what a browser can send), starts in the given cwd with the sandbox's env, says when the shell exits", async () => {
     expect((await stack.call("POST", `/sandboxes/${p}/exec`, { command: "mkdir -p /workspace/sub" })).status).toBe(200);
     const term = await openTerminal("?cwd=/workspace/sub", {
       protocols: ["sandbox-terminal", `bearer.${base64url(stack.apiToken)}`],
@@ -217,8 +218,9 @@ describe("terminal over WebSocket", () => {
     // The server chose the terminal's protocol, never the one carrying the token.
     expect(term.ws.protocol).toBe("sandbox-terminal");
     // Typed at once: held until the shell is ready, then run by the shell with job control.
-    term.type("pwd; : </dev/tty && echo tty=ok\n");
-    expect(await term.waitFor(/[\r\n]\/workspace\/sub\r\ntty=ok\r\n/)).toContain("tty=ok");
+    term.type("pwd; : </dev/tty && echo tty=ok; echo greeting=$GREETING\n");
+    const out = await term.waitFor(/[\r\n]\/workspace\/sub\r\ntty=ok\r\ngreeting=\S*\r\n/);
+    expect(out).toContain("greeting=from-create\r\n");
     await shellReady(term);
     term.type("exit 3\n");
     const closed = await term.closed;
