@@ -2,7 +2,7 @@
  * The terminal's edges that need no sandbox: who may open one (a bearer header, or on a
  * WebSocket upgrade the bearer subprotocol, and nothing else), the 426 for a plain GET,
  * the bounds of the query; and the relay's pure parts, client frames and the exit marker.
- * The terminal itself, on Cloudflare's runtime, is test/node/terminal-e2e.test.ts.
+ * The terminal itself, on Cloudflare's runtime, is in test/node/http-edges-e2e.test.ts.
  */
 import { describe, expect, it } from "vitest";
 import { JOB_CONTROL_LINE, takeExitMarker } from "../../src/terminal/job-control";
