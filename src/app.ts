@@ -22,6 +22,7 @@ import { runnerRoutes } from "./routes/runner";
 import { runnerJobRoutes } from "./routes/runner-jobs";
 import { sandboxRoutes } from "./routes/sandboxes";
 import { snapshotRoutes } from "./routes/snapshots";
+import { terminalRoutes } from "./routes/terminal";
 import { RUNNER_JOBS_PREFIX } from "./shared/job-format";
 import { RUNNER_API_PREFIX } from "./shared/snapshot-format";
 
@@ -83,6 +84,7 @@ export function createApp(deps: AppDeps, opts: { trusted?: boolean } = {}): Hono
   app.route("/sandboxes", processRoutes(deps));
   app.route("/sandboxes", snapshotRoutes(deps));
   app.route("/sandboxes", portRoutes(deps));
+  app.route("/sandboxes", terminalRoutes(deps));
   if (deps.jobs) {
     for (const path of ["/jobs", "/jobs/*", "/run-job", "/run-next"]) for (const check of bearer) app.use(path, check);
     app.route("/", jobRoutes(deps));

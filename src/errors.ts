@@ -108,6 +108,13 @@ export class UnsupportedMediaTypeError extends AppError {
   }
 }
 
+/** 426: a WebSocket route (the terminal) asked without `Upgrade: websocket`. */
+export class UpgradeRequiredError extends AppError {
+  constructor(message: string) {
+    super(message, "UPGRADE_REQUIRED");
+  }
+}
+
 /** 408: a command ran past its timeout and was killed; carries the output so far. */
 export class TimeoutError extends AppError {
   constructor(timeoutMs: number, details?: Record<string, unknown>) {

@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { SHA256_HEX } from "./shared/snapshot-format";
+import { TERMINAL_LIMITS } from "./terminal/protocol";
 
 /** Names Cloudflare refuses as sandbox ids (they collide with preview-URL host names). */
 export const RESERVED_PROJECT_IDS = ["www", "api", "admin", "root", "system", "cloudflare", "workers"] as const;
@@ -184,4 +185,21 @@ export const DeleteSandboxQuerySchema = z.object({
     .enum(["true", "false", "1", "0"])
     .optional()
     .transform((v) => v !== "false" && v !== "0"),
+});
+
+/** A terminal size from the query string: a decimal integer within 1..max. */
+function terminalSize(name: string, max: number, fallback: number) {
+  return z
+    .string()
+    .regex(/^[0-9]{1,4}$/, `${name} must be an integer from 1 to ${max}`)
+    .transform(Number)
+    .pipe(z.number().int().min(1, `${name} must be at least 1`).max(max, `${name} must be at most ${max}`))
+    .default(fallback);
+}
+
+/** GET …/terminal: the PTY's size and the directory its shell (bash) starts in. */
+export const TerminalQuerySchema = z.object({
+  cols: terminalSize("cols", TERMINAL_LIMITS.maxCols, 80),
+  rows: terminalSize("rows", TERMINAL_LIMITS.maxRows, 24),
+  cwd: z.string().optional(),
 });

@@ -35,6 +35,7 @@ import { type ErrorContext, mapErrors } from "./cloudflare-errors";
 import { readFileBody, writeFileBytes } from "./cloudflare-files";
 import { cloudflareProcesses, isRunning } from "./cloudflare-processes";
 import { execEventStream } from "./cloudflare-streams";
+import { openTerminal } from "./cloudflare-terminal";
 import type {
   BackendSettings,
   BackendSettingsInput,
@@ -297,5 +298,7 @@ export function createCloudflareBackend(
     killProcess: processes.kill,
     processLogs: processes.logs,
     followProcess: processes.follow,
+
+    openTerminal: (projectId, req) => openTerminal(sandboxOf(projectId), req),
   };
 }

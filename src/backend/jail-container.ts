@@ -133,6 +133,9 @@ export class JailContainer implements ContainerSubset {
       const url = new URL(request.url);
       const headers = new Headers(request.headers);
       headers.set("authorization", `Bearer ${this.host.token}`);
+      // A WebSocket upgrade (the terminal's GET /ws/pty) passes as it is: its `Upgrade` header
+      // makes this fetch a WebSocket handshake, sandboxd carries it to the runtime, and the
+      // 101 comes back with `webSocket`, which @cloudflare/containers relays.
       const res = await this.#fetch(`${this.#base()}/container${url.pathname}${url.search}`, {
         method: request.method,
         headers,

@@ -131,6 +131,21 @@ export interface StartProcessRequest {
 
 export type ProcessLogs = z.infer<typeof ProcessLogsSchema>;
 
+/** An interactive shell on a PTY (GET /sandboxes/:projectId/terminal). */
+export interface TerminalRequest {
+  cols: number;
+  rows: number;
+  /** Absolute, confined to the workspace. */
+  cwd: string;
+}
+
+/** A shell the backend opened: the runtime's WebSocket (not yet accepted) and how to end the shell. */
+export interface OpenedTerminal {
+  socket: WebSocket;
+  /** Ends the shell and everything in its session; never rejects. */
+  close(): Promise<void>;
+}
+
 export interface SandboxBackend {
   readonly kind: BackendKind;
 
@@ -196,4 +211,7 @@ export interface SandboxBackend {
   processLogs(projectId: string, id: string): Promise<ProcessLogs>;
   /** Follows a process's output from its start until it exits (ends with `exit`). */
   followProcess(projectId: string, id: string, signal?: AbortSignal): Promise<ReadableStream<ExecEvent>>;
+
+  /** Starts bash on a PTY in a session of its own, with the sandbox's env, and connects to it. */
+  openTerminal(projectId: string, req: TerminalRequest): Promise<OpenedTerminal>;
 }

@@ -144,6 +144,28 @@ export const sandboxOperations: Operation[] = [
     ],
   },
   {
+    operationId: "terminal",
+    method: "get",
+    path: "/sandboxes/:projectId/terminal",
+    tag: "Commands",
+    summary: "An interactive shell (bash on a PTY) over a WebSocket",
+    description:
+      "Connect with `Upgrade: websocket`; the subprotocol is `sandbox-terminal` (a browser may offer `bearer.<base64url(token)>` beside it instead of the Authorization header). Binary frames carry the terminal's bytes both ways; text frames carry control messages such as a resize (src/terminal/protocol.ts).",
+    auth: "bearer",
+    params: S.ProjectParamSchema,
+    query: S.TerminalQuerySchema,
+    headers: [
+      { name: "Upgrade", description: "`websocket`", schema: z.string(), required: true },
+      {
+        name: "Sec-WebSocket-Protocol",
+        description: "`sandbox-terminal`, and optionally `bearer.<token>`",
+        schema: z.string(),
+      },
+    ],
+    responses: { 101: { description: "Switching Protocols: the WebSocket is open" } },
+    errors: [...INPUT, ...PATHS, ...SANDBOX, "UPGRADE_REQUIRED", "INVALID_CWD"],
+  },
+  {
     operationId: "startProcess",
     method: "post",
     path: "/sandboxes/:projectId/processes",

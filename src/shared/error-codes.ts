@@ -70,6 +70,8 @@ export const ERROR_STATUS = {
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   RANGE_NOT_SATISFIABLE: 416,
+  // 426: the route speaks WebSocket only (the terminal).
+  UPGRADE_REQUIRED: 426,
   // 500: our own failure.
   INTERNAL_ERROR: 500,
   /** An exception the framework raised; answered with the framework's status (src/app.ts). */
