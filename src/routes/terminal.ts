@@ -12,6 +12,7 @@ import type { AppDeps } from "../deps";
 import { UpgradeRequiredError } from "../errors";
 import { confinePath } from "../paths";
 import { ensureReady } from "../sandboxes/ready";
+import { recordUse, USE_WRITE_MS } from "../sandboxes/registry";
 import { ProjectParamSchema, TerminalQuerySchema } from "../schemas";
 import { TERMINAL_PROTOCOL } from "../terminal/protocol";
 import { relayTerminal } from "../terminal/relay";
@@ -58,7 +59,15 @@ export function terminalRoutes(deps: AppDeps): Hono {
       const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
       server.accept();
       terminal.socket.accept();
-      relayTerminal(server, terminal.socket, () => keep(terminal.close()));
+      // Typing is use: the idle TTL (sandboxes/idle.ts) must not stop a sandbox under a user at
+      // its terminal. Recorded as the registry throttles it, at most once a minute.
+      let lastUse = Date.now();
+      const onInput = () => {
+        if (Date.now() - lastUse < USE_WRITE_MS) return;
+        lastUse = Date.now();
+        keep(recordUse(deps.sandboxes, projectId));
+      };
+      relayTerminal(server, terminal.socket, () => keep(terminal.close()), onInput);
       // A browser fails a handshake whose answer names no protocol when it offered some.
       const headers = offeredProtocols(c).includes(TERMINAL_PROTOCOL)
         ? { "Sec-WebSocket-Protocol": TERMINAL_PROTOCOL }

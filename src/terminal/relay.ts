@@ -58,9 +58,14 @@ function isReady(data: string): boolean {
 
 /**
  * Relays `client` ↔ `runtime` (both accepted) until either closes or fails, or the shell
- * exits; then closes both and calls `onEnd` once.
+ * exits; then closes both and calls `onEnd` once. `onInput` hears of every client frame.
  */
-export function relayTerminal(client: WebSocket, runtime: WebSocket, onEnd: () => void): void {
+export function relayTerminal(
+  client: WebSocket,
+  runtime: WebSocket,
+  onEnd: () => void,
+  onInput: () => void = () => {},
+): void {
   let ended = false;
   // Both sides closed with the same code: the side that closed first is answered (a close
   // frame the peer awaits), the other told why.
@@ -84,6 +89,7 @@ export function relayTerminal(client: WebSocket, runtime: WebSocket, onEnd: () =
   // is typed (keystrokes ahead of it would run into it).
   let held: Array<FrameData | Uint8Array> | null = [];
   onFrames(client, (data) => {
+    onInput();
     try {
       const out = toRuntime(data);
       if (out === null) return;

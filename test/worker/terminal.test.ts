@@ -7,6 +7,7 @@
 import { describe, expect, it } from "vitest";
 import { JOB_CONTROL_LINE, takeExitMarker } from "../../src/terminal/job-control";
 import { parseClientFrame } from "../../src/terminal/protocol";
+import { relayTerminal } from "../../src/terminal/relay";
 import { api, TOKEN, uniqueProject } from "./support/http";
 
 const upgrade = { upgrade: "websocket", connection: "Upgrade" };
@@ -99,5 +100,38 @@ describe("terminal: the shell's exit", () => {
     expect({ output: dec(echo.output), exitCode: echo.exitCode }).toEqual({ output: JOB_CONTROL_LINE, exitCode: null });
     expect(takeExitMarker(enc("\u001b]7770;exit=12")).exitCode).toBeNull();
     expect(takeExitMarker(enc("\u001b]7770;exit=x\u0007")).exitCode).toBeNull();
+  });
+});
+
+describe("terminal: the relay", () => {
+  it("hears of every client frame (typing is use, for the idle TTL) and relays it once the runtime is ready", async () => {
+    const [clientEnd, clientSide] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
+    const [runtimeEnd, runtimeSide] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
+    for (const ws of [clientEnd, clientSide, runtimeEnd, runtimeSide]) ws.accept();
+    let inputs = 0;
+    let ended = 0;
+    relayTerminal(
+      clientSide,
+      runtimeSide,
+      () => ended++,
+      () => inputs++,
+    );
+    const atRuntime: string[] = [];
+    runtimeEnd.addEventListener("message", async (e) => {
+      const data = e.data as string | ArrayBuffer | Blob;
+      const bytes = data instanceof Blob ? await data.arrayBuffer() : data;
+      atRuntime.push(typeof bytes === "string" ? bytes : new TextDecoder().decode(bytes));
+    });
+    clientEnd.send(new TextEncoder().encode("ls\r"));
+    clientEnd.send(JSON.stringify({ type: "resize", cols: 80, rows: 24 }));
+    await expect.poll(() => inputs).toBe(2);
+    // Held until the runtime says it is ready; then the job-control line, then what was typed.
+    expect(atRuntime).toEqual([]);
+    runtimeEnd.send(JSON.stringify({ type: "ready" }));
+    await expect.poll(() => atRuntime.length).toBe(3);
+    expect(atRuntime[0]).toBe(JOB_CONTROL_LINE);
+    expect(atRuntime[1]).toBe("ls\r");
+    clientEnd.close(1000, "bye");
+    await expect.poll(() => ended).toBe(1);
   });
 });
