@@ -7,7 +7,15 @@
  * `maxBatch` are waiting, and everything left on `close()`. One post is in flight
  * at a time so the Worker numbers events in the order they were emitted.
  */
-import { type Job, type JobResult, type NewJobEvent, RUNNER_JOBS_PREFIX } from "../../src/shared/job-format.ts";
+import {
+  type GitCredential,
+  type Job,
+  type JobResult,
+  type NewJobEvent,
+  type PullRequestRef,
+  type PullRequestRequest,
+  RUNNER_JOBS_PREFIX,
+} from "../../src/shared/job-format.ts";
 import { ApiClient, type RetryInfo, type RetryOptions } from "./api-client.ts";
 import { toRunnerError } from "./errors.ts";
 
@@ -23,15 +31,16 @@ export const MAX_EVENTS_PER_POST = 500;
 /** Client of `/runner/v1/jobs/:jobId`. */
 export class JobClient {
   private readonly api: ApiClient;
+  /** Calls that must not be repeated blindly (the Worker retries GitHub itself). */
+  private readonly once: ApiClient;
 
   constructor(
     options: RetryOptions & { apiUrl: string; token: string; jobId: string; onRetry?: (info: RetryInfo) => void },
   ) {
     const { apiUrl, jobId, ...rest } = options;
-    this.api = new ApiClient({
-      ...rest,
-      baseUrl: `${apiUrl.replace(/\/+$/, "")}${RUNNER_JOBS_PREFIX}/${encodeURIComponent(jobId)}`,
-    });
+    const baseUrl = `${apiUrl.replace(/\/+$/, "")}${RUNNER_JOBS_PREFIX}/${encodeURIComponent(jobId)}`;
+    this.api = new ApiClient({ ...rest, baseUrl });
+    this.once = new ApiClient({ ...rest, baseUrl, attempts: 1 });
   }
 
   /** The job as the Worker holds it. */
@@ -52,6 +61,20 @@ export class JobClient {
   /** Appends events (at most MAX_EVENTS_PER_POST). */
   async postEvents(events: NewJobEvent[]): Promise<{ lastSeq: number }> {
     return this.api.json<{ lastSeq: number }>("POST", "/events", [200, 201], { events });
+  }
+
+  /**
+   * A short-lived credential for the job's repository (null when the Worker has none
+   * for its host). Asked for right before a clone or a push, never while the agent runs.
+   */
+  async gitCredential(): Promise<GitCredential | null> {
+    const a = await this.once.json<{ credential: GitCredential | null }>("POST", "/git-credential", [200], {});
+    return a.credential ?? null;
+  }
+
+  /** Asks the Worker to open the pull request (or answer the open one for the same head). */
+  openPullRequest(req: PullRequestRequest): Promise<PullRequestRef> {
+    return this.once.json<PullRequestRef>("POST", "/pull-request", [200, 201], req);
   }
 
   /** Reports the terminal result (401 once the job ended or the lease is gone; 409 if a race ended it first). */

@@ -117,3 +117,12 @@ export const NewJobEventsBodySchema = z.strictObject({
     )
     .max(MAX_EVENTS_PER_BATCH, `at most ${MAX_EVENTS_PER_BATCH} events per call`),
 });
+
+/** POST /runner/v1/jobs/:jobId/pull-request (shared/job-format.ts PullRequestRequest). */
+export const PullRequestBodySchema = z.strictObject({
+  head: z.string().min(1).max(255),
+  base: z.string().min(1).max(255).nullable(),
+  title: z.string().min(1).max(256),
+  body: z.string().max(65_536),
+  draft: z.boolean(),
+});

@@ -10,13 +10,18 @@
  *   POST /heartbeat   → { leaseUntil, cancelRequested }
  *   POST /events      → { lastSeq }
  *   POST /result      → Job
+ *   POST /git-credential → { credential } for the job's repository (git-host/credentials.ts)
+ *   POST /pull-request   → { number, url } for the job's push branch (git-host/pull-request.ts)
  */
 import { zValidator } from "@hono/zod-validator";
 import { Hono } from "hono";
-import { UnauthorizedError } from "../errors";
+import { BackendError, UnauthorizedError, ValidationError } from "../errors";
+import { type GitHost, repoOnHost } from "../git-host/config";
+import { gitCredentialFor } from "../git-host/credentials";
+import { openPullRequest } from "../git-host/pull-request";
 import { limitBody } from "../http/body";
 import type { JobQueue } from "../jobs/queue";
-import { NewJobEventsBodySchema, RunnerJobParamSchema } from "../jobs/schemas";
+import { NewJobEventsBodySchema, PullRequestBodySchema, RunnerJobParamSchema } from "../jobs/schemas";
 import type { Job, JobResult } from "../shared/job-format";
 import { JobResultSchema } from "../shared/job-result";
 import type { RunnerTokens } from "../snapshots/tokens";
@@ -31,7 +36,7 @@ export const MAX_RESULT_BODY_BYTES = 4 * 1024 * 1024;
 type Vars = { Variables: RunnerAuthVars["Variables"] & { attempt: number } };
 
 /** The runner job routes, relative to RUNNER_JOBS_PREFIX/:jobId. */
-export function runnerJobRoutes(jobs: JobQueue, tokens: RunnerTokens): Hono<Vars> {
+export function runnerJobRoutes(jobs: JobQueue, tokens: RunnerTokens, gitHost: GitHost | null): Hono<Vars> {
   const param = zValidator("param", RunnerJobParamSchema, onInvalid);
   /** The job the gate read (a job token always has one). */
   const gated = (c: { get(key: "runnerJob"): Job | null }): Job => {
@@ -60,6 +65,26 @@ export function runnerJobRoutes(jobs: JobQueue, tokens: RunnerTokens): Hono<Vars
         return c.json({ lastSeq });
       },
     )
+    .post("/git-credential", param, async (c) => {
+      const repo = gated(c).repo;
+      return c.json({ credential: repo ? await gitCredentialFor(gitHost, repo.url) : null });
+    })
+    .post("/pull-request", param, zValidator("json", PullRequestBodySchema, onInvalid), async (c) => {
+      const job = gated(c);
+      const req = c.req.valid("json");
+      // Only the job's own branch, and only when the job asked for a pull request.
+      if (!job.repo?.pullRequest || req.head !== job.repo.pushBranch) {
+        throw new ValidationError(`Job ${job.id} opens no pull request from ${req.head}`);
+      }
+      const repo = gitHost ? repoOnHost(job.repo.url, gitHost) : null;
+      if (!gitHost || !repo) {
+        throw new BackendError(
+          `No GitHub credentials for ${new URL(job.repo.url).origin}: set GITHUB_TOKEN or a GitHub App, and GITHUB_URL for GitHub Enterprise`,
+          "PULL_REQUEST_FAILED",
+        );
+      }
+      return c.json(await openPullRequest(gitHost, repo, req), 201);
+    })
     .post(
       "/result",
       limitBody(MAX_RESULT_BODY_BYTES, "Job result"),
