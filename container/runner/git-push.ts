@@ -24,6 +24,7 @@ import { dirname, join } from "node:path";
 import { isSafeRefName, normalizeScheme, redactText } from "../../src/shared/git.ts";
 import type { GitAuthor, GitCredential } from "../../src/shared/job-format.ts";
 import { RunnerError } from "./errors.ts";
+import { credentialEnv } from "./job-workspace.ts";
 
 /** Job outcome codes of shipping (shared/error-codes.ts has the first three). */
 export const GIT_CODES = {
@@ -239,16 +240,8 @@ export async function pushCommit(input: PushInput): Promise<void> {
   const wsGit = await workspaceGitDir(input.workspace);
   if (!wsGit) throw new RunnerError(GIT_CODES.noRepository, "The workspace has no git repository to push from");
   const gitDir = await cleanRepo(input.stateDir);
-  const extra: Record<string, string> = {};
-  if (input.credential) {
-    const basic = Buffer.from(`${input.credential.username}:${input.credential.password}`).toString("base64");
-    // Config from the environment: seen by this one process only, never in argv or a file.
-    Object.assign(extra, {
-      GIT_CONFIG_COUNT: "1",
-      GIT_CONFIG_KEY_0: "http.extraHeader",
-      GIT_CONFIG_VALUE_0: `Authorization: Basic ${basic}`,
-    });
-  }
+  // Config from the environment: seen by this one process only, never in argv or a file.
+  const extra = input.credential ? credentialEnv(input.credential) : {};
   const env = gitEnv({ gitDir, objectDir: join(wsGit, "objects") }, extra);
   const url = normalizeScheme(input.url);
   const refspec = `${input.commit}:refs/heads/${input.branch}`;

@@ -9,7 +9,7 @@
  * compares with and the head as this job knows it (each fetched once).
  */
 import { mkdir } from "node:fs/promises";
-import type { Job, NewJobEvent } from "../../src/shared/job-format.ts";
+import type { GitCredential, Job, NewJobEvent } from "../../src/shared/job-format.ts";
 import type { Manifest, SnapshotId } from "../../src/shared/snapshot-format.ts";
 import { takeSnapshot } from "./archiver.ts";
 import { type ReadBefore, type Tree, treeFromManifest, treeFromScan } from "./changes.ts";
@@ -47,6 +47,8 @@ export interface PrepareContext {
   signal: AbortSignal;
   /** Whether the lease is lost by now (then no baseline is committed). */
   leaseLost: () => boolean;
+  /** The Worker's credential for the job's repository (null: none for its host), asked right before a clone. */
+  gitCredential?: () => Promise<GitCredential | null>;
 }
 
 /** Makes the workspace equal the head (or the job's clone) and commits a first job's baseline. */
@@ -84,7 +86,11 @@ export function rulesOptions(config: Pick<RunnerConfig, "ignoreGit">): { ignoreG
 /** The project's first job with a repo: clone it; "before" is the cloned commit. */
 async function clone(ctx: PrepareContext, repo: NonNullable<Job["repo"]>): Promise<PreparedWorkspace> {
   const workspace = ctx.config.workspace;
-  const commit = await ctx.phase("clone", () => cloneRepo(repo, workspace, { signal: ctx.signal, log: ctx.log }));
+  const commit = await ctx.phase("clone", async () => {
+    // Asked for before the agent exists, held only for the clone's git process.
+    const credential = (await ctx.gitCredential?.()) ?? null;
+    return cloneRepo(repo, workspace, { signal: ctx.signal, log: ctx.log, credential });
+  });
   return {
     before: await treeFromScan(workspace, await loadIgnoreRules(workspace, rulesOptions(ctx.config))),
     readBefore: gitReader(workspace, commit),

@@ -11,7 +11,7 @@ import { execFile, spawn } from "node:child_process";
 import { mkdir, readdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { checkRepoUrl, cloneArgv, RepoUrlError, redactText } from "../../src/shared/git.ts";
-import type { Job } from "../../src/shared/job-format.ts";
+import type { GitCredential, Job } from "../../src/shared/job-format.ts";
 import type { Manifest } from "../../src/shared/snapshot-format.ts";
 import type { ReadBefore } from "./changes.ts";
 import { RunnerError } from "./errors.ts";
@@ -23,12 +23,15 @@ import type { SnapshotStore } from "./store.ts";
 export const RUNNER_CLONE_SCHEMES = ["https", "http"] as const;
 
 /** Runs git with `args`; resolves with stdout, rejects with its redacted stderr. */
-function git(args: string[], opts: { cwd: string; signal?: AbortSignal; redact: (s: string) => string }) {
+function git(
+  args: string[],
+  opts: { cwd: string; signal?: AbortSignal; redact: (s: string) => string; env?: Record<string, string> },
+) {
   return new Promise<string>((resolve, reject) => {
     const child = spawn("git", args, {
       cwd: opts.cwd,
       // Never wait for a password on a terminal that is not there.
-      env: { ...process.env, GIT_TERMINAL_PROMPT: "0", GIT_ASKPASS: "/bin/false" },
+      env: { ...process.env, GIT_TERMINAL_PROMPT: "0", GIT_ASKPASS: "/bin/false", ...opts.env },
       stdio: ["ignore", "pipe", "pipe"],
       ...(opts.signal ? { signal: opts.signal } : {}),
     });
@@ -56,9 +59,13 @@ function git(args: string[], opts: { cwd: string; signal?: AbortSignal; redact: 
 export async function cloneRepo(
   repo: NonNullable<Job["repo"]>,
   workspace: string,
-  opts: { signal?: AbortSignal; log?: (m: string) => void } = {},
+  opts: { signal?: AbortSignal; log?: (m: string) => void; credential?: GitCredential | null } = {},
 ): Promise<string> {
-  const redact = (s: string) => redactText(s, repo.url);
+  const secret = opts.credential?.password;
+  const redact = (s: string) => {
+    const r = redactText(s, repo.url);
+    return secret && secret.length >= 4 ? r.split(secret).join("***") : r;
+  };
   try {
     checkRepoUrl(repo.url, RUNNER_CLONE_SCHEMES);
   } catch (err) {
@@ -71,7 +78,15 @@ export async function cloneRepo(
   try {
     const argv = cloneArgv({ repoUrl: repo.url, directory: tmp, ...(repo.branch ? { branch: repo.branch } : {}) });
     opts.log?.(`cloning ${redact(repo.url)}${repo.branch ? ` (branch ${repo.branch})` : ""}`);
-    await git(argv, { cwd: workspace, redact, ...(opts.signal ? { signal: opts.signal } : {}) }).catch((err: Error) => {
+    // A private repository: the credential goes to this one git process, in its
+    // environment (never the URL, so never .git/config), as git-push.ts sends it.
+    const env = opts.credential ? credentialEnv(opts.credential) : undefined;
+    await git(argv, {
+      cwd: workspace,
+      redact,
+      ...(env ? { env } : {}),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    }).catch((err: Error) => {
       throw new RunnerError("CLONE_FAILED", `git clone failed: ${err.message}`);
     });
     for (const name of await readdir(tmp)) {
@@ -82,6 +97,16 @@ export async function cloneRepo(
     await removeScratch(workspace);
   }
   return (await git(["rev-parse", "HEAD"], { cwd: workspace, redact })).trim();
+}
+
+/** git config, from the environment, that sends `credential` as an Authorization header. */
+export function credentialEnv(credential: GitCredential): Record<string, string> {
+  const basic = Buffer.from(`${credential.username}:${credential.password}`).toString("base64");
+  return {
+    GIT_CONFIG_COUNT: "1",
+    GIT_CONFIG_KEY_0: "http.extraHeader",
+    GIT_CONFIG_VALUE_0: `Authorization: Basic ${basic}`,
+  };
 }
 
 /** Old content from the store: the blob's bytes at its location in the manifest, hash-checked. */

@@ -265,4 +265,26 @@ describe("runner run-job: jobs that push", () => {
     expect(rec.credentialAsks).toHaveLength(0);
     expect(git.commitOf("acme", "app", "agent/greeting")).toBeNull();
   });
+
+  it("clones a private repository with the credential, which stays out of .git/config; without it the clone fails", async () => {
+    git.privateReads = true;
+    const url = await git.makeRepo("acme", "app", { "README.md": "private\n" });
+    const anonymous = api.addJob({ command: "true", repo: { url, branch: null } });
+    const ws0 = await tempDir();
+    expect((await runRunner(["run-job", "--json"], jobEnv(ws0, anonymous.job.id))).code).toBe(1);
+    expect(anonymous.job.error?.code).toBe("CLONE_FAILED");
+
+    const rec = pushJob(url, "echo more >> README.md");
+    const ws = await tempDir();
+    const run = await runRunner(["run-job", "--json"], jobEnv(ws, rec.job.id));
+    expect(run.code, run.stderr).toBe(0);
+    expect(rec.results[0]?.status, JSON.stringify(rec.results[0]?.error)).toBe("succeeded");
+    // Asked twice: right before the clone, and after the agent for the push.
+    expect(rec.credentialAsks).toHaveLength(2);
+    expect(await readFile(join(ws, "README.md"), "utf8")).toBe("private\nmore\n");
+    const config = await readFile(join(ws, ".git", "config"), "utf8");
+    expect(config).toContain(`url = ${url}`);
+    expect(config).not.toMatch(/extraheader|x-access-token|ghs_/i);
+    expect(git.log.some((l) => l.includes("git-upload-pack") && l.endsWith(" x-access-token"))).toBe(true);
+  });
 });
