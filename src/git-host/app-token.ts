@@ -26,7 +26,7 @@ function derLength(n: number): number[] {
   return [0x80 | out.length, ...out];
 }
 
-function der(tag: number, body: Uint8Array): Uint8Array {
+function der(tag: number, body: Uint8Array): Uint8Array<ArrayBuffer> {
   const len = derLength(body.length);
   const out = new Uint8Array(1 + len.length + body.length);
   out[0] = tag;
@@ -35,7 +35,7 @@ function der(tag: number, body: Uint8Array): Uint8Array {
   return out;
 }
 
-function concat(...parts: Uint8Array[]): Uint8Array {
+function concat(...parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;
   for (const p of parts) {
@@ -46,7 +46,7 @@ function concat(...parts: Uint8Array[]): Uint8Array {
 }
 
 /** PKCS#8 DER of an RSA key given as PEM, PKCS#1 or PKCS#8. */
-export function pkcs8FromPem(pem: string): Uint8Array {
+export function pkcs8FromPem(pem: string): Uint8Array<ArrayBuffer> {
   const m = /-----BEGIN (RSA )?PRIVATE KEY-----([\s\S]*?)-----END (RSA )?PRIVATE KEY-----/.exec(pem);
   if (!m) throw new BackendError("GITHUB_APP_PRIVATE_KEY is not a PEM private key", "BACKEND_ERROR");
   const bin = atob((m[2] as string).replace(/\s+/g, ""));

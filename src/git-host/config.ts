@@ -8,9 +8,8 @@
 import type { Config } from "../config";
 
 /** The part of Config this module reads. */
-export type GitHostEnv = Pick<
-  Config,
-  "GITHUB_TOKEN" | "GITHUB_APP_ID" | "GITHUB_APP_PRIVATE_KEY" | "GITHUB_URL" | "GITHUB_API_URL"
+export type GitHostEnv = Partial<
+  Pick<Config, "GITHUB_TOKEN" | "GITHUB_APP_ID" | "GITHUB_APP_PRIVATE_KEY" | "GITHUB_URL" | "GITHUB_API_URL">
 >;
 
 /** How the Worker authenticates to the host. */
