@@ -22,9 +22,9 @@ import { spawn } from "node:child_process";
 import { access, copyFile, mkdir, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { isSafeRefName, normalizeScheme, redactText } from "../../src/shared/git.ts";
-import type { GitAuthor, GitCredential } from "../../src/shared/job-format.ts";
+import type { GitAuthor } from "../../src/shared/job-format.ts";
 import { RunnerError } from "./errors.ts";
-import { credentialEnv } from "./job-workspace.ts";
+import type { GitRemote } from "./job-workspace.ts";
 
 /** Job outcome codes of shipping (shared/error-codes.ts has the first three). */
 export const GIT_CODES = {
@@ -228,10 +228,12 @@ async function pointWorkspaceAt(wsGit: string, branch: string, commit: string, i
 export interface PushInput {
   workspace: string;
   stateDir: string;
+  /** The repository's URL as the job gave it (for messages). */
   url: string;
+  /** Where and how git reaches it (JobClient.gitRemote). */
+  remote: GitRemote;
   branch: string;
   commit: string;
-  credential: GitCredential | null;
   signal?: AbortSignal;
 }
 
@@ -241,9 +243,8 @@ export async function pushCommit(input: PushInput): Promise<void> {
   if (!wsGit) throw new RunnerError(GIT_CODES.noRepository, "The workspace has no git repository to push from");
   const gitDir = await cleanRepo(input.stateDir);
   // Config from the environment: seen by this one process only, never in argv or a file.
-  const extra = input.credential ? credentialEnv(input.credential) : {};
-  const env = gitEnv({ gitDir, objectDir: join(wsGit, "objects") }, extra);
-  const url = normalizeScheme(input.url);
+  const env = gitEnv({ gitDir, objectDir: join(wsGit, "objects") }, input.remote.env);
+  const url = normalizeScheme(input.remote.url);
   const refspec = `${input.commit}:refs/heads/${input.branch}`;
   const r = await runGit(
     ["-c", "protocol.allow=never", "-c", "protocol.https.allow=always", "-c", "protocol.http.allow=always"].concat([
@@ -259,8 +260,13 @@ export async function pushCommit(input: PushInput): Promise<void> {
   );
   await rm(gitDir, { recursive: true, force: true });
   if (r.code === 0) return;
-  const secrets = input.credential ? [input.credential.password] : [];
-  throw pushError(input.branch, input.url, `${r.stderr}\n${r.stdout}`, secrets);
+  const header = input.remote.env.GIT_CONFIG_VALUE_0?.replace(/^Authorization:\s*\S+\s+/i, "");
+  throw pushError(
+    input.branch,
+    input.url,
+    `${r.stderr}\n${r.stdout}`.split(input.remote.url).join(input.url),
+    header ? [header] : [],
+  );
 }
 
 /** git's answer to a failed push as PUSH_AUTH_FAILED or PUSH_REJECTED, naming the branch. */

@@ -8,7 +8,7 @@
  * at a time so the Worker numbers events in the order they were emitted.
  */
 import {
-  type GitCredential,
+  type GitAccess,
   type Job,
   type JobResult,
   type NewJobEvent,
@@ -18,6 +18,7 @@ import {
 } from "../../src/shared/job-format.ts";
 import { ApiClient, type RetryInfo, type RetryOptions } from "./api-client.ts";
 import { toRunnerError } from "./errors.ts";
+import { type GitRemote, headerEnv } from "./job-workspace.ts";
 
 /** The heartbeat's answer. */
 export interface HeartbeatAnswer {
@@ -33,6 +34,8 @@ export class JobClient {
   private readonly api: ApiClient;
   /** Calls that must not be repeated blindly (the Worker retries GitHub itself). */
   private readonly once: ApiClient;
+  private readonly baseUrl: string;
+  private readonly token: string;
 
   constructor(
     options: RetryOptions & { apiUrl: string; token: string; jobId: string; onRetry?: (info: RetryInfo) => void },
@@ -41,6 +44,8 @@ export class JobClient {
     const baseUrl = `${apiUrl.replace(/\/+$/, "")}${RUNNER_JOBS_PREFIX}/${encodeURIComponent(jobId)}`;
     this.api = new ApiClient({ ...rest, baseUrl });
     this.once = new ApiClient({ ...rest, baseUrl, attempts: 1 });
+    this.baseUrl = baseUrl;
+    this.token = options.token;
   }
 
   /** The job as the Worker holds it. */
@@ -64,12 +69,21 @@ export class JobClient {
   }
 
   /**
-   * A short-lived credential for the job's repository (null when the Worker has none
-   * for its host). Asked for right before a clone or a push, never while the agent runs.
+   * How git reaches the job's repository (`repoUrl`), asked for right before a clone or a
+   * push, never while the agent runs: through the Worker with this job's token (the
+   * Worker adds the host's credentials on egress), with a credential the Worker handed
+   * out, or as it is.
    */
-  async gitCredential(): Promise<GitCredential | null> {
-    const a = await this.once.json<{ credential: GitCredential | null }>("POST", "/git-credential", [200], {});
-    return a.credential ?? null;
+  async gitRemote(repoUrl: string): Promise<GitRemote> {
+    const a = await this.once.json<Partial<GitAccess>>("POST", "/git-credential", [200], {});
+    if (a.egressPath) {
+      return { url: `${this.baseUrl}${a.egressPath}`, env: headerEnv(`Authorization: Bearer ${this.token}`) };
+    }
+    if (a.credential) {
+      const basic = Buffer.from(`${a.credential.username}:${a.credential.password}`).toString("base64");
+      return { url: repoUrl, env: headerEnv(`Authorization: Basic ${basic}`) };
+    }
+    return { url: repoUrl, env: {} };
   }
 
   /** Asks the Worker to open the pull request (or answer the open one for the same head). */

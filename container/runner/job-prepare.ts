@@ -9,7 +9,7 @@
  * compares with and the head as this job knows it (each fetched once).
  */
 import { mkdir } from "node:fs/promises";
-import type { GitCredential, Job, NewJobEvent } from "../../src/shared/job-format.ts";
+import type { Job, NewJobEvent } from "../../src/shared/job-format.ts";
 import type { Manifest, SnapshotId } from "../../src/shared/snapshot-format.ts";
 import { takeSnapshot } from "./archiver.ts";
 import { type ReadBefore, type Tree, treeFromManifest, treeFromScan } from "./changes.ts";
@@ -17,7 +17,7 @@ import type { RunnerConfig } from "./config.ts";
 import { loadIgnoreRules } from "./ignore.ts";
 import { installAfterRestore } from "./install.ts";
 import type { PhaseRunner } from "./job-report.ts";
-import { cloneRepo, gitReader, storeReader } from "./job-workspace.ts";
+import { cloneRepo, type GitRemote, gitReader, storeReader } from "./job-workspace.ts";
 import { killLeftoverAgents } from "./leftovers.ts";
 import { restoreSnapshot } from "./restorer.ts";
 import { loadManifest, type SnapshotStore } from "./store.ts";
@@ -47,8 +47,8 @@ export interface PrepareContext {
   signal: AbortSignal;
   /** Whether the lease is lost by now (then no baseline is committed). */
   leaseLost: () => boolean;
-  /** The Worker's credential for the job's repository (null: none for its host), asked right before a clone. */
-  gitCredential?: () => Promise<GitCredential | null>;
+  /** How git reaches the job's repository (JobClient.gitRemote), asked right before a clone. */
+  gitRemote?: (repoUrl: string) => Promise<GitRemote>;
 }
 
 /** Makes the workspace equal the head (or the job's clone) and commits a first job's baseline. */
@@ -88,8 +88,8 @@ async function clone(ctx: PrepareContext, repo: NonNullable<Job["repo"]>): Promi
   const workspace = ctx.config.workspace;
   const commit = await ctx.phase("clone", async () => {
     // Asked for before the agent exists, held only for the clone's git process.
-    const credential = (await ctx.gitCredential?.()) ?? null;
-    return cloneRepo(repo, workspace, { signal: ctx.signal, log: ctx.log, credential });
+    const remote = await ctx.gitRemote?.(repo.url);
+    return cloneRepo(repo, workspace, { signal: ctx.signal, log: ctx.log, ...(remote ? { remote } : {}) });
   });
   return {
     before: await treeFromScan(workspace, await loadIgnoreRules(workspace, rulesOptions(ctx.config))),

@@ -91,21 +91,17 @@ export async function shipStep(ctx: {
   const commit = committed.commit;
   try {
     await ctx.phase("push", async () => {
-      let credential = await ctx.client.gitCredential();
-      try {
-        await pushCommit({
-          workspace: ctx.workspace,
-          stateDir: ctx.stateDir,
-          url: repo.url,
-          branch: committed.branch,
-          commit,
-          credential,
-          signal: ctx.signal,
-        });
-      } finally {
-        // Dropped: nothing else in this process holds it.
-        credential = null;
-      }
+      // Held for this one push only.
+      const remote = await ctx.client.gitRemote(repo.url);
+      await pushCommit({
+        workspace: ctx.workspace,
+        stateDir: ctx.stateDir,
+        url: repo.url,
+        remote,
+        branch: committed.branch,
+        commit,
+        signal: ctx.signal,
+      });
     });
     git.pushed = true;
     ctx.emit({ type: "git", data: { step: "pushed", branch: committed.branch, commit } });

@@ -10,8 +10,8 @@
 import { execFile, spawn } from "node:child_process";
 import { mkdir, readdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { checkRepoUrl, cloneArgv, RepoUrlError, redactText } from "../../src/shared/git.ts";
-import type { GitCredential, Job } from "../../src/shared/job-format.ts";
+import { checkRepoUrl, cloneArgv, normalizeScheme, RepoUrlError, redactText } from "../../src/shared/git.ts";
+import type { Job } from "../../src/shared/job-format.ts";
 import type { Manifest } from "../../src/shared/snapshot-format.ts";
 import type { ReadBefore } from "./changes.ts";
 import { RunnerError } from "./errors.ts";
@@ -59,9 +59,10 @@ function git(
 export async function cloneRepo(
   repo: NonNullable<Job["repo"]>,
   workspace: string,
-  opts: { signal?: AbortSignal; log?: (m: string) => void; credential?: GitCredential | null } = {},
+  opts: { signal?: AbortSignal; log?: (m: string) => void; remote?: GitRemote } = {},
 ): Promise<string> {
-  const secret = opts.credential?.password;
+  const remote = opts.remote ?? { url: repo.url, env: {} };
+  const secret = remote.env.GIT_CONFIG_VALUE_0?.replace(/^Authorization:\s*\S+\s+/i, "");
   const redact = (s: string) => {
     const r = redactText(s, repo.url);
     return secret && secret.length >= 4 ? r.split(secret).join("***") : r;
@@ -76,15 +77,14 @@ export async function cloneRepo(
   await rm(tmp, { recursive: true, force: true });
   await mkdir(workspaceScratch(workspace), { recursive: true });
   try {
-    const argv = cloneArgv({ repoUrl: repo.url, directory: tmp, ...(repo.branch ? { branch: repo.branch } : {}) });
+    const argv = cloneArgv({ repoUrl: remote.url, directory: tmp, ...(repo.branch ? { branch: repo.branch } : {}) });
     opts.log?.(`cloning ${redact(repo.url)}${repo.branch ? ` (branch ${repo.branch})` : ""}`);
     // A private repository: the credential goes to this one git process, in its
     // environment (never the URL, so never .git/config), as git-push.ts sends it.
-    const env = opts.credential ? credentialEnv(opts.credential) : undefined;
     await git(argv, {
       cwd: workspace,
       redact,
-      ...(env ? { env } : {}),
+      env: remote.env,
       ...(opts.signal ? { signal: opts.signal } : {}),
     }).catch((err: Error) => {
       throw new RunnerError("CLONE_FAILED", `git clone failed: ${err.message}`);
@@ -96,17 +96,26 @@ export async function cloneRepo(
   } finally {
     await removeScratch(workspace);
   }
+  if (remote.url !== repo.url) {
+    // Cloned through the Worker: origin names the repository itself, as a clone of it would.
+    await git(["remote", "set-url", "origin", normalizeScheme(repo.url)], { cwd: workspace, redact });
+  }
   return (await git(["rev-parse", "HEAD"], { cwd: workspace, redact })).trim();
 }
 
-/** git config, from the environment, that sends `credential` as an Authorization header. */
-export function credentialEnv(credential: GitCredential): Record<string, string> {
-  const basic = Buffer.from(`${credential.username}:${credential.password}`).toString("base64");
-  return {
-    GIT_CONFIG_COUNT: "1",
-    GIT_CONFIG_KEY_0: "http.extraHeader",
-    GIT_CONFIG_VALUE_0: `Authorization: Basic ${basic}`,
-  };
+/**
+ * Where one git process reaches the job's repository: the URL, and git config in its
+ * environment (an Authorization header: seen by that process only, never in argv,
+ * .git/config or any file). From JobClient.gitRemote.
+ */
+export interface GitRemote {
+  url: string;
+  env: Record<string, string>;
+}
+
+/** git config, from the environment, that sends `header` with every HTTP request. */
+export function headerEnv(header: string): Record<string, string> {
+  return { GIT_CONFIG_COUNT: "1", GIT_CONFIG_KEY_0: "http.extraHeader", GIT_CONFIG_VALUE_0: header };
 }
 
 /** Old content from the store: the blob's bytes at its location in the manifest, hash-checked. */

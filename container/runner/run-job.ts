@@ -167,7 +167,7 @@ async function workJob(ctx: WorkContext): Promise<JobResult | null> {
     log,
     signal: heartbeat.signal,
     leaseLost: () => heartbeat.leaseLost,
-    gitCredential: () => ctx.client.gitCredential(),
+    gitRemote: (url) => ctx.client.gitRemote(url),
   });
   if (heartbeat.leaseLost) return null;
   const repo = pushingRepo(job);

@@ -1,15 +1,12 @@
 /**
  * @module git-host/credentials
  * The token the Worker acts with on one repository: GITHUB_TOKEN as is, or a GitHub
- * App installation token minted for that repository alone; and the git credential a
- * job's runner gets for it (HTTP Basic `x-access-token:<token>`, as GitHub documents
- * for both kinds). The runner asks for it right before a clone or push, never while
- * its agent runs; on Cloudflare, egress injection would keep even that out of the
- * sandbox (see README, "Jobs that push").
+ * App installation token minted for that repository alone. git sends it as HTTP Basic
+ * `x-access-token:<token>` (as GitHub documents for both kinds), added on egress by
+ * smart-http.ts; the REST API takes it as a Bearer token (pull-request.ts).
  */
-import type { GitCredential } from "../shared/job-format";
 import { installationToken } from "./app-token";
-import { type GitHost, type RepoRef, repoOnHost } from "./config";
+import type { GitHost, RepoRef } from "./config";
 import type { CallOptions } from "./github-api";
 
 /** GitHub's user name for token authentication over HTTPS. */
@@ -23,16 +20,4 @@ export async function repoToken(
 ): Promise<{ token: string; expiresAt: number | null }> {
   if (host.auth.kind === "token") return { token: host.auth.token, expiresAt: null };
   return installationToken(host.apiUrl, host.auth, repo, opts);
-}
-
-/** The credential for a job's repository URL, or null when it is not on the configured host. */
-export async function gitCredentialFor(
-  host: GitHost | null,
-  repoUrl: string,
-  opts: CallOptions = {},
-): Promise<GitCredential | null> {
-  const repo = host ? repoOnHost(repoUrl, host) : null;
-  if (!host || !repo) return null;
-  const { token, expiresAt } = await repoToken(host, repo, opts);
-  return { username: TOKEN_USERNAME, password: token, expiresAt };
 }

@@ -10,19 +10,20 @@
  *   POST /heartbeat   → { leaseUntil, cancelRequested }
  *   POST /events      → { lastSeq }
  *   POST /result      → Job
- *   POST /git-credential → { credential } for the job's repository (git-host/credentials.ts)
+ *   POST /git-credential → GitAccess: the job's repository through /git (git-host/smart-http.ts)
+ *   GET|POST /git/<owner>/<repo>.git/… → smart HTTP to the host, its token added on egress
  *   POST /pull-request   → { number, url } for the job's push branch (git-host/pull-request.ts)
  */
 import { zValidator } from "@hono/zod-validator";
 import { Hono } from "hono";
 import { BackendError, UnauthorizedError, ValidationError } from "../errors";
 import { type GitHost, repoOnHost } from "../git-host/config";
-import { gitCredentialFor } from "../git-host/credentials";
 import { openPullRequest } from "../git-host/pull-request";
+import { egressPath, forwardGit } from "../git-host/smart-http";
 import { limitBody } from "../http/body";
 import type { JobQueue } from "../jobs/queue";
 import { NewJobEventsBodySchema, PullRequestBodySchema, RunnerJobParamSchema } from "../jobs/schemas";
-import type { Job, JobResult } from "../shared/job-format";
+import { type GitAccess, type Job, type JobResult, RUNNER_JOBS_PREFIX } from "../shared/job-format";
 import { JobResultSchema } from "../shared/job-result";
 import type { RunnerTokens } from "../snapshots/tokens";
 import { onInvalid } from "../validation";
@@ -67,7 +68,21 @@ export function runnerJobRoutes(jobs: JobQueue, tokens: RunnerTokens, gitHost: G
     )
     .post("/git-credential", param, async (c) => {
       const repo = gated(c).repo;
-      return c.json({ credential: repo ? await gitCredentialFor(gitHost, repo.url) : null });
+      const onHost = repo && gitHost ? repoOnHost(repo.url, gitHost) : null;
+      // The host's token stays here: the runner's git comes through /git, added on egress.
+      const access: GitAccess = {
+        egressPath: onHost ? egressPath(onHost.owner, onHost.repo) : null,
+        credential: null,
+      };
+      return c.json(access);
+    })
+    .on(["GET", "POST"], "/git/*", param, async (c) => {
+      const job = gated(c);
+      const base = `${RUNNER_JOBS_PREFIX}/${encodeURIComponent(job.id)}/git`;
+      const path = c.req.path;
+      const at = path.indexOf(base);
+      if (at < 0) throw new UnauthorizedError("Not this job's git path");
+      return forwardGit(c.req.raw, job, gitHost, path.slice(at + base.length));
     })
     .post("/pull-request", param, zValidator("json", PullRequestBodySchema, onInvalid), async (c) => {
       const job = gated(c);

@@ -127,8 +127,10 @@ export interface NewJobEvent {
 //                            LEASE_LOST if a race moved the job on meanwhile)
 //   POST /events           → body { events: NewJobEvent[] } (≤ 500 per call) → { lastSeq }
 //   POST /result           → body JobResult → Job (terminal; 409 if a race ended it first)
-//   POST /git-credential   → { credential: GitCredential | null } (a short-lived credential for
-//                            the job's repository, asked for right before a clone or push)
+//   POST /git-credential   → GitAccess: how the runner reaches the job's repository, asked for
+//                            right before a clone or push (egressPath: through the Worker, which
+//                            adds the host's credentials; or a short-lived credential)
+//   GET|POST /git/<owner>/<repo>.git/… → git smart HTTP, forwarded to the host with its token
 //   POST /pull-request     → body PullRequestRequest → { number, url } (the Worker opens it;
 //                            502 PULL_REQUEST_FAILED with GitHub's answer in the message)
 
@@ -148,6 +150,17 @@ export interface GitCredential {
   password: string;
   /** Epoch ms after which the host refuses it (null: the host does not say). */
   expiresAt: number | null;
+}
+
+/**
+ * How the runner reaches the job's repository. `egressPath` (below the job's base URL,
+ * `RUNNER_JOBS_PREFIX/:jobId`): git talks to the Worker with the job token and the Worker
+ * adds the host's credentials on the way out, so none enters the sandbox. `credential`:
+ * a short-lived credential the runner sends itself. Neither: the URL as it is (public).
+ */
+export interface GitAccess {
+  egressPath: string | null;
+  credential: GitCredential | null;
 }
 
 /** What the runner asks the Worker to open once the branch is pushed. */

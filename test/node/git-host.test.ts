@@ -1,7 +1,7 @@
 /**
  * The Worker's git host side (src/git-host/) against the GitHub REST stand-in
  * (test/support/github-standin.ts) over real repositories (git-smart-http.ts):
- * credentials only for repositories on the configured host; pull requests opened,
+ * repositories only on the configured host; pull requests opened,
  * an existing one answered again (422 "already exists"), GitHub's refusals as
  * PULL_REQUEST_FAILED with its words; rate limits (403 and 429) retried after their
  * Retry-After, a wait too long not; a GitHub App's JWT (RS256 by WebCrypto, checked
@@ -14,7 +14,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { AppError } from "../../src/errors.ts";
 import { appJwt } from "../../src/git-host/app-token.ts";
 import { type GitHost, gitHostOf, repoOnHost } from "../../src/git-host/config.ts";
-import { gitCredentialFor } from "../../src/git-host/credentials.ts";
+import { repoToken } from "../../src/git-host/credentials.ts";
 import { MAX_WAIT_MS } from "../../src/git-host/github-api.ts";
 import { openPullRequest } from "../../src/git-host/pull-request.ts";
 import type { PullRequestRequest } from "../../src/shared/job-format.ts";
@@ -65,7 +65,7 @@ async function failure(p: Promise<unknown>): Promise<AppError> {
 }
 
 describe("git host configuration", () => {
-  it("hands out a credential only for repositories on the configured host", async () => {
+  it("knows repositories only on the configured host", async () => {
     expect(gitHostOf({})).toBeNull();
     expect(gitHostOf({ GITHUB_TOKEN: "t" })).toMatchObject({
       webOrigin: "https://github.com",
@@ -81,14 +81,8 @@ describe("git host configuration", () => {
       `${git.url}/acme`,
     ]) {
       expect(repoOnHost(other, host), other).toBeNull();
-      expect(await gitCredentialFor(host, other)).toBeNull();
     }
-    expect(await gitCredentialFor(host, `${git.url}/acme/app.git`)).toEqual({
-      username: "x-access-token",
-      password: TOKEN,
-      expiresAt: null,
-    });
-    expect(await gitCredentialFor(null, `${git.url}/acme/app.git`)).toBeNull();
+    expect(await repoToken(host, { owner: "acme", repo: "app" })).toEqual({ token: TOKEN, expiresAt: null });
   });
 });
 
@@ -190,10 +184,11 @@ describe("GitHub App", () => {
     }) as GitHost;
     expect(appHost.auth.kind).toBe("app");
 
-    const cred = await gitCredentialFor(appHost, `${git.url}/acme/app.git`, opts);
-    expect(cred).toMatchObject({ username: "x-access-token", password: expect.stringMatching(/^ghs_/) });
-    expect(cred?.expiresAt).toBeGreaterThan(Date.now());
-    expect(gh.minted).toEqual([{ token: cred?.password, repositories: ["app"] }]);
+    const minted = await repoToken(appHost, { owner: "acme", repo: "app" }, opts);
+    const cred = { password: minted.token };
+    expect(minted.token).toMatch(/^ghs_/);
+    expect(minted.expiresAt).toBeGreaterThan(Date.now());
+    expect(gh.minted).toEqual([{ token: minted.token, repositories: ["app"] }]);
     const tokenReq = gh.bodies.find((b) => b.call.endsWith("/access_tokens"));
     expect(tokenReq?.body).toEqual({
       repositories: ["app"],
@@ -237,7 +232,7 @@ describe("GitHub App", () => {
         privateKey: stranger.export({ type: "pkcs1", format: "pem" }) as string,
       },
     };
-    const refused = await failure(gitCredentialFor(wrongHost, `${git.url}/acme/app.git`, opts));
+    const refused = await failure(repoToken(wrongHost, { owner: "acme", repo: "app" }, opts));
     expect(refused.code).toBe("PUSH_AUTH_FAILED");
     expect(refused.message).toContain("401");
 

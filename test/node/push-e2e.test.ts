@@ -2,8 +2,9 @@
  * A job that ships, end to end (local jails, issue 12): a `claude` job (scripted
  * model server) on a PRIVATE repository of a real git smart-HTTP server (auth
  * required) with `repo.pullRequest`, queued through the API, leased by /run-next, run
- * by the bundled runner in a bubblewrap sandbox: the clone and the push use the
- * credential the Worker mints from GITHUB_TOKEN, the Worker opens the pull request
+ * by the bundled runner in a bubblewrap sandbox, which cannot reach the git server: the
+ * clone and the push go through the Worker with the job's token, and the Worker adds
+ * GITHUB_TOKEN on egress (src/git-host/smart-http.ts); it opens the pull request
  * on the GitHub REST stand-in, and the job's result holds its URL. The agent looks
  * for the token (its environment, git's config) and finds nothing; neither do the
  * job's events.
@@ -27,9 +28,10 @@ describe("a job that pushes and opens a pull request (local jail)", () => {
     git = await startGitSmartHttp({ tokens: [TOKEN], privateReads: true });
     gh = await startGitHubStandin({ git, tokens: [TOKEN] });
     model = await startAnthropicStandin();
-    // The jail reaches the git server on the host's loopback through sandboxd.
+    // The jail is NOT let through to the git server: its clone and push can only go through
+    // the Worker, which adds the token on egress.
     hostPorts = process.env.SANDBOXD_HOST_PORTS;
-    process.env.SANDBOXD_HOST_PORTS = new URL(git.url).port;
+    delete process.env.SANDBOXD_HOST_PORTS;
     stack = await startStack({
       ANTHROPIC_API_KEY: "sk-ant-e2e-fake-key",
       ANTHROPIC_BASE_URL: model.url,
@@ -106,7 +108,7 @@ describe("a job that pushes and opens a pull request (local jail)", () => {
     expect(gh.pulls[0]?.body).toContain("Fixed add().");
     expect(result.diff).toContain("+export const add = (a, b) => a + b;");
 
-    // The clone and the push were authenticated with the token; the agent never saw it.
+    // The clone and the push reached the server with the token (added by the Worker); the agent never saw it.
     expect(git.log.some((l) => l.includes("git-upload-pack") && l.endsWith(" 200 x-access-token"))).toBe(true);
     expect(git.log.some((l) => l.includes("git-receive-pack") && l.endsWith(" 200 x-access-token"))).toBe(true);
     const agentSaw = JSON.stringify(model.requests.map((r) => r.body));

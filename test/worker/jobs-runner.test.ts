@@ -378,7 +378,9 @@ describe("runner job API: git credential and pull request (no GitHub configured 
     const { job, token } = await runningJob({ repo: { url, pullRequest: { title: "T" } } });
     const cred = await runnerJob(job.id, "/git-credential", token, { method: "POST", json: {} });
     expect(cred.status).toBe(200);
-    expect(await cred.json()).toEqual({ credential: null });
+    expect(await cred.json()).toEqual({ egressPath: null, credential: null });
+    const git = await runnerJob(job.id, "/git/acme/app.git/info/refs?service=git-upload-pack", token);
+    expect(git.status).toBe(404);
 
     const pr = (head: string) =>
       runnerJob(job.id, "/pull-request", token, {

@@ -119,9 +119,10 @@ describe("runner run-job: jobs that push", () => {
     expect(await readFile(join(restored, ".git", "HEAD"), "utf8")).toBe("ref: refs/heads/agent/greeting\n");
     expect((await readFile(join(restored, ".git", "refs", "heads", "agent", "greeting"), "utf8")).trim()).toBe(pushed);
 
-    // Asked for once, after the agent ended and its snapshot was committed (the API's request log).
-    expect(rec.credentialAsks).toHaveLength(1);
-    const asked = api.log.findIndex((l) => l.includes("/git-credential"));
+    // Asked for twice: before the clone (no agent yet), and after the agent ended and its
+    // snapshot was committed (the API's request log).
+    expect(rec.credentialAsks).toHaveLength(2);
+    const asked = api.log.map((l) => l.includes("/git-credential")).lastIndexOf(true);
     const committed = api.log.map((l) => /^POST \S*\/snapshots /.test(l)).lastIndexOf(true);
     expect(committed).toBeGreaterThan(0);
     expect(asked).toBeGreaterThan(committed);
@@ -225,7 +226,8 @@ describe("runner run-job: jobs that push", () => {
       pushed: false,
       pullRequest: null,
     });
-    expect(rec.credentialAsks).toHaveLength(0);
+    // Only the clone's.
+    expect(rec.credentialAsks).toHaveLength(1);
     expect(rec.pullRequests).toHaveLength(0);
     expect(rec.events.some((e) => e.type === "log" && String(e.data.line).includes("nothing to push"))).toBe(true);
     expect(git.commitOf("acme", "app", "agent/greeting")).toBeNull();
@@ -262,7 +264,7 @@ describe("runner run-job: jobs that push", () => {
     const r = rec.results[0] as JobResult;
     expect(r.error?.code).toBe("AGENT_FAILED");
     expect(r.git).toMatchObject({ commit: null, pushed: false });
-    expect(rec.credentialAsks).toHaveLength(0);
+    expect(rec.credentialAsks).toHaveLength(1);
     expect(git.commitOf("acme", "app", "agent/greeting")).toBeNull();
   });
 
