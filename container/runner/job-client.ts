@@ -75,7 +75,7 @@ export class JobClient {
    * out, or as it is.
    */
   async gitRemote(repoUrl: string): Promise<GitRemote> {
-    const a = await this.once.json<Partial<GitAccess>>("POST", "/git-credential", [200], {});
+    const a = await this.once.json<Partial<GitAccess>>("POST", "/git-access", [200], {});
     if (a.egressPath) {
       return { url: `${this.baseUrl}${a.egressPath}`, env: headerEnv(`Authorization: Bearer ${this.token}`) };
     }

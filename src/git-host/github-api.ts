@@ -9,8 +9,8 @@
 
 /** Attempts per call, the first included. */
 export const MAX_ATTEMPTS = 4;
-/** The longest wait between two attempts the Worker accepts. */
-export const MAX_WAIT_MS = 20_000;
+/** The longest wait between two attempts: three of them stay well inside the runner's 60 s request timeout. */
+export const MAX_WAIT_MS = 10_000;
 
 /** What a call answered: status, parsed JSON (null when none) and headers. */
 export interface GitHubAnswer {

@@ -10,7 +10,7 @@
  *   POST /heartbeat   → { leaseUntil, cancelRequested }
  *   POST /events      → { lastSeq }
  *   POST /result      → Job
- *   POST /git-credential → GitAccess: the job's repository through /git (git-host/smart-http.ts)
+ *   POST /git-access → GitAccess: the job's repository through /git (git-host/smart-http.ts)
  *   GET|POST /git/<owner>/<repo>.git/… → smart HTTP to the host, its token added on egress
  *   POST /pull-request   → { number, url } for the job's push branch (git-host/pull-request.ts)
  */
@@ -66,7 +66,7 @@ export function runnerJobRoutes(jobs: JobQueue, tokens: RunnerTokens, gitHost: G
         return c.json({ lastSeq });
       },
     )
-    .post("/git-credential", param, async (c) => {
+    .post("/git-access", param, async (c) => {
       const repo = gated(c).repo;
       const onHost = repo && gitHost ? repoOnHost(repo.url, gitHost) : null;
       // The host's token stays here: the runner's git comes through /git, added on egress.

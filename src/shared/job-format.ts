@@ -127,7 +127,7 @@ export interface NewJobEvent {
 //                            LEASE_LOST if a race moved the job on meanwhile)
 //   POST /events           → body { events: NewJobEvent[] } (≤ 500 per call) → { lastSeq }
 //   POST /result           → body JobResult → Job (terminal; 409 if a race ended it first)
-//   POST /git-credential   → GitAccess: how the runner reaches the job's repository, asked for
+//   POST /git-access   → GitAccess: how the runner reaches the job's repository, asked for
 //                            right before a clone or push (egressPath: through the Worker, which
 //                            adds the host's credentials; or a short-lived credential)
 //   GET|POST /git/<owner>/<repo>.git/… → git smart HTTP, forwarded to the host with its token
@@ -144,7 +144,7 @@ export const LEASE_MS = 60_000;
 /** Environment of `runner run-job`, beside RUNNER_ENV of snapshot-format.ts. */
 export const JOB_ENV = { jobId: "SANDBOX_JOB_ID" } as const;
 
-/** What POST /git-credential answers: HTTP Basic credentials for the job's repository only. */
+/** What POST /git-access answers: HTTP Basic credentials for the job's repository only. */
 export interface GitCredential {
   username: string;
   password: string;

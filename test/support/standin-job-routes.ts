@@ -37,7 +37,7 @@ export interface StandinJobRecord {
    * token died with its lease (job ended, requeued, another attempt).
    */
   tokenDead: boolean;
-  /** What POST /git-credential answers (the Worker's would come from its secrets). */
+  /** What POST /git-access answers (the Worker's would come from its secrets). */
   gitCredential: GitCredential | null;
   /** For each credential request: the events received before it (to show when it was asked). */
   credentialAsks: JobEvent[][];
@@ -131,7 +131,7 @@ export async function handleJobRoute(
     send(res, 200, { lastSeq: rec.events.length });
     return 200;
   }
-  if (route === "POST /git-credential") {
+  if (route === "POST /git-access") {
     await readJson(req);
     rec.credentialAsks.push([...rec.events]);
     send(res, 200, { credential: rec.gitCredential });

@@ -376,7 +376,7 @@ describe("runner job API: git credential and pull request (no GitHub configured 
   it("answers no credential, and opens a pull request only from the job's own push branch", async () => {
     const url = "https://github.com/acme/app.git";
     const { job, token } = await runningJob({ repo: { url, pullRequest: { title: "T" } } });
-    const cred = await runnerJob(job.id, "/git-credential", token, { method: "POST", json: {} });
+    const cred = await runnerJob(job.id, "/git-access", token, { method: "POST", json: {} });
     expect(cred.status).toBe(200);
     expect(await cred.json()).toEqual({ egressPath: null, credential: null });
     const git = await runnerJob(job.id, "/git/acme/app.git/info/refs?service=git-upload-pack", token);
@@ -403,6 +403,6 @@ describe("runner job API: git credential and pull request (no GitHub configured 
       json: { head: "feat/x", base: null, title: "T", body: "", draft: false },
     });
     expect(refused.status).toBe(400);
-    expect((await runnerJob(job.id, "/git-credential", plain.token, { method: "POST", json: {} })).status).toBe(401);
+    expect((await runnerJob(job.id, "/git-access", plain.token, { method: "POST", json: {} })).status).toBe(401);
   });
 });

@@ -122,7 +122,7 @@ describe("runner run-job: jobs that push", () => {
     // Asked for twice: before the clone (no agent yet), and after the agent ended and its
     // snapshot was committed (the API's request log).
     expect(rec.credentialAsks).toHaveLength(2);
-    const asked = api.log.map((l) => l.includes("/git-credential")).lastIndexOf(true);
+    const asked = api.log.map((l) => l.includes("/git-access")).lastIndexOf(true);
     const committed = api.log.map((l) => /^POST \S*\/snapshots /.test(l)).lastIndexOf(true);
     expect(committed).toBeGreaterThan(0);
     expect(asked).toBeGreaterThan(committed);
