@@ -10,7 +10,8 @@
  *
  * - `startCommit`: the commit the workspace stands on before the agent runs.
  * - `commitWork`: every change in the work tree (the workspace's .gitignore files
- *   apply) as one commit on top of that start, named by the job's author; the
+ *   apply; new files under the runner's and agents' directories or the snapshot's
+ *   default ignores, e.g. node_modules/ or .env*, are left out) as one commit on top of that start, named by the job's author; the
  *   workspace's HEAD then names it on the push branch (so the snapshot taken next,
  *   and the next job, continue from it). Nothing changed → no commit.
  * - `pushCommit`: `<commit>:refs/heads/<branch>` to the repository URL, fast-forward
@@ -23,8 +24,11 @@ import { access, copyFile, mkdir, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { isSafeRefName, normalizeScheme, redactText } from "../../src/shared/git.ts";
 import type { GitAuthor } from "../../src/shared/job-format.ts";
+import { OPENCODE_STATE_DIR } from "./agents/opencode-config.ts";
 import { RunnerError } from "./errors.ts";
+import { DEFAULT_IGNORES } from "./ignore.ts";
 import type { GitRemote } from "./job-workspace.ts";
+import { SCRATCH_DIR } from "./state.ts";
 
 /** Job outcome codes of shipping (shared/error-codes.ts has the first three). */
 export const GIT_CODES = {
@@ -33,6 +37,9 @@ export const GIT_CODES = {
   pullRequest: "PULL_REQUEST_FAILED",
   noRepository: "NOT_A_GIT_REPOSITORY",
 } as const;
+
+/** The runner's and the agents' own directories in the workspace: never committed. */
+const COMMIT_EXCLUDES = [`${SCRATCH_DIR}/`, `${OPENCODE_STATE_DIR}/`];
 
 /** How a git run ended. */
 interface GitRun {
@@ -176,6 +183,13 @@ export async function commitWork(input: CommitInput): Promise<string | null> {
     GIT_COMMITTER_NAME: input.author.name,
     GIT_COMMITTER_EMAIL: input.author.email,
   });
+  // New files the product or the snapshot's defaults keep out never enter the commit
+  // (a repository without a .gitignore must not get node_modules or .env pushed).
+  await mkdir(join(gitDir, "info"), { recursive: true });
+  await writeFile(
+    join(gitDir, "info", "exclude"),
+    `${COMMIT_EXCLUDES.map((p) => `/${p}`).join("\n")}\n${DEFAULT_IGNORES.join("\n")}\n`,
+  );
   await git(start ? ["read-tree", start] : ["read-tree", "--empty"], env, "git read-tree");
   await git(["add", "-A", "--", "."], env, "git add");
   const tree = await git(["write-tree"], env, "git write-tree");

@@ -82,7 +82,9 @@ describe("runner run-job: jobs that push", () => {
     const rec = pushJob(
       url,
       // The agent looks for credentials everywhere it can: its environment, git's config.
-      "echo world >> README.md; echo new > new.txt; env > agent-env.txt; git config --list > agent-git-config.txt 2>&1; true",
+      "echo world >> README.md; echo new > new.txt; env > agent-env.txt; git config --list > agent-git-config.txt 2>&1; " +
+        // What neither the snapshot nor the commit takes, in a repository without a .gitignore.
+        "mkdir -p node_modules/dep && echo x > node_modules/dep/i.js; echo SECRET=1 > .env; true",
       {
         author: { name: "Bot", email: "bot@example.com" },
         pullRequest: { title: "Greeting", body: null, base: null, draft: true },
@@ -114,7 +116,9 @@ describe("runner run-job: jobs that push", () => {
     await restore(api.store, restored);
     const snapshotFiles = await fileHashes(restored);
     expect(snapshotFiles["README.md"]).toBe(sha256("hello\nworld\n"));
-    expect(await fileHashes(await checkout(pushed as string))).toEqual(snapshotFiles);
+    const pushedFiles = await fileHashes(await checkout(pushed as string));
+    expect(pushedFiles).toEqual(snapshotFiles);
+    expect(Object.keys(pushedFiles).sort()).toEqual(["README.md", "agent-env.txt", "agent-git-config.txt", "new.txt"]);
     // The snapshot's repository stands on the pushed commit (the next job continues from it).
     expect(await readFile(join(restored, ".git", "HEAD"), "utf8")).toBe("ref: refs/heads/agent/greeting\n");
     expect((await readFile(join(restored, ".git", "refs", "heads", "agent", "greeting"), "utf8")).trim()).toBe(pushed);
