@@ -189,6 +189,9 @@ describe("GitHub App", () => {
     expect(minted.token).toMatch(/^ghs_/);
     expect(minted.expiresAt).toBeGreaterThan(Date.now());
     expect(gh.minted).toEqual([{ token: minted.token, repositories: ["app"] }]);
+    // Reused while it has time left: a clone or push is several requests, one mint.
+    expect(await repoToken(appHost, { owner: "acme", repo: "app" }, opts)).toEqual(minted);
+    expect(gh.minted).toHaveLength(1);
     const tokenReq = gh.bodies.find((b) => b.call.endsWith("/access_tokens"));
     expect(tokenReq?.body).toEqual({
       repositories: ["app"],
@@ -232,7 +235,8 @@ describe("GitHub App", () => {
         privateKey: stranger.export({ type: "pkcs1", format: "pem" }) as string,
       },
     };
-    const refused = await failure(repoToken(wrongHost, { owner: "acme", repo: "app" }, opts));
+    // (another repository: the first one's token is cached)
+    const refused = await failure(repoToken(wrongHost, { owner: "acme", repo: "other" }, opts));
     expect(refused.code).toBe("PUSH_AUTH_FAILED");
     expect(refused.message).toContain("401");
 
