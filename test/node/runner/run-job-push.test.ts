@@ -10,7 +10,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { readFile } from "node:fs/promises";
+import { chmod, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Job, JobResult } from "../../../src/shared/job-format.ts";
@@ -195,6 +195,25 @@ describe("runner run-job: jobs that push", () => {
     const restored = await tempDir();
     await restore(api.store, restored);
     expect(await readFile(join(restored, "three.txt"), "utf8")).toBe("three\n");
+  });
+
+  it("a protected branch (the server's hook declines): PUSH_REJECTED with the remote's words", async () => {
+    const url = await git.makeRepo("acme", "app", { "README.md": "hello\n" });
+    const hook = join(git.repoDir("acme", "app"), "hooks", "pre-receive");
+    await writeFile(
+      hook,
+      "#!/bin/sh\necho 'GH006: Protected branch update failed for refs/heads/agent/greeting.' >&2\nexit 1\n",
+    );
+    await chmod(hook, 0o755);
+    const rec = pushJob(url, "echo p > p.txt");
+    const ws = await tempDir();
+    expect((await runRunner(["run-job", "--json"], jobEnv(ws, rec.job.id))).code).toBe(0);
+    const r = rec.results[0] as JobResult;
+    expect(r.error?.code).toBe("PUSH_REJECTED");
+    expect(r.error?.message).toContain("GH006: Protected branch update failed");
+    expect(r.error?.message).toContain("agent/greeting");
+    expect(r.snapshotId).toBe(api.store.head);
+    expect(git.commitOf("acme", "app", "agent/greeting")).toBeNull();
   });
 
   it("wrong or missing credentials: PUSH_AUTH_FAILED, snapshotted, nothing pushed", async () => {
