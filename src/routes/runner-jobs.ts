@@ -10,9 +10,9 @@
  *   POST /heartbeat   → { leaseUntil, cancelRequested }
  *   POST /events      → { lastSeq }
  *   POST /result      → Job
- *   POST /git-access → GitAccess: the job's repository through /git (git-host/smart-http.ts)
+ *   POST /git-access  → GitAccess: the job's repository through /git (git-host/smart-http.ts)
  *   GET|POST /git/<owner>/<repo>.git/… → smart HTTP to the host, its token added on egress
- *   POST /pull-request   → { number, url } for the job's push branch (git-host/pull-request.ts)
+ *   POST /pull-request → { number, url } for the job's push branch (git-host/pull-request.ts)
  */
 import { zValidator } from "@hono/zod-validator";
 import { Hono } from "hono";

@@ -127,7 +127,7 @@ export interface NewJobEvent {
 //                            LEASE_LOST if a race moved the job on meanwhile)
 //   POST /events           → body { events: NewJobEvent[] } (≤ 500 per call) → { lastSeq }
 //   POST /result           → body JobResult → Job (terminal; 409 if a race ended it first)
-//   POST /git-access   → GitAccess: how the runner reaches the job's repository, asked for
+//   POST /git-access       → GitAccess: how the runner reaches the job's repository, asked for
 //                            right before a clone or push (egressPath: through the Worker, which
 //                            adds the host's credentials; or a short-lived credential)
 //   GET|POST /git/<owner>/<repo>.git/… → git smart HTTP, forwarded to the host with its token
