@@ -37,7 +37,7 @@ export interface StandinJobRecord {
    * token died with its lease (job ended, requeued, another attempt).
    */
   tokenDead: boolean;
-  /** What POST /git-access answers (the Worker's would come from its secrets). */
+  /** The credential POST /git-access hands out (the Worker answers an egress path instead). */
   gitCredential: GitCredential | null;
   /** For each credential request: the events received before it (to show when it was asked). */
   credentialAsks: JobEvent[][];
@@ -134,7 +134,8 @@ export async function handleJobRoute(
   if (route === "POST /git-access") {
     await readJson(req);
     rec.credentialAsks.push([...rec.events]);
-    send(res, 200, { credential: rec.gitCredential });
+    // No egress here: the stand-in hands out a credential (GitAccess).
+    send(res, 200, { egressPath: null, credential: rec.gitCredential });
     return 200;
   }
   if (route === "POST /pull-request") {
