@@ -106,7 +106,7 @@ async function checkedPush(request: Request, ref: string): Promise<ReadableStrea
       throw new ForbiddenPathError(name ?? "?", `is not ${ref}, the only ref this job may push (and not delete)`);
     }
   }
-  if (commands.length === 0) throw new ValidationError("The push has no commands");
+  // No commands: git's probe before a chunked push (a lone flush packet), which updates nothing.
   const first = head;
   return new ReadableStream<Uint8Array>({
     start(controller) {

@@ -22,6 +22,8 @@ let model: AnthropicStandin;
 let git: GitSmartHttp;
 let gh: GitHubStandin;
 let hostPorts: string | undefined;
+/** What the first job pushed, for the follow-up. */
+let first: { id: string; branch: string; commit: string; url: string } | null = null;
 
 describe("a job that pushes and opens a pull request (local jail)", () => {
   beforeAll(async () => {
@@ -123,5 +125,38 @@ describe("a job that pushes and opens a pull request (local jail)", () => {
     // The head holds the work (and the commit): a later job continues from it.
     const snaps = await stack.call("GET", `/sandboxes/${p}/snapshots`);
     expect(snaps.body.data?.head).toBe(result.snapshotId);
+    first = { id, branch, commit: pushed as string, url };
+  });
+
+  it("a follow-up job fast-forwards the same branch with a push of megabytes through the Worker, and answers the open pull request", async () => {
+    expect(first).not.toBeNull();
+    const { branch, commit, url } = first as NonNullable<typeof first>;
+    const created = await stack.call("POST", "/jobs", {
+      projectId: "push-e2e",
+      agent: "shell",
+      prompt: "Add the data",
+      // Incompressible, larger than git's 1 MiB post buffer: a chunked request through sandboxd and the Worker.
+      command: "head -c 3000000 /dev/urandom > data.bin && sha256sum data.bin > data.sha",
+      repo: { url, pushBranch: branch, pullRequest: {} },
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const id = String(created.body.data?.id);
+    expect((await stack.call("POST", "/run-next")).status).toBe(202);
+    const job = await stack.waitForJob(id, 120_000);
+    expect(job.status, JSON.stringify(job)).toBe("succeeded");
+    const result = job.result as JobResult;
+    const pushed = git.commitOf("acme", "app", branch) as string;
+    expect(result.git).toEqual({
+      branch,
+      baseCommit: commit,
+      commit: pushed,
+      pushed: true,
+      pullRequest: { number: 1, url: `${git.url}/acme/app/pull/1` },
+    });
+    expect(git.git("acme", "app", "rev-parse", `${pushed}^`).trim()).toBe(commit);
+    const sum = git.git("acme", "app", "show", `${pushed}:data.sha`).split(" ")[0];
+    expect(git.git("acme", "app", "cat-file", "-s", `${pushed}:data.bin`).trim()).toBe("3000000");
+    expect(sum).toMatch(/^[0-9a-f]{64}$/);
+    expect(gh.pulls).toHaveLength(1);
   });
 });
