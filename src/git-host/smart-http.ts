@@ -68,7 +68,8 @@ export async function forwardGit(
   const init = { method, headers, body, redirect: "manual", ...(body ? { duplex: "half" } : {}) };
   const res = await fetcher(upstream, init as RequestInit);
   const out = new Headers();
-  for (const h of ["content-type", "cache-control", "content-encoding", "www-authenticate"]) {
+  // Not content-encoding: fetch has already decoded a compressed answer.
+  for (const h of ["content-type", "cache-control", "www-authenticate"]) {
     const v = res.headers.get(h);
     if (v !== null) out.set(h, v);
   }
