@@ -25,8 +25,18 @@ import { applyLocalD1Migrations, REPO_ROOT, type Sandboxd, startSandboxd, startW
 
 type Containers = "docker" | "jails";
 
-/** Model-provider settings future agents need; forwarded to the Worker when set. */
-const PASS_THROUGH = ["ANTHROPIC_API_KEY", "OPENAI_API_KEY", "ANTHROPIC_BASE_URL", "OPENAI_BASE_URL"] as const;
+/** Model-provider and git-host settings jobs need; forwarded to the Worker when set. */
+const PASS_THROUGH = [
+  "ANTHROPIC_API_KEY",
+  "OPENAI_API_KEY",
+  "ANTHROPIC_BASE_URL",
+  "OPENAI_BASE_URL",
+  "GITHUB_TOKEN",
+  "GITHUB_APP_ID",
+  "GITHUB_APP_PRIVATE_KEY",
+  "GITHUB_URL",
+  "GITHUB_API_URL",
+] as const;
 
 const log = (msg: string): void => {
   process.stdout.write(`[dev] ${msg}\n`);

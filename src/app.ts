@@ -9,6 +9,7 @@ import { HTTPException } from "hono/http-exception";
 import { requireBearer } from "./auth";
 import type { AppDeps } from "./deps";
 import { AppError, FrameworkHttpError, MethodNotAllowedError, NotFoundError, ValidationError } from "./errors";
+import { gitHostOf } from "./git-host/config";
 import { errorBody } from "./http/envelope";
 import { archiveRoutes } from "./routes/archives";
 import { docsRoutes } from "./routes/docs";
@@ -93,7 +94,10 @@ export function createApp(deps: AppDeps, opts: { trusted?: boolean } = {}): Hono
   // (routes/runner-auth.ts, so the gate needs the queue).
   if (deps.snapshots) app.route(`${RUNNER_API_PREFIX}/:projectId`, runnerRoutes(deps.snapshots, deps.jobs ?? null));
   if (deps.snapshots && deps.jobs) {
-    app.route(`${RUNNER_JOBS_PREFIX}/:jobId`, runnerJobRoutes(deps.jobs, deps.snapshots.tokens));
+    app.route(
+      `${RUNNER_JOBS_PREFIX}/:jobId`,
+      runnerJobRoutes(deps.jobs, deps.snapshots.tokens, gitHostOf(deps.config)),
+    );
   }
 
   // Computed once: the (method, pattern) pairs of real handlers, for telling 404 from 405.

@@ -107,6 +107,21 @@ const ConfigSchema = z.object({
   OPENAI_API_KEY: optionalText,
   ANTHROPIC_BASE_URL: optionalBaseUrl,
   OPENAI_BASE_URL: optionalBaseUrl,
+  // The git host jobs push to and open pull requests on (src/git-host/). Secrets: a token
+  // (GITHUB_TOKEN) or a GitHub App (GITHUB_APP_ID + GITHUB_APP_PRIVATE_KEY, PEM) whose
+  // installation tokens are minted per job for its one repository. GITHUB_URL is where
+  // repositories live (clone/push URLs; credentials go to no other host), GITHUB_API_URL
+  // its REST API; both default to github.com's and are set for GitHub Enterprise.
+  GITHUB_TOKEN: optionalText,
+  GITHUB_APP_ID: optionalText.pipe(
+    z
+      .string()
+      .regex(/^[0-9]{1,20}$/, "a GitHub App id (a number)")
+      .optional(),
+  ),
+  GITHUB_APP_PRIVATE_KEY: optionalText,
+  GITHUB_URL: optionalBaseUrl,
+  GITHUB_API_URL: optionalBaseUrl,
   // Per-job limits of model-backed agents, passed to the runner as is; unset = the runner's defaults
   // (container/runner/agents/claude/settings.ts).
   AGENT_MAX_TURNS: optionalText.pipe(

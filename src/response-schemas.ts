@@ -12,7 +12,7 @@
  * `.meta({ id })` names a schema: it becomes a component of the document.
  */
 import { z } from "zod";
-import type { Job, JobEvent } from "./shared/job-format";
+import type { GitAccess, Job, JobEvent, PullRequestRef } from "./shared/job-format";
 import { JobResultSchema } from "./shared/job-result";
 import type { CommitResponse, SnapshotInfo } from "./shared/snapshot-format";
 
@@ -252,7 +252,24 @@ export const JobSchema = z
     prompt: z.string(),
     model: z.string().nullable(),
     command: z.string().nullable().describe("The command of the `shell` agent"),
-    repo: z.object({ url: z.string(), branch: z.string().nullable() }).nullable(),
+    repo: z
+      .object({
+        url: z.string(),
+        branch: z.string().nullable(),
+        pushBranch: z.string().nullable().optional().describe("The branch the job pushes to (jobs that push)"),
+        commitMessage: z.string().nullable().optional(),
+        pullRequest: z
+          .object({
+            title: z.string().nullable(),
+            body: z.string().nullable(),
+            base: z.string().nullable(),
+            draft: z.boolean(),
+          })
+          .nullable()
+          .optional(),
+        author: z.object({ name: z.string(), email: z.string() }).nullable().optional(),
+      })
+      .nullable(),
     timeoutSeconds: z.number().int(),
     maxAttempts: z.number().int(),
     attempt: z.number().int().min(0).describe("1 for the first run; 0 while never leased"),
@@ -292,6 +309,11 @@ export const CommitResponseSchema = z.object({ snapshotId: Sha256, head: Sha256 
 export const PackStoredSchema = z.object({ packId: Sha256, size: z.number().int().min(0) });
 export const HeartbeatSchema = z.object({ leaseUntil: z.number(), cancelRequested: z.boolean() });
 export const EventsAppendedSchema = z.object({ lastSeq: z.number().int().min(0) });
+export const GitAccessSchema = z.object({
+  egressPath: z.string().nullable(),
+  credential: z.object({ username: z.string(), password: z.string(), expiresAt: z.number().nullable() }).nullable(),
+});
+export const PullRequestRefSchema = z.object({ number: z.number().int().min(1), url: z.string() });
 
 // ---- The runner's shared types agree with these schemas (compile-time only) ----------
 
@@ -301,3 +323,5 @@ agree<Same<z.infer<typeof JobSchema>, Job>>(true);
 agree<Same<z.infer<typeof JobEventSchema>, JobEvent>>(true);
 agree<Same<z.infer<typeof SnapshotInfoSchema>, SnapshotInfo>>(true);
 agree<Same<z.infer<typeof CommitResponseSchema>, CommitResponse>>(true);
+agree<Same<z.infer<typeof GitAccessSchema>, GitAccess>>(true);
+agree<Same<z.infer<typeof PullRequestRefSchema>, PullRequestRef>>(true);

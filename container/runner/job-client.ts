@@ -7,9 +7,18 @@
  * `maxBatch` are waiting, and everything left on `close()`. One post is in flight
  * at a time so the Worker numbers events in the order they were emitted.
  */
-import { type Job, type JobResult, type NewJobEvent, RUNNER_JOBS_PREFIX } from "../../src/shared/job-format.ts";
+import {
+  type GitAccess,
+  type Job,
+  type JobResult,
+  type NewJobEvent,
+  type PullRequestRef,
+  type PullRequestRequest,
+  RUNNER_JOBS_PREFIX,
+} from "../../src/shared/job-format.ts";
 import { ApiClient, type RetryInfo, type RetryOptions } from "./api-client.ts";
 import { toRunnerError } from "./errors.ts";
+import { type GitRemote, headerEnv } from "./job-workspace.ts";
 
 /** The heartbeat's answer. */
 export interface HeartbeatAnswer {
@@ -23,15 +32,20 @@ export const MAX_EVENTS_PER_POST = 500;
 /** Client of `/runner/v1/jobs/:jobId`. */
 export class JobClient {
   private readonly api: ApiClient;
+  /** Calls that must not be repeated blindly (the Worker retries GitHub itself). */
+  private readonly once: ApiClient;
+  private readonly baseUrl: string;
+  private readonly token: string;
 
   constructor(
     options: RetryOptions & { apiUrl: string; token: string; jobId: string; onRetry?: (info: RetryInfo) => void },
   ) {
     const { apiUrl, jobId, ...rest } = options;
-    this.api = new ApiClient({
-      ...rest,
-      baseUrl: `${apiUrl.replace(/\/+$/, "")}${RUNNER_JOBS_PREFIX}/${encodeURIComponent(jobId)}`,
-    });
+    const baseUrl = `${apiUrl.replace(/\/+$/, "")}${RUNNER_JOBS_PREFIX}/${encodeURIComponent(jobId)}`;
+    this.api = new ApiClient({ ...rest, baseUrl });
+    this.once = new ApiClient({ ...rest, baseUrl, attempts: 1 });
+    this.baseUrl = baseUrl;
+    this.token = options.token;
   }
 
   /** The job as the Worker holds it. */
@@ -52,6 +66,29 @@ export class JobClient {
   /** Appends events (at most MAX_EVENTS_PER_POST). */
   async postEvents(events: NewJobEvent[]): Promise<{ lastSeq: number }> {
     return this.api.json<{ lastSeq: number }>("POST", "/events", [200, 201], { events });
+  }
+
+  /**
+   * How git reaches the job's repository (`repoUrl`), asked for right before a clone or a
+   * push, never while the agent runs: through the Worker with this job's token (the
+   * Worker adds the host's credentials on egress), with a credential the Worker handed
+   * out, or as it is.
+   */
+  async gitRemote(repoUrl: string): Promise<GitRemote> {
+    const a = await this.once.json<Partial<GitAccess>>("POST", "/git-access", [200], {});
+    if (a.egressPath) {
+      return { url: `${this.baseUrl}${a.egressPath}`, env: headerEnv(`Authorization: Bearer ${this.token}`) };
+    }
+    if (a.credential) {
+      const basic = Buffer.from(`${a.credential.username}:${a.credential.password}`).toString("base64");
+      return { url: repoUrl, env: headerEnv(`Authorization: Basic ${basic}`) };
+    }
+    return { url: repoUrl, env: {} };
+  }
+
+  /** Asks the Worker to open the pull request (or answer the open one for the same head). */
+  openPullRequest(req: PullRequestRequest): Promise<PullRequestRef> {
+    return this.once.json<PullRequestRef>("POST", "/pull-request", [200, 201], req);
   }
 
   /** Reports the terminal result (401 once the job ended or the lease is gone; 409 if a race ended it first). */

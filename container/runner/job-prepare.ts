@@ -17,7 +17,7 @@ import type { RunnerConfig } from "./config.ts";
 import { loadIgnoreRules } from "./ignore.ts";
 import { installAfterRestore } from "./install.ts";
 import type { PhaseRunner } from "./job-report.ts";
-import { cloneRepo, gitReader, storeReader } from "./job-workspace.ts";
+import { cloneRepo, type GitRemote, gitReader, storeReader } from "./job-workspace.ts";
 import { killLeftoverAgents } from "./leftovers.ts";
 import { restoreSnapshot } from "./restorer.ts";
 import { loadManifest, type SnapshotStore } from "./store.ts";
@@ -47,6 +47,8 @@ export interface PrepareContext {
   signal: AbortSignal;
   /** Whether the lease is lost by now (then no baseline is committed). */
   leaseLost: () => boolean;
+  /** How git reaches the job's repository (JobClient.gitRemote), asked right before a clone. */
+  gitRemote?: (repoUrl: string) => Promise<GitRemote>;
 }
 
 /** Makes the workspace equal the head (or the job's clone) and commits a first job's baseline. */
@@ -84,7 +86,11 @@ export function rulesOptions(config: Pick<RunnerConfig, "ignoreGit">): { ignoreG
 /** The project's first job with a repo: clone it; "before" is the cloned commit. */
 async function clone(ctx: PrepareContext, repo: NonNullable<Job["repo"]>): Promise<PreparedWorkspace> {
   const workspace = ctx.config.workspace;
-  const commit = await ctx.phase("clone", () => cloneRepo(repo, workspace, { signal: ctx.signal, log: ctx.log }));
+  const commit = await ctx.phase("clone", async () => {
+    // Asked for before the agent exists, held only for the clone's git process.
+    const remote = await ctx.gitRemote?.(repo.url);
+    return cloneRepo(repo, workspace, { signal: ctx.signal, log: ctx.log, ...(remote ? { remote } : {}) });
+  });
   return {
     before: await treeFromScan(workspace, await loadIgnoreRules(workspace, rulesOptions(ctx.config))),
     readBefore: gitReader(workspace, commit),

@@ -10,7 +10,7 @@
 import { execFile, spawn } from "node:child_process";
 import { mkdir, readdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { checkRepoUrl, cloneArgv, RepoUrlError, redactText } from "../../src/shared/git.ts";
+import { checkRepoUrl, cloneArgv, normalizeScheme, RepoUrlError, redactText } from "../../src/shared/git.ts";
 import type { Job } from "../../src/shared/job-format.ts";
 import type { Manifest } from "../../src/shared/snapshot-format.ts";
 import type { ReadBefore } from "./changes.ts";
@@ -23,12 +23,15 @@ import type { SnapshotStore } from "./store.ts";
 export const RUNNER_CLONE_SCHEMES = ["https", "http"] as const;
 
 /** Runs git with `args`; resolves with stdout, rejects with its redacted stderr. */
-function git(args: string[], opts: { cwd: string; signal?: AbortSignal; redact: (s: string) => string }) {
+function git(
+  args: string[],
+  opts: { cwd: string; signal?: AbortSignal; redact: (s: string) => string; env?: Record<string, string> },
+) {
   return new Promise<string>((resolve, reject) => {
     const child = spawn("git", args, {
       cwd: opts.cwd,
       // Never wait for a password on a terminal that is not there.
-      env: { ...process.env, GIT_TERMINAL_PROMPT: "0", GIT_ASKPASS: "/bin/false" },
+      env: { ...process.env, GIT_TERMINAL_PROMPT: "0", GIT_ASKPASS: "/bin/false", ...opts.env },
       stdio: ["ignore", "pipe", "pipe"],
       ...(opts.signal ? { signal: opts.signal } : {}),
     });
@@ -56,9 +59,14 @@ function git(args: string[], opts: { cwd: string; signal?: AbortSignal; redact: 
 export async function cloneRepo(
   repo: NonNullable<Job["repo"]>,
   workspace: string,
-  opts: { signal?: AbortSignal; log?: (m: string) => void } = {},
+  opts: { signal?: AbortSignal; log?: (m: string) => void; remote?: GitRemote } = {},
 ): Promise<string> {
-  const redact = (s: string) => redactText(s, repo.url);
+  const remote = opts.remote ?? { url: repo.url, env: {} };
+  const secret = remote.env.GIT_CONFIG_VALUE_0?.replace(/^Authorization:\s*\S+\s+/i, "");
+  const redact = (s: string) => {
+    const r = redactText(s, repo.url);
+    return secret && secret.length >= 4 ? r.split(secret).join("***") : r;
+  };
   try {
     checkRepoUrl(repo.url, RUNNER_CLONE_SCHEMES);
   } catch (err) {
@@ -69,9 +77,16 @@ export async function cloneRepo(
   await rm(tmp, { recursive: true, force: true });
   await mkdir(workspaceScratch(workspace), { recursive: true });
   try {
-    const argv = cloneArgv({ repoUrl: repo.url, directory: tmp, ...(repo.branch ? { branch: repo.branch } : {}) });
+    const argv = cloneArgv({ repoUrl: remote.url, directory: tmp, ...(repo.branch ? { branch: repo.branch } : {}) });
     opts.log?.(`cloning ${redact(repo.url)}${repo.branch ? ` (branch ${repo.branch})` : ""}`);
-    await git(argv, { cwd: workspace, redact, ...(opts.signal ? { signal: opts.signal } : {}) }).catch((err: Error) => {
+    // A private repository: the credential goes to this one git process, in its
+    // environment (never the URL, so never .git/config), as git-push.ts sends it.
+    await git(argv, {
+      cwd: workspace,
+      redact,
+      env: remote.env,
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    }).catch((err: Error) => {
       throw new RunnerError("CLONE_FAILED", `git clone failed: ${err.message}`);
     });
     for (const name of await readdir(tmp)) {
@@ -81,7 +96,26 @@ export async function cloneRepo(
   } finally {
     await removeScratch(workspace);
   }
+  if (remote.url !== repo.url) {
+    // Cloned through the Worker: origin names the repository itself, as a clone of it would.
+    await git(["remote", "set-url", "origin", normalizeScheme(repo.url)], { cwd: workspace, redact });
+  }
   return (await git(["rev-parse", "HEAD"], { cwd: workspace, redact })).trim();
+}
+
+/**
+ * Where one git process reaches the job's repository: the URL, and git config in its
+ * environment (an Authorization header: seen by that process only, never in argv,
+ * .git/config or any file). From JobClient.gitRemote.
+ */
+export interface GitRemote {
+  url: string;
+  env: Record<string, string>;
+}
+
+/** git config, from the environment, that sends `header` with every HTTP request. */
+export function headerEnv(header: string): Record<string, string> {
+  return { GIT_CONFIG_COUNT: "1", GIT_CONFIG_KEY_0: "http.extraHeader", GIT_CONFIG_VALUE_0: header };
 }
 
 /** Old content from the store: the blob's bytes at its location in the manifest, hash-checked. */

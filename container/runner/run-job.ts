@@ -23,6 +23,7 @@ import {
   HEARTBEAT_INTERVAL_MS,
   JOB_ENV,
   type Job,
+  type JobGit,
   type JobResult,
   type NewJobEvent,
 } from "../../src/shared/job-format.ts";
@@ -34,6 +35,7 @@ import { takeSnapshot } from "./archiver.ts";
 import { changedFiles, type ReadBefore, type Tree, treeFromManifest, unifiedDiff } from "./changes.ts";
 import type { RunnerConfig } from "./config.ts";
 import { CODES, RunnerError, toRunnerError } from "./errors.ts";
+import { startCommit } from "./git-push.ts";
 import { Heartbeat } from "./heartbeat.ts";
 import { HttpStore } from "./http-store.ts";
 import { loadIgnoreRules } from "./ignore.ts";
@@ -41,6 +43,7 @@ import { EventBatcher, JobClient } from "./job-client.ts";
 import { decideResult, failureResult, JOB_CODES, judgeAgent, tokenDead } from "./job-decisions.ts";
 import { prepareWorkspace, rulesOptions } from "./job-prepare.ts";
 import { failedExit, type PhaseRunner, phaseRunner, postFailure, type RunJobExit, reportedExit } from "./job-report.ts";
+import { type Committed, commitStep, pushingRepo, shipStep } from "./job-ship.ts";
 import { agentMark } from "./leftovers.ts";
 import { withManifestCache } from "./manifest-cache.ts";
 import type { SnapshotStore } from "./store.ts";
@@ -96,7 +99,7 @@ export async function runJob(opts: RunJobOptions): Promise<RunJobExit> {
 
   const got: Progress = { outcome: null, snapshotId: null };
   try {
-    const result = await workJob({ ...opts, job, retry, phase, emit, heartbeat, got, timings, started });
+    const result = await workJob({ ...opts, job, client, retry, phase, emit, heartbeat, got, timings, started });
     if (!result) return await leaseLostExit();
     // Events first: the Worker ends the event stream when the result lands.
     await batcher.close();
@@ -126,6 +129,7 @@ interface Progress {
 /** What workJob needs: runJob's inputs, the leased job and its reporting and heartbeat. */
 interface WorkContext extends RunJobOptions {
   job: Job;
+  client: JobClient;
   /** The API retry policy (config and logging), as the job client got it. */
   retry: RetryOptions & { onRetry: (info: RetryInfo) => void };
   phase: PhaseRunner;
@@ -163,8 +167,11 @@ async function workJob(ctx: WorkContext): Promise<JobResult | null> {
     log,
     signal: heartbeat.signal,
     leaseLost: () => heartbeat.leaseLost,
+    gitRemote: (url) => ctx.client.gitRemote(url),
   });
   if (heartbeat.leaseLost) return null;
+  const repo = pushingRepo(job);
+  const start = repo ? await startCommit(workspace) : null;
 
   // 2. The agent, under the job's timeout and the cancel/lease signal.
   let abortReason: AbortReason | null = null;
@@ -175,6 +182,18 @@ async function workJob(ctx: WorkContext): Promise<JobResult | null> {
   } else ({ outcome, abortReason } = await runAgent({ agent, job, env, workspace, phase, emit, log, heartbeat }));
   got.outcome = outcome;
   if (heartbeat.leaseLost) return null;
+
+  // 2b. A job that pushes commits what its agent left (only a job whose agent succeeded),
+  // before the snapshot: the head and the next job continue from that commit.
+  let committed: Committed | null = null;
+  let shipError: JobResult["error"] = null;
+  if (repo && judgeAgent(outcome, abortReason, job).status === "succeeded") {
+    const c = { job, repo, workspace, stateDir: config.stateDir, start, phase, emit };
+    committed = await commitStep(c).catch((err: unknown) => {
+      shipError = { code: toRunnerError(err).code, message: toRunnerError(err).message };
+      return null;
+    });
+  }
 
   // 3. Snapshot (also after timeout and cancel: the work so far is kept), 4. what changed.
   const snap = await phase("snapshot", async () =>
@@ -191,8 +210,39 @@ async function workJob(ctx: WorkContext): Promise<JobResult | null> {
   got.snapshotId = snap.snapshotId;
   const { changes, diff } = await whatChanged({ workspace, before, readBefore, after: snap.manifest, phase, log });
 
+  // 5. Push and pull request, the work safe in the snapshot whatever they answer.
+  let git: JobGit | null = null;
+  if (repo) {
+    git = { branch: repo.pushBranch, baseCommit: start, commit: null, pushed: false, pullRequest: null };
+    if (committed) {
+      const shipped = await shipStep({
+        job,
+        repo,
+        committed,
+        workspace,
+        stateDir: config.stateDir,
+        client: ctx.client,
+        summary: outcome.summary,
+        phase,
+        emit,
+        signal: heartbeat.signal,
+      });
+      git = shipped.git;
+      shipError = shipped.error;
+    }
+  }
   ctx.timings.total = Date.now() - ctx.started;
-  return decideResult({ outcome, abortReason, job, snapshotId: snap.snapshotId, changes, diff, timings: ctx.timings });
+  const result = decideResult({
+    outcome,
+    abortReason,
+    job,
+    snapshotId: snap.snapshotId,
+    changes,
+    diff,
+    timings: ctx.timings,
+  });
+  if (!repo) return result;
+  return shipError ? { ...result, status: "failed", error: shipError, git } : { ...result, git };
 }
 
 /** The files the job changed (before → the snapshot) and their diff; a diff that cannot be made does not fail the job. */

@@ -4,7 +4,7 @@
  * the job it made (`created: false`); with another body, 409 IDEMPOTENCY_CONFLICT.
  */
 import { ConflictError } from "../errors";
-import type { AgentName, Job } from "../shared/job-format";
+import type { AgentName, Job, RepoPushSettings } from "../shared/job-format";
 import { appendStatusEvent } from "./events";
 import { iso, type JobRow, newJobId, rowToJob } from "./records";
 
@@ -15,7 +15,8 @@ export interface NewJob {
   agent: AgentName;
   model: string | null;
   command: string | null;
-  repo: { url: string; branch: string | null } | null;
+  /** `push`: set when the job pushes its work (repo.pushBranch or repo.pullRequest given). */
+  repo: { url: string; branch: string | null; push: RepoPushSettings | null } | null;
   timeoutSeconds: number;
   maxAttempts: number;
 }
@@ -37,8 +38,8 @@ export async function createJob(
   const inserted = await db
     .prepare(
       `INSERT INTO jobs (id, project_id, status, agent, prompt, model, command, repo_url, repo_branch,
-         timeout_seconds, max_attempts, idempotency_key, request_hash, created_at, updated_at)
-       VALUES (?1, ?2, 'queued', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)
+         repo_push, timeout_seconds, max_attempts, idempotency_key, request_hash, created_at, updated_at)
+       VALUES (?1, ?2, 'queued', ?3, ?4, ?5, ?6, ?7, ?8, ?14, ?9, ?10, ?11, ?12, ?13, ?13)
        ON CONFLICT (idempotency_key) DO NOTHING RETURNING *`,
     )
     .bind(
@@ -55,6 +56,7 @@ export async function createJob(
       idempotencyKey ?? null,
       requestHash,
       at,
+      input.repo?.push ? JSON.stringify(input.repo.push) : null,
     )
     .first<JobRow>();
   if (inserted) {

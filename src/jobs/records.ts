@@ -6,7 +6,15 @@
  */
 import { ConflictError, NotFoundError } from "../errors";
 import { decodeCursor as decodeOpaque, encodeCursor as encodeOpaque } from "../http/cursor";
-import type { AgentName, Job, JobResult, JobStatus } from "../shared/job-format";
+import {
+  type AgentName,
+  defaultPushBranch,
+  type Job,
+  type JobRepo,
+  type JobResult,
+  type JobStatus,
+  type RepoPushSettings,
+} from "../shared/job-format";
 import { isTerminal, type LeaseState } from "./decisions";
 
 /** A `jobs` row, column for column. */
@@ -20,6 +28,8 @@ export interface JobRow {
   command: string | null;
   repo_url: string | null;
   repo_branch: string | null;
+  /** RepoPushSettings JSON (migrations/0005_job_push.sql), null when the job does not push. */
+  repo_push: string | null;
   timeout_seconds: number;
   max_attempts: number;
   attempt: number;
@@ -47,7 +57,7 @@ export function rowToJob(row: JobRow): Job {
     prompt: row.prompt,
     model: row.model,
     command: row.command,
-    repo: row.repo_url === null ? null : { url: row.repo_url, branch: row.repo_branch },
+    repo: row.repo_url === null ? null : rowRepo(row.id, row.repo_url, row.repo_branch, row.repo_push),
     timeoutSeconds: row.timeout_seconds,
     maxAttempts: row.max_attempts,
     attempt: row.attempt,
@@ -59,6 +69,14 @@ export function rowToJob(row: JobRow): Job {
     startedAt: row.started_at,
     finishedAt: row.finished_at,
   };
+}
+
+/** A row's repository, its push settings filled in (the push branch defaults to agent/<job id>). */
+function rowRepo(id: string, url: string, branch: string | null, push: string | null): JobRepo {
+  const none: JobRepo = { url, branch, pushBranch: null, commitMessage: null, pullRequest: null, author: null };
+  if (push === null) return none;
+  const p = JSON.parse(push) as RepoPushSettings;
+  return { ...none, ...p, pushBranch: p.pushBranch ?? defaultPushBranch(id) };
 }
 
 /** What the lease rules of decisions.ts need from a row. */

@@ -20,6 +20,41 @@ export const RunnerJobParamSchema = z.object({ jobId: JobIdSchema });
 
 export const JobStatusSchema = z.enum(["queued", "running", "succeeded", "failed", "cancelled"]);
 
+/** A pull request a job opens once its branch is pushed; every field has a default. */
+const PullRequestSpecSchema = z.strictObject({
+  title: z.string().min(1).max(256).optional(),
+  body: z.string().max(65_536).optional(),
+  base: z.string().min(1).max(255).optional(),
+  draft: z.boolean().optional(),
+});
+
+/**
+ * A job's repository: cloned on the project's first job; with `pushBranch` or
+ * `pullRequest` the agent's work is committed, pushed and (with `pullRequest`) proposed.
+ * Ref names are checked in routes/jobs.ts (shared/git.ts isSafeRefName).
+ */
+export const RepoSpecSchema = z.strictObject({
+  url: z.string().min(1).max(2048),
+  branch: z.string().min(1).max(255).optional(),
+  pushBranch: z.string().min(1).max(255).optional(),
+  commitMessage: z.string().min(1).max(10_000).optional(),
+  pullRequest: PullRequestSpecSchema.optional(),
+  author: z
+    .strictObject({
+      name: z
+        .string()
+        .min(1)
+        .max(200)
+        .regex(/^[^<>\n\r\0]+$/, "author.name must not contain <, >, or line breaks"),
+      email: z
+        .string()
+        .min(3)
+        .max(320)
+        .regex(/^[^<>\s@]+@[^<>\s@]+$/, "author.email must be an email address"),
+    })
+    .optional(),
+});
+
 export const CreateJobBodySchema = z
   .strictObject({
     projectId: ProjectIdSchema,
@@ -27,9 +62,7 @@ export const CreateJobBodySchema = z
     agent: z.enum(["shell", "claude", "opencode"]),
     model: z.string().min(1).max(200).optional(),
     command: z.string().min(1, "command must not be empty").max(65_536).optional(),
-    repo: z
-      .strictObject({ url: z.string().min(1).max(2048), branch: z.string().min(1).max(255).optional() })
-      .optional(),
+    repo: RepoSpecSchema.optional(),
     timeoutSeconds: z.number().int().min(1).max(MAX_JOB_TIMEOUT_SECONDS).default(DEFAULT_JOB_TIMEOUT_SECONDS),
     maxAttempts: z.number().int().min(1).max(10).default(3),
   })
@@ -85,4 +118,13 @@ export const NewJobEventsBodySchema = z.strictObject({
       }),
     )
     .max(MAX_EVENTS_PER_BATCH, `at most ${MAX_EVENTS_PER_BATCH} events per call`),
+});
+
+/** POST /runner/v1/jobs/:jobId/pull-request (shared/job-format.ts PullRequestRequest). */
+export const PullRequestBodySchema = z.strictObject({
+  head: z.string().min(1).max(255),
+  base: z.string().min(1).max(255).nullable(),
+  title: z.string().min(1).max(256),
+  body: z.string().max(65_536),
+  draft: z.boolean(),
 });

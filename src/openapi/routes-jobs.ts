@@ -14,6 +14,7 @@ import {
   JobParamSchema,
   ListJobsQuerySchema,
   NewJobEventsBodySchema,
+  PullRequestBodySchema,
   RunJobBodySchema,
   RunnerJobParamSchema,
 } from "../jobs/schemas";
@@ -303,5 +304,63 @@ export const runnerOperations: Operation[] = [
     body: { required: true, json: JobResultSchema },
     responses: { 200: { description: "The ended job", json: R.JobSchema } },
     errors: [...INPUT, "INVALID_JSON", "PAYLOAD_TOO_LARGE", "LEASE_LOST", "JOB_FINISHED", "JOB_NOT_FOUND", "CONFLICT"],
+  },
+  {
+    operationId: "runnerGitAccess",
+    method: "post",
+    path: `${J}/:jobId/git-access`,
+    tag: RUNNER_TAG,
+    summary: "How the runner reaches the job's repository (through the Worker, which adds the host's credentials)",
+    auth: "runner",
+    envelope: false,
+    params: RunnerJobParamSchema,
+    responses: {
+      200: { description: "The egress path (null: no git host configured for it)", json: R.GitAccessSchema },
+    },
+    errors: [...INPUT],
+  },
+  ...(["get", "post"] as const).map(
+    (method): Operation => ({
+      operationId: method === "get" ? "runnerGitAdvertise" : "runnerGitService",
+      method,
+      path: `${J}/:jobId/git/*`,
+      tag: RUNNER_TAG,
+      summary:
+        method === "get"
+          ? "git smart HTTP: the refs of the job's repository, forwarded to the git host with its token"
+          : "git smart HTTP: a fetch, or a push to the job's own branch only, forwarded to the git host with its token",
+      auth: "runner",
+      envelope: false,
+      params: RunnerJobParamSchema,
+      wildcard: "`<owner>/<repo>.git/info/refs`, `git-upload-pack` or `git-receive-pack` of the job's repository",
+      ...(method === "post"
+        ? { body: { required: true, media: { "application/octet-stream": { kind: "binary" as const } } } }
+        : {}),
+      responses: {
+        200: {
+          description: "The git host's answer, as it gave it",
+          media: { "application/octet-stream": { kind: "binary" } },
+        },
+      },
+      errors: [...INPUT, "PATH_FORBIDDEN"],
+    }),
+  ),
+  {
+    operationId: "runnerOpenPullRequest",
+    method: "post",
+    path: `${J}/:jobId/pull-request`,
+    tag: RUNNER_TAG,
+    summary: "Open the job's pull request from its push branch (the Worker calls the GitHub REST API)",
+    auth: "runner",
+    envelope: false,
+    params: RunnerJobParamSchema,
+    body: { required: true, json: PullRequestBodySchema },
+    responses: {
+      201: {
+        description: "The pull request (an open one for the same head, if it exists)",
+        json: R.PullRequestRefSchema,
+      },
+    },
+    errors: [...INPUT, "INVALID_JSON", "PULL_REQUEST_FAILED"],
   },
 ];

@@ -26,13 +26,27 @@ import {
 } from "../jobs/schemas";
 import { requireJobs, runJob, runNext } from "../jobs/start";
 import { checkRepoUrl, isSafeRefName, RepoUrlError, redactUrl } from "../shared/git";
-import type { Job } from "../shared/job-format";
+import type { Job, RepoPushSettings } from "../shared/job-format";
 import { parseOrThrow, validate } from "../validation";
 import { jobEventsResponse } from "./job-events";
 
 /** A job as users see it: credentials in the repo URL are redacted (the runner gets them unredacted). */
 export function publicJob(job: Job): Job {
   return job.repo ? { ...job, repo: { ...job.repo, url: redactUrl(job.repo.url) } } : job;
+}
+
+/** A job pushes when it names a push branch or asks for a pull request; null otherwise. */
+function pushSettings(repo: NonNullable<CreateJobBody["repo"]>): RepoPushSettings | null {
+  if (repo.pushBranch === undefined && repo.pullRequest === undefined) return null;
+  const pr = repo.pullRequest;
+  return {
+    pushBranch: repo.pushBranch ?? null,
+    commitMessage: repo.commitMessage ?? null,
+    pullRequest: pr
+      ? { title: pr.title ?? null, body: pr.body ?? null, base: pr.base ?? null, draft: pr.draft ?? false }
+      : null,
+    author: repo.author ?? null,
+  };
 }
 
 /** Validate what zod cannot (allowed clone schemes, ref names) and fill in nulls. */
@@ -44,8 +58,15 @@ function toNewJob(body: CreateJobBody, allowedSchemes: readonly string[]): NewJo
       if (err instanceof RepoUrlError) throw new ValidationError(err.message, undefined, "INVALID_REPO_URL");
       throw err;
     }
-    if (body.repo.branch !== undefined && !isSafeRefName(body.repo.branch)) {
-      throw new ValidationError("repo.branch is not a valid git ref name", undefined, "INVALID_BRANCH");
+    for (const field of ["branch", "pushBranch"] as const) {
+      const ref = body.repo[field];
+      if (ref !== undefined && !isSafeRefName(ref)) {
+        throw new ValidationError(`repo.${field} is not a valid git ref name`, undefined, "INVALID_BRANCH");
+      }
+    }
+    const base = body.repo.pullRequest?.base;
+    if (base !== undefined && !isSafeRefName(base)) {
+      throw new ValidationError("repo.pullRequest.base is not a valid git ref name", undefined, "INVALID_BRANCH");
     }
   }
   return {
@@ -54,7 +75,7 @@ function toNewJob(body: CreateJobBody, allowedSchemes: readonly string[]): NewJo
     agent: body.agent,
     model: body.model ?? null,
     command: body.command ?? null,
-    repo: body.repo ? { url: body.repo.url, branch: body.repo.branch ?? null } : null,
+    repo: body.repo ? { url: body.repo.url, branch: body.repo.branch ?? null, push: pushSettings(body.repo) } : null,
     timeoutSeconds: body.timeoutSeconds,
     maxAttempts: body.maxAttempts,
   };

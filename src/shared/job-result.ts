@@ -37,6 +37,25 @@ export const ChangedFilesSchema = z
 
 const ErrorSchema = z.object({ code: z.string().min(1).max(100), message: z.string().max(10_000) });
 
+/**
+ * What a job that pushes did with git: the branch, the commit it started from, the
+ * commit it made (null when the agent changed nothing: nothing is pushed), whether
+ * the push went through, and the pull request the Worker opened.
+ */
+export const JobGitSchema = z.object({
+  branch: z.string().min(1).max(255),
+  baseCommit: z
+    .string()
+    .regex(/^[0-9a-f]{40,64}$/)
+    .nullable(),
+  commit: z
+    .string()
+    .regex(/^[0-9a-f]{40,64}$/)
+    .nullable(),
+  pushed: z.boolean(),
+  pullRequest: z.object({ number: z.number().int().positive(), url: z.string().max(2048) }).nullable(),
+});
+
 /** What the runner reports when a job ends. */
 export const JobResultSchema = z.object({
   status: z.enum(["succeeded", "failed", "cancelled"]),
@@ -59,7 +78,10 @@ export const JobResultSchema = z.object({
   }),
   /** Set when status is failed/cancelled: TIMEOUT, AGENT_FAILED, BUDGET_EXCEEDED, CANCELLED, … */
   error: ErrorSchema.nullable(),
+  /** Jobs with a push branch only: what was committed, pushed and opened (job-format.ts JobRepo). */
+  git: JobGitSchema.nullable().optional(),
 });
 
 export type ChangedFiles = z.infer<typeof ChangedFilesSchema>;
 export type JobResult = z.infer<typeof JobResultSchema>;
+export type JobGit = z.infer<typeof JobGitSchema>;

@@ -96,6 +96,9 @@ describe("OpenAPI document", () => {
         "MODEL_KEY_MISSING",
         "EGRESS_HOST_REFUSED",
         "EGRESS_UNAVAILABLE",
+        // A job's own failure codes (the runner's push), in a failed job's `error`, never an answer.
+        "PUSH_REJECTED",
+        "PUSH_AUTH_FAILED",
       ].sort(),
     );
   });

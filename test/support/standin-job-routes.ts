@@ -9,11 +9,14 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import {
+  type GitCredential,
   type Job,
   type JobEvent,
   type JobResult,
   LEASE_MS,
   type NewJobEvent,
+  type PullRequestRef,
+  type PullRequestRequest,
   RUNNER_JOBS_PREFIX,
 } from "../../src/shared/job-format.ts";
 
@@ -34,6 +37,18 @@ export interface StandinJobRecord {
    * token died with its lease (job ended, requeued, another attempt).
    */
   tokenDead: boolean;
+  /** The credential POST /git-access hands out (the Worker answers an egress path instead). */
+  gitCredential: GitCredential | null;
+  /** For each credential request: the events received before it (to show when it was asked). */
+  credentialAsks: JobEvent[][];
+  /** Pull requests asked for, and the answer (a ref, or an error envelope with its status). */
+  pullRequests: PullRequestRequest[];
+  pullRequestAnswer: (req: PullRequestRequest) => PullRequestRef | { status: number; code: string; error: string };
+}
+
+/** The default pull-request answer: number 1 at an example URL. */
+export function examplePullRequest(): PullRequestRef {
+  return { number: 1, url: "https://github.example/o/r/pull/1" };
 }
 
 /** A running job for `projectId` with defaults for every field not given. */
@@ -84,7 +99,7 @@ export async function handleJobRoute(
   pathname: string,
 ): Promise<number | null> {
   if (!pathname.startsWith(`${RUNNER_JOBS_PREFIX}/`)) return null;
-  const m = /^\/([^/]+)(\/[a-z]+)?$/.exec(pathname.slice(RUNNER_JOBS_PREFIX.length));
+  const m = /^\/([^/]+)(\/[a-z-]+)?$/.exec(pathname.slice(RUNNER_JOBS_PREFIX.length));
   const rec = m ? jobs.get(decodeURIComponent(m[1] as string)) : undefined;
   const fail = (status: number, code: string, error: string): number => {
     send(res, status, { success: false, error, code });
@@ -115,6 +130,21 @@ export async function handleJobRoute(
     }
     send(res, 200, { lastSeq: rec.events.length });
     return 200;
+  }
+  if (route === "POST /git-access") {
+    await readJson(req);
+    rec.credentialAsks.push([...rec.events]);
+    // No egress here: the stand-in hands out a credential (GitAccess).
+    send(res, 200, { egressPath: null, credential: rec.gitCredential });
+    return 200;
+  }
+  if (route === "POST /pull-request") {
+    const body = await readJson<PullRequestRequest>(req);
+    rec.pullRequests.push(body);
+    const answer = rec.pullRequestAnswer(body);
+    if ("code" in answer) return fail(answer.status, answer.code, answer.error);
+    send(res, 201, answer);
+    return 201;
   }
   if (route === "POST /result") {
     const result = await readJson<JobResult>(req);

@@ -15,7 +15,7 @@ import { RunnerError } from "../../container/runner/errors.ts";
 import type { Job } from "../../src/shared/job-format.ts";
 import { type CommitRequest, RUNNER_API_PREFIX } from "../../src/shared/snapshot-format.ts";
 import { MemStore } from "./runner-mem-store.ts";
-import { handleJobRoute, makeJob, type StandinJobRecord } from "./standin-job-routes.ts";
+import { examplePullRequest, handleJobRoute, makeJob, type StandinJobRecord } from "./standin-job-routes.ts";
 
 /** A scripted answer for the next matching request. */
 export interface Fault {
@@ -94,6 +94,10 @@ export async function startStandinRunnerApi(
         results: [],
         leaseLost: false,
         tokenDead: false,
+        gitCredential: null,
+        credentialAsks: [],
+        pullRequests: [],
+        pullRequestAnswer: () => examplePullRequest(),
       };
       api.jobs.set(rec.job.id, rec);
       return rec;

@@ -74,6 +74,26 @@ describe("POST /jobs", () => {
     [{ agent: "claude", extra: 1 }, "VALIDATION_ERROR", ""],
     [{ agent: "claude", repo: { url: "file:///etc" } }, "INVALID_REPO_URL", ""],
     [{ agent: "claude", repo: { url: "https://example.com/r.git", branch: "--upload-pack=x" } }, "INVALID_BRANCH", ""],
+    [
+      { agent: "claude", repo: { url: "https://example.com/r.git", pushBranch: "a..b" } },
+      "INVALID_BRANCH",
+      "pushBranch",
+    ],
+    [
+      { agent: "claude", repo: { url: "https://example.com/r.git", pullRequest: { base: "-x" } } },
+      "INVALID_BRANCH",
+      "base",
+    ],
+    [
+      { agent: "claude", repo: { url: "https://example.com/r.git", author: { name: "A", email: "a@b>" } } },
+      "VALIDATION_ERROR",
+      "email",
+    ],
+    [
+      { agent: "claude", repo: { url: "https://example.com/r.git", pullRequest: { head: "x" } } },
+      "VALIDATION_ERROR",
+      "",
+    ],
   ])("refuses %j with %s", async (over, code, field) => {
     const { status, body } = await apiJson("/jobs", {
       method: "POST",
@@ -92,6 +112,36 @@ describe("POST /jobs", () => {
       const res = await api(path, { method: path.startsWith("/run") ? "POST" : "GET", auth: false });
       expect(res.status, path).toBe(401);
     }
+  });
+
+  it("keeps a job's push settings; the push branch defaults to agent/<job id>, clone-only jobs push nothing", async () => {
+    const url = "https://example.com/o/r.git";
+    const pr = await createJobViaApi({ agent: "claude", prompt: "p", repo: { url, pullRequest: { title: "T" } } });
+    expect(pr.repo).toEqual({
+      url,
+      branch: null,
+      pushBranch: `agent/${pr.id}`,
+      commitMessage: null,
+      pullRequest: { title: "T", body: null, base: null, draft: false },
+      author: null,
+    });
+    const author = { name: "Bot", email: "bot@example.com" };
+    const named = await createJobViaApi({
+      agent: "claude",
+      prompt: "p",
+      repo: { url, branch: "main", pushBranch: "feat/x", commitMessage: "Do it", author },
+    });
+    expect(named.repo).toEqual({
+      url,
+      branch: "main",
+      pushBranch: "feat/x",
+      commitMessage: "Do it",
+      pullRequest: null,
+      author,
+    });
+    expect((await apiJson<Job>(`/jobs/${named.id}`)).body.data.repo).toEqual(named.repo);
+    const cloneOnly = await createJobViaApi({ agent: "claude", prompt: "p", repo: { url } });
+    expect(cloneOnly.repo).toMatchObject({ pushBranch: null, pullRequest: null });
   });
 
   it("redacts credentials in the repo URL", async () => {

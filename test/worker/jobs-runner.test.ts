@@ -371,3 +371,38 @@ describe("runner job routes", () => {
     expect(events.at(-1)?.data).toMatchObject({ status: "failed", error: { code: "TIMEOUT" } });
   });
 });
+
+describe("runner job API: git credential and pull request (no GitHub configured here)", () => {
+  it("answers no credential, and opens a pull request only from the job's own push branch", async () => {
+    const url = "https://github.com/acme/app.git";
+    const { job, token } = await runningJob({ repo: { url, pullRequest: { title: "T" } } });
+    const cred = await runnerJob(job.id, "/git-access", token, { method: "POST", json: {} });
+    expect(cred.status).toBe(200);
+    expect(await cred.json()).toEqual({ egressPath: null, credential: null });
+    const git = await runnerJob(job.id, "/git/acme/app.git/info/refs?service=git-upload-pack", token);
+    expect(git.status).toBe(404);
+
+    const pr = (head: string) =>
+      runnerJob(job.id, "/pull-request", token, {
+        method: "POST",
+        json: { head, base: null, title: "T", body: "", draft: false },
+      });
+    const other = await pr("main");
+    expect(other.status).toBe(400);
+    expect(((await other.json()) as { code: string }).code).toBe("VALIDATION_ERROR");
+    const own = await pr(`agent/${job.id}`);
+    expect(own.status).toBe(502);
+    const body = (await own.json()) as { code: string; error: string };
+    expect(body.code).toBe("PULL_REQUEST_FAILED");
+    expect(body.error).toContain("GITHUB_TOKEN");
+
+    // A job that asked for no pull request opens none; another job's token opens nothing here.
+    const plain = await runningJob({ repo: { url, pushBranch: "feat/x" } });
+    const refused = await runnerJob(plain.job.id, "/pull-request", plain.token, {
+      method: "POST",
+      json: { head: "feat/x", base: null, title: "T", body: "", draft: false },
+    });
+    expect(refused.status).toBe(400);
+    expect((await runnerJob(job.id, "/git-access", plain.token, { method: "POST", json: {} })).status).toBe(401);
+  });
+});
