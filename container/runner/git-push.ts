@@ -19,13 +19,13 @@
  *   one git process in its environment (GIT_CONFIG_COUNT: not in argv, not in any
  *   file); git's refusal mapped to PUSH_REJECTED or PUSH_AUTH_FAILED with its answer.
  */
-import { spawn } from "node:child_process";
 import { access, copyFile, mkdir, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { isSafeRefName, normalizeScheme, redactText } from "../../src/shared/git.ts";
 import type { GitAuthor } from "../../src/shared/job-format.ts";
 import { OPENCODE_STATE_DIR } from "./agents/opencode-config.ts";
 import { RunnerError } from "./errors.ts";
+import { type GitRun, spawnGit } from "./git-exec.ts";
 import { DEFAULT_IGNORES } from "./ignore.ts";
 import type { GitRemote } from "./job-workspace.ts";
 import { SCRATCH_DIR } from "./state.ts";
@@ -40,13 +40,6 @@ export const GIT_CODES = {
 
 /** The runner's and the agents' own directories in the workspace: never committed. */
 const COMMIT_EXCLUDES = [`${SCRATCH_DIR}/`, `${OPENCODE_STATE_DIR}/`];
-
-/** How a git run ended. */
-interface GitRun {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 /** Where one git process works: a git dir, maybe a work tree, index and object store. */
 interface GitPlace {
@@ -81,24 +74,7 @@ function gitEnv(place: GitPlace, extra: Record<string, string> = {}): NodeJS.Pro
 const SAFE_CONFIG = ["-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false", "-c", "credential.helper="];
 
 function runGit(args: string[], env: NodeJS.ProcessEnv, signal?: AbortSignal): Promise<GitRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn("git", [...SAFE_CONFIG, ...args], {
-      env,
-      cwd: env.GIT_WORK_TREE ?? env.GIT_DIR,
-      stdio: ["ignore", "pipe", "pipe"],
-      ...(signal ? { signal } : {}),
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => {
-      stdout += d.toString("utf8");
-    });
-    child.stderr.on("data", (d: Buffer) => {
-      stderr += d.toString("utf8");
-    });
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
+  return spawnGit([...SAFE_CONFIG, ...args], { cwd: env.GIT_WORK_TREE ?? env.GIT_DIR, env, signal });
 }
 
 /** Runs git and resolves with its trimmed stdout; a failure throws `code` with git's words. */
@@ -201,29 +177,12 @@ export async function commitWork(input: CommitInput): Promise<string | null> {
 }
 
 /** `git commit-tree` with the message on stdin. */
-function commitTreeWithMessage(env: NodeJS.ProcessEnv, tree: string, start: string | null, message: string) {
-  return new Promise<string>((resolve, reject) => {
-    const child = spawn("git", [...SAFE_CONFIG, "commit-tree", tree, ...(start ? ["-p", start] : [])], {
-      env,
-      cwd: env.GIT_DIR,
-      stdio: ["pipe", "pipe", "pipe"],
-    });
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (d: Buffer) => {
-      out += d.toString("utf8");
-    });
-    child.stderr.on("data", (d: Buffer) => {
-      err += d.toString("utf8");
-    });
-    child.on("error", reject);
-    child.on("close", (code) =>
-      code === 0
-        ? resolve(out.trim())
-        : reject(new RunnerError(GIT_CODES.noRepository, `git commit-tree failed: ${err.trim()}`)),
-    );
-    child.stdin.end(message.endsWith("\n") ? message : `${message}\n`);
-  });
+async function commitTreeWithMessage(env: NodeJS.ProcessEnv, tree: string, start: string | null, message: string) {
+  const args = [...SAFE_CONFIG, "commit-tree", tree, ...(start ? ["-p", start] : [])];
+  const input = message.endsWith("\n") ? message : `${message}\n`;
+  const r = await spawnGit(args, { cwd: env.GIT_DIR, env, input });
+  if (r.code !== 0) throw new RunnerError(GIT_CODES.noRepository, `git commit-tree failed: ${r.stderr.trim()}`);
+  return r.stdout.trim();
 }
 
 /**

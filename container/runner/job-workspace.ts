@@ -7,7 +7,7 @@
  * uses for old content — from the snapshot store (the restored manifest's blob
  * locations) or from the cloned commit.
  */
-import { execFile, spawn } from "node:child_process";
+import { execFile } from "node:child_process";
 import { mkdir, readdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { checkRepoUrl, cloneArgv, normalizeScheme, RepoUrlError, redactText } from "../../src/shared/git.ts";
@@ -15,6 +15,7 @@ import type { Job } from "../../src/shared/job-format.ts";
 import type { Manifest } from "../../src/shared/snapshot-format.ts";
 import type { ReadBefore } from "./changes.ts";
 import { RunnerError } from "./errors.ts";
+import { spawnGit } from "./git-exec.ts";
 import { sha256Hex } from "./hash.ts";
 import { removeScratch, workspaceScratch } from "./state.ts";
 import type { SnapshotStore } from "./store.ts";
@@ -27,28 +28,17 @@ function git(
   args: string[],
   opts: { cwd: string; signal?: AbortSignal; redact: (s: string) => string; env?: Record<string, string> },
 ) {
-  return new Promise<string>((resolve, reject) => {
-    const child = spawn("git", args, {
-      cwd: opts.cwd,
-      // Never wait for a password on a terminal that is not there.
-      env: { ...process.env, GIT_TERMINAL_PROMPT: "0", GIT_ASKPASS: "/bin/false", ...opts.env },
-      stdio: ["ignore", "pipe", "pipe"],
-      ...(opts.signal ? { signal: opts.signal } : {}),
-    });
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (d: Buffer) => {
-      out += d.toString("utf8");
-    });
-    child.stderr.on("data", (d: Buffer) => {
-      err += d.toString("utf8");
-    });
-    child.on("error", (e) => reject(new Error(opts.redact(e.message))));
-    child.on("close", (code) => {
-      if (code === 0) resolve(out);
-      else reject(new Error(opts.redact(err.trim() || `git exited with ${code}`)));
-    });
-  });
+  // Never wait for a password on a terminal that is not there.
+  const env = { ...process.env, GIT_TERMINAL_PROMPT: "0", GIT_ASKPASS: "/bin/false", ...opts.env };
+  return spawnGit(args, { cwd: opts.cwd, env, signal: opts.signal }).then(
+    ({ code, stdout, stderr }) => {
+      if (code === 0) return stdout;
+      throw new Error(opts.redact(stderr.trim() || `git exited with ${code}`));
+    },
+    (e: Error) => {
+      throw new Error(opts.redact(e.message));
+    },
+  );
 }
 
 /**
