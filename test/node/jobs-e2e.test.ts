@@ -135,7 +135,8 @@ describe("jobs end to end", () => {
     expect((await listing())?.idleStoppedAt).toBeNull();
   });
 
-  it("snapshots before a sandbox sleeps (sleepAfter), so what its processes wrote since the last sync is kept", async () => {
+  // The two sleepAfter tests mostly wait (10 s each) and share nothing: side by side.
+  it.concurrent("snapshots before a sandbox sleeps (sleepAfter), so what its processes wrote since the last sync is kept", async () => {
     const p = "sleep-e2e";
     const snapshots = async () =>
       (await stack.call("GET", `/sandboxes/${p}/snapshots`)).body.data as {
@@ -161,7 +162,7 @@ describe("jobs end to end", () => {
     expect(after.snapshots.find((s) => s.snapshotId === after.head)?.files).toBe(1);
   });
 
-  it("keeps a sandbox awake while its job runs, past its sleepAfter", async () => {
+  it.concurrent("keeps a sandbox awake while its job runs, past its sleepAfter", async () => {
     const p = "sleep-job-e2e";
     expect((await stack.call("POST", `/sandboxes/${p}`, { sleepAfter: "10s" })).status).toBe(200);
     const created = await stack.call("POST", "/jobs", {
