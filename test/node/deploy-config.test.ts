@@ -49,6 +49,19 @@ describe("deploy configuration", () => {
     expect(ours).toBe(sdk);
   });
 
+  it("reads the SDK's own storage keys where its fields are private (src/sandbox-class.ts onActivityExpired, readSettings)", () => {
+    const dist = join("node_modules/@cloudflare/sandbox/dist");
+    const sdk = readdirSync(join(root, dist))
+      .filter((f) => f.endsWith(".js"))
+      .map((f) => read(join(dist, f)))
+      .join("\n");
+    const ours = read("src/sandbox-class.ts");
+    for (const key of ["sandboxName", "keepAliveEnabled", "sleepAfter"]) {
+      expect(ours, key).toMatch(new RegExp(`storage\\.get<[^>]+>\\("${key}"\\)`));
+      expect(sdk, key).toContain(`this.ctx.storage.put("${key}"`);
+    }
+  });
+
   it("runs the same Cloudflare runtime version locally, from the pinned source", async () => {
     const pkg = JSON.parse(read("package.json"));
     const installed = JSON.parse(read("node_modules/@cloudflare/sandbox/package.json")).version;
