@@ -20,9 +20,9 @@ import { createJobQueue } from "../../src/jobs/queue";
 import { startJob } from "../../src/jobs/start";
 import { runnerCommandLine } from "../../src/runner-driver/run";
 import type { Job } from "../../src/shared/job-format";
-import { createSnapshotService } from "../../src/snapshots/service";
-import { TOKEN, uniqueProject } from "./support/http";
+import { uniqueProject } from "./support/http";
 import { queue, resetJobs, result, shellJob } from "./support/jobs";
+import { snapshotsAt } from "./support/snapshots";
 
 const real = createCloudflareBackend(env.Sandbox, { workspaceRoot: "/workspace" });
 /**
@@ -40,13 +40,7 @@ function depsWith(over: Partial<AppDeps> = {}, vars: Record<string, string> = {}
     config: loadConfig({ ...(env as unknown as Record<string, unknown>), ...vars }),
     version: "test",
     // A URL no runner can reach: the process starts, then fails to fetch its job.
-    snapshots: createSnapshotService({
-      bucket: env.SNAPSHOTS,
-      db: env.DB,
-      keep: 20,
-      secrets: { API_TOKEN: TOKEN },
-      runnerApiUrl: "http://127.0.0.1:9",
-    }),
+    snapshots: snapshotsAt("http://127.0.0.1:9"),
     jobs: queue,
     ...over,
   };

@@ -12,9 +12,9 @@ import { loadConfig } from "../../src/config";
 import type { AppDeps } from "../../src/deps";
 import { stopIdleSandboxes } from "../../src/sandboxes/idle";
 import { createSandboxRegistry } from "../../src/sandboxes/registry";
-import { createSnapshotService } from "../../src/snapshots/service";
-import { apiJson, TOKEN, uniqueProject } from "./support/http";
+import { apiJson, uniqueProject } from "./support/http";
 import { queue, shellJob } from "./support/jobs";
+import { snapshotsAt } from "./support/snapshots";
 
 const registry = createSandboxRegistry(env.DB);
 const MINUTE = 60_000;
@@ -93,13 +93,7 @@ describe("idle TTL", () => {
       version: "test",
       sandboxes: registry,
       // A runner API no sandbox can reach: every snapshot fails.
-      snapshots: createSnapshotService({
-        bucket: env.SNAPSHOTS,
-        db: env.DB,
-        keep: 20,
-        secrets: { API_TOKEN: TOKEN },
-        runnerApiUrl: "http://127.0.0.1:9",
-      }),
+      snapshots: snapshotsAt("http://127.0.0.1:9"),
     };
     await backend.ensure(p);
     const t = Date.parse("2001-06-01T00:00:00Z");

@@ -12,8 +12,8 @@ import { createApp } from "../../src/app";
 import { createCloudflareBackend } from "../../src/backend/cloudflare";
 import type { SandboxBackend } from "../../src/backend/types";
 import { loadConfig } from "../../src/config";
-import { createSnapshotService } from "../../src/snapshots/service";
 import { TOKEN, uniqueProject } from "./support/http";
+import { snapshotsAt } from "./support/snapshots";
 
 const real = createCloudflareBackend(env.Sandbox, { workspaceRoot: "/workspace" });
 
@@ -36,13 +36,7 @@ function failingRestores(restores: string[]): SandboxBackend {
 
 function appWith(backend: SandboxBackend) {
   const config = loadConfig({ ...env } as Record<string, unknown>);
-  const snapshots = createSnapshotService({
-    bucket: env.SNAPSHOTS,
-    db: env.DB,
-    keep: 20,
-    secrets: { API_TOKEN: TOKEN },
-    runnerApiUrl: "http://runner.invalid",
-  });
+  const snapshots = snapshotsAt("http://runner.invalid");
   return createApp({ backend, config, version: "test", snapshots });
 }
 

@@ -4,17 +4,32 @@
  * src/shared/snapshot-format.ts) and manifests, mint runner tokens the way the
  * Worker does, and call the runner API through the real entry.
  */
-import { exports } from "cloudflare:workers";
+import { env, exports } from "cloudflare:workers";
 import {
   type Manifest,
   type ManifestEntry,
   manifestText,
   RUNNER_API_PREFIX,
 } from "../../../src/shared/snapshot-format";
+import { createSnapshotService, type SnapshotService } from "../../../src/snapshots/service";
 import { createRunnerTokens, runnerTokenSecret } from "../../../src/snapshots/tokens";
 import { TOKEN } from "./http";
 
 const encoder = new TextEncoder();
+
+/**
+ * The snapshot service over the test R2 and D1, its runner API at `runnerApiUrl` (the tests
+ * that drive the runner give one no sandbox can reach: each run fails there).
+ */
+export function snapshotsAt(runnerApiUrl: string): SnapshotService {
+  return createSnapshotService({
+    bucket: env.SNAPSHOTS,
+    db: env.DB,
+    keep: 20,
+    secrets: { API_TOKEN: TOKEN },
+    runnerApiUrl,
+  });
+}
 
 export async function sha256(data: Uint8Array | string): Promise<string> {
   const bytes = typeof data === "string" ? encoder.encode(data) : data;
