@@ -126,11 +126,7 @@ export class JailContainer implements ContainerSubset {
 
   getTcpPort(port: number): Fetcher {
     if (port !== RUNTIME_PORT) return this.#serverPort(port);
-    const forward = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
-      const request = new Request(input, init);
-      await this.#started.catch(() => {});
-      if (!this.#running) throw new Error(NOT_LISTENING);
-      const url = new URL(request.url);
+    return this.#portFetcher(async (request, url) => {
       const headers = new Headers(request.headers);
       headers.set("authorization", `Bearer ${this.host.token}`);
       // A WebSocket upgrade (the terminal's GET /ws/pty) passes as it is: its `Upgrade` header
@@ -147,9 +143,7 @@ export class JailContainer implements ContainerSubset {
       // The runtime is gone (the jail host says so): as workerd says of a container that is not up.
       if (await isJailNotRunning(res)) throw new Error(NOT_LISTENING);
       return res;
-    };
-    // Only `fetch` is ever called on a container port; the cast fills Fetcher's other members.
-    return { fetch: forward } as unknown as Fetcher;
+    });
   }
 
   /**
@@ -158,11 +152,7 @@ export class JailContainer implements ContainerSubset {
    * redirects and websocket upgrades go back to the client.
    */
   #serverPort(port: number): Fetcher {
-    const forward = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
-      const request = new Request(input, init);
-      await this.#started.catch(() => {});
-      if (!this.#running) throw new Error(NOT_LISTENING);
-      const url = new URL(request.url);
+    return this.#portFetcher(async (request, url) => {
       const headers = new Headers(request.headers);
       headers.set(SANDBOXD_TOKEN_HEADER, this.host.token);
       return await this.#fetch(`${this.#base()}/ports/${port}${url.pathname}${url.search}`, {
@@ -172,7 +162,18 @@ export class JailContainer implements ContainerSubset {
         redirect: "manual",
         signal: request.signal,
       });
+    });
+  }
+
+  /** A port of the running jail: `send` once the start settled, as workerd refuses a container not up. */
+  #portFetcher(send: (request: Request, url: URL) => Promise<Response>): Fetcher {
+    const forward = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
+      const request = new Request(input, init);
+      await this.#started.catch(() => {});
+      if (!this.#running) throw new Error(NOT_LISTENING);
+      return await send(request, new URL(request.url));
     };
+    // Only `fetch` is ever called on a container port; the cast fills Fetcher's other members.
     return { fetch: forward } as unknown as Fetcher;
   }
 

@@ -4,15 +4,15 @@
  * and destroy (snapshot, then tear down; a second destroy changes nothing).
  */
 import { Hono } from "hono";
-import type { SandboxInfo } from "../backend/types";
 import type { AppDeps } from "../deps";
-import { AppError, NotFoundError } from "../errors";
+import { AppError } from "../errors";
 import { hasBody, jsonBody } from "../http/body";
 import { ok } from "../http/envelope";
 import { snapshotBeforeStop } from "../runner-driver/access";
 import { isInternalProcess } from "../runner-driver/run";
 import { ensureReady } from "../sandboxes/ready";
 import { recordDestroy } from "../sandboxes/registry";
+import { currentStatus } from "../sandboxes/status";
 import {
   CreateSandboxBodySchema,
   DeleteSandboxQuerySchema,
@@ -20,16 +20,6 @@ import {
   ProjectParamSchema,
 } from "../schemas";
 import { parseOrThrow, readJson, validate } from "../validation";
-
-/** The sandbox's state, or null when it was never created (or is destroyed). */
-async function currentStatus(deps: AppDeps, projectId: string): Promise<SandboxInfo | null> {
-  try {
-    return await deps.backend.status(projectId);
-  } catch (err) {
-    if (err instanceof NotFoundError && err.code === "SANDBOX_NOT_FOUND") return null;
-    throw err;
-  }
-}
 
 /** The idle TTL a create sets, which needs the registry (D1) the cron round reads it from. */
 async function applyIdleTtl(deps: AppDeps, projectId: string, idleTtl: number | null | undefined): Promise<void> {

@@ -12,7 +12,7 @@ import type { AppDeps } from "../deps";
 import { UpgradeRequiredError } from "../errors";
 import { confinePath } from "../paths";
 import { ensureReady } from "../sandboxes/ready";
-import { recordUse, USE_WRITE_MS } from "../sandboxes/registry";
+import { recordUse } from "../sandboxes/registry";
 import { ProjectParamSchema, TerminalQuerySchema } from "../schemas";
 import { TERMINAL_PROTOCOL } from "../terminal/protocol";
 import { relayTerminal } from "../terminal/relay";
@@ -60,13 +60,8 @@ export function terminalRoutes(deps: AppDeps): Hono {
       server.accept();
       terminal.socket.accept();
       // Typing is use: the idle TTL (sandboxes/idle.ts) must not stop a sandbox under a user at
-      // its terminal. Recorded as the registry throttles it, at most once a minute.
-      let lastUse = Date.now();
-      const onInput = () => {
-        if (Date.now() - lastUse < USE_WRITE_MS) return;
-        lastUse = Date.now();
-        keep(recordUse(deps.sandboxes, projectId));
-      };
+      // its terminal. The registry writes a use at most once a minute; the rest cost nothing.
+      const onInput = () => keep(recordUse(deps.sandboxes, projectId));
       relayTerminal(server, terminal.socket, () => keep(terminal.close()), onInput);
       // A browser fails a handshake whose answer names no protocol when it offered some.
       const headers = offeredProtocols(c).includes(TERMINAL_PROTOCOL)

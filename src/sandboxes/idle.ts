@@ -11,8 +11,8 @@
  * still applies to the container).
  */
 import type { AppDeps } from "../deps";
-import { NotFoundError } from "../errors";
 import { runnerAvailable, snapshotBeforeStop } from "../runner-driver/access";
+import { currentStatus } from "./status";
 
 /** Sandboxes one round stops at most: each costs a snapshot, and a round should end well within a minute. */
 export const IDLE_STOPS_PER_ROUND = 5;
@@ -26,16 +26,6 @@ export interface IdleRound {
   skipped: string | null;
 }
 
-/** Whether the sandbox's container runs now (a sandbox never created or destroyed does not). */
-async function isRunning(deps: AppDeps, projectId: string): Promise<boolean> {
-  try {
-    return (await deps.backend.status(projectId)).status === "ready";
-  } catch (err) {
-    if (err instanceof NotFoundError) return false;
-    throw err;
-  }
-}
-
 /** Snapshots and stops each sandbox whose idle TTL ran out by `now`. */
 export async function stopIdleSandboxes(deps: AppDeps, now = Date.now()): Promise<IdleRound> {
   const round: IdleRound = { stopped: [], failed: [], skipped: null };
@@ -46,7 +36,7 @@ export async function stopIdleSandboxes(deps: AppDeps, now = Date.now()): Promis
     try {
       let snapshotId: string | null = null;
       // Asleep already: nothing to save, nothing to stop.
-      if (await isRunning(deps, projectId)) {
+      if ((await currentStatus(deps, projectId))?.status === "ready") {
         snapshotId = await snapshotBeforeStop(deps, projectId);
         await deps.backend.stop(projectId);
       }
