@@ -9,6 +9,7 @@
  */
 import { type ExecOptions, type ExecResult, Sandbox as SdkSandbox } from "@cloudflare/sandbox";
 import { JailContainer, withLocalJail } from "./backend/jail-container";
+import { streamOverHttp } from "./backend/streams-over-http";
 import type { BackendSettings, BackendSettingsInput, PreviewPort } from "./backend/types";
 import { NotFoundError } from "./errors";
 import { errorResponse } from "./http/envelope";
@@ -99,6 +100,16 @@ export class Sandbox extends SdkSandbox<Env> {
       // ContainerProxy, which the Workers test pool does not provide. Its flag stays false.
       Object.defineProperty(this, "usingInterception", { get: () => false, set: () => {}, configurable: true });
     }
+    // The SDK makes its client here and again when its transport changes: each one streams
+    // over HTTP (backend/streams-over-http.ts).
+    let client = streamOverHttp(this.client);
+    Object.defineProperty(this, "client", {
+      get: () => client,
+      set: (next: typeof client) => {
+        client = streamOverHttp(next);
+      },
+      configurable: true,
+    });
     // The SDK keeps env vars in memory only: put the user's back whenever this object is made.
     void ctx.blockConcurrencyWhile(async () => {
       const env = await ctx.storage.get<Record<string, string>>(USER_ENV_KEY);

@@ -9,7 +9,8 @@
  * `readFileStream` (the size arrives first, so over-limit files are refused
  * before any content moves), and because a "text" file may hold bytes that are
  * not UTF-8 (the decoder would have replaced them with U+FFFD), the first chunk
- * containing U+FFFD switches to `readFile({encoding: "base64"})` for the rest.
+ * containing U+FFFD switches to `readFile({encoding: "base64"})` for the rest. What
+ * comes out is checked against the size: never less than the file passes for it.
  *
  * Stopping early: cancelling a container response stream makes
  * @cloudflare/containers (0.3.x, `res.body.pipeTo(...).finally(...)` in
@@ -30,6 +31,14 @@ import type { FileContent } from "./types";
 
 /** Largest part sent in one writeFile (base64 makes it 4/3 larger on the wire). */
 export const WRITE_PART_BYTES = 8 * 1024 * 1024;
+
+/**
+ * The container decodes a text file's bytes before it sends them, and a decoder drops a
+ * leading byte-order mark: up to this much text is held back until its length is checked
+ * against the file's, so such a file comes back exact. A longer one that comes out short
+ * fails (FILE_READ_FAILED) rather than pass for the file.
+ */
+const HOLD_TEXT_BYTES = 1024 * 1024;
 
 /** Up to this many bytes are drained rather than cancelled (see the module comment). */
 const DRAIN_LIMIT_BYTES = 64 * 1024 * 1024;
@@ -77,13 +86,39 @@ export async function readFileBody(sandbox: AnySandbox, path: string, maxBytes: 
     throw new PayloadTooLargeError("File", maxBytes);
   }
   const encoder = new TextEncoder();
+  /** Bytes decoded so far (what the container sent, whether enqueued or held). */
   let emitted = 0;
+  /** Text held back until it is known to be exact (see HOLD_TEXT_BYTES); null once let go. */
+  let held: Uint8Array[] | null = meta.isBinary ? null : [];
+  const letGo = (controller: ReadableStreamDefaultController<Uint8Array>) => {
+    for (const bytes of held ?? []) controller.enqueue(bytes);
+    held = null;
+  };
+  /** The file's exact bytes from what was already enqueued on, then the end. */
+  const exactRest = async (controller: ReadableStreamDefaultController<Uint8Array>) => {
+    const whole = base64ToBytes((await sandbox.readFile(path, { encoding: "base64" })).content);
+    // What went out lacked the file's byte-order mark: nothing after it can make it whole.
+    if (!held && whole[0] === 0xef && whole[1] === 0xbb && whole[2] === 0xbf)
+      throw new BackendError(`Reading ${path} lost its byte-order mark`, "FILE_READ_FAILED");
+    controller.enqueue(whole.subarray(held ? 0 : emitted));
+    controller.close();
+  };
   const body = new ReadableStream<Uint8Array>({
     async pull(controller) {
       try {
         for (;;) {
           const next = await events.next();
           if (next.done || next.value.type === "complete") {
+            // Decoded text that came out another length than the file (a byte-order mark the
+            // decoder dropped): exact bytes instead, while nothing of it has gone out.
+            if (emitted !== meta.size && held) return await exactRest(controller);
+            // A stream cut short must not pass for the whole file (streams-over-http.ts).
+            if (emitted !== meta.size)
+              throw new BackendError(
+                `Reading ${path} ended after ${emitted} of ${meta.size} bytes`,
+                "FILE_READ_FAILED",
+              );
+            letGo(controller);
             controller.close();
             return;
           }
@@ -100,15 +135,19 @@ export async function readFileBody(sandbox: AnySandbox, path: string, maxBytes: 
           if (event.data.includes("\uFFFD")) {
             // Possibly a byte that was not UTF-8: take the exact bytes from here on.
             release(events, meta.size - emitted);
-            const whole = await sandbox.readFile(path, { encoding: "base64" });
-            controller.enqueue(base64ToBytes(whole.content).subarray(emitted));
-            controller.close();
-            return;
+            return await exactRest(controller);
           }
           const bytes = encoder.encode(event.data);
           emitted += bytes.byteLength;
-          controller.enqueue(bytes);
-          return;
+          if (!held) {
+            controller.enqueue(bytes);
+            return;
+          }
+          held.push(bytes);
+          if (emitted > HOLD_TEXT_BYTES) {
+            letGo(controller);
+            return;
+          }
         }
       } catch (err) {
         controller.error(toAppError(err));
