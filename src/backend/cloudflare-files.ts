@@ -86,8 +86,14 @@ export async function readFileBody(sandbox: AnySandbox, path: string, maxBytes: 
     throw new PayloadTooLargeError("File", maxBytes);
   }
   const encoder = new TextEncoder();
-  /** Bytes decoded so far (what the container sent, whether enqueued or held). */
+  /** Bytes taken so far (enqueued or held). */
   let emitted = 0;
+  /** Bytes up to the announced size: a file that grows while read is cut there (its Content-Length). */
+  const upToSize = (bytes: Uint8Array) => {
+    const kept = bytes.subarray(0, Math.max(0, meta.size - emitted));
+    emitted += kept.byteLength;
+    return kept;
+  };
   /** Text held back until it is known to be exact (see HOLD_TEXT_BYTES); null once let go. */
   let held: Uint8Array[] | null = meta.isBinary ? null : [];
   const letGo = (controller: ReadableStreamDefaultController<Uint8Array>) => {
@@ -100,7 +106,12 @@ export async function readFileBody(sandbox: AnySandbox, path: string, maxBytes: 
     // What went out lacked the file's byte-order mark: nothing after it can make it whole.
     if (!held && whole[0] === 0xef && whole[1] === 0xbb && whole[2] === 0xbf)
       throw new BackendError(`Reading ${path} lost its byte-order mark`, "FILE_READ_FAILED");
-    controller.enqueue(whole.subarray(held ? 0 : emitted));
+    if (whole.byteLength < meta.size)
+      throw new BackendError(
+        `${path} shrank from ${meta.size} to ${whole.byteLength} bytes while read`,
+        "FILE_READ_FAILED",
+      );
+    controller.enqueue(whole.subarray(held ? 0 : emitted, meta.size));
     controller.close();
   };
   const body = new ReadableStream<Uint8Array>({
@@ -127,8 +138,8 @@ export async function readFileBody(sandbox: AnySandbox, path: string, maxBytes: 
             throw new BackendError(`Reading ${path} failed: ${event.error}`, "FILE_READ_FAILED");
           if (event.type !== "chunk" || event.data === "") continue;
           if (meta.isBinary) {
-            const bytes = base64ToBytes(event.data);
-            emitted += bytes.byteLength;
+            const bytes = upToSize(base64ToBytes(event.data));
+            if (bytes.byteLength === 0) continue;
             controller.enqueue(bytes);
             return;
           }
@@ -137,8 +148,8 @@ export async function readFileBody(sandbox: AnySandbox, path: string, maxBytes: 
             release(events, meta.size - emitted);
             return await exactRest(controller);
           }
-          const bytes = encoder.encode(event.data);
-          emitted += bytes.byteLength;
+          const bytes = upToSize(encoder.encode(event.data));
+          if (bytes.byteLength === 0) continue;
           if (!held) {
             controller.enqueue(bytes);
             return;
