@@ -25,6 +25,24 @@ let hostPorts: string | undefined;
 /** What the first job pushed, for the follow-up. */
 let first: { id: string; branch: string; commit: string; url: string } | null = null;
 
+/**
+ * Asserts that `job`'s result says it pushed `branch` as one commit on top of `base` (and it
+ * is on the server so) with pull request #1; answers the result and the pushed commit.
+ */
+function expectPushed(job: Record<string, unknown>, branch: string, base: string | null) {
+  const result = job.result as JobResult;
+  const pushed = git.commitOf("acme", "app", branch) as string;
+  expect(result.git).toEqual({
+    branch,
+    baseCommit: base,
+    commit: pushed,
+    pushed: true,
+    pullRequest: { number: 1, url: `${git.url}/acme/app/pull/1` },
+  });
+  expect(git.git("acme", "app", "rev-parse", `${pushed}^`).trim()).toBe(base);
+  return { result, pushed };
+}
+
 describe("a job that pushes and opens a pull request (local jail)", () => {
   beforeAll(async () => {
     git = await startGitSmartHttp({ tokens: [TOKEN], privateReads: true });
@@ -92,18 +110,9 @@ describe("a job that pushes and opens a pull request (local jail)", () => {
     const job = await stack.waitForJob(id, 120_000);
     expect(model.errors).toEqual([]);
     expect(job.status, JSON.stringify(job)).toBe("succeeded");
-    const result = job.result as JobResult;
     const branch = `agent/${id}`;
-    const pushed = git.commitOf("acme", "app", branch);
-    expect(result.git).toEqual({
-      branch,
-      baseCommit: base,
-      commit: pushed,
-      pushed: true,
-      pullRequest: { number: 1, url: `${git.url}/acme/app/pull/1` },
-    });
+    const { result, pushed } = expectPushed(job, branch, base);
     expect(git.git("acme", "app", "show", `${pushed}:add.js`)).toBe("export const add = (a, b) => a + b;\n");
-    expect(git.git("acme", "app", "rev-parse", `${pushed}^`).trim()).toBe(base);
     expect(gh.pulls).toEqual([
       expect.objectContaining({ owner: "acme", repo: "app", head: branch, base: "main", title: "Fix add()" }),
     ]);
@@ -125,7 +134,7 @@ describe("a job that pushes and opens a pull request (local jail)", () => {
     // The head holds the work (and the commit): a later job continues from it.
     const snaps = await stack.call("GET", `/sandboxes/${p}/snapshots`);
     expect(snaps.body.data?.head).toBe(result.snapshotId);
-    first = { id, branch, commit: pushed as string, url };
+    first = { id, branch, commit: pushed, url };
   });
 
   it("a follow-up job fast-forwards the same branch with a push of megabytes through the Worker, and answers the open pull request", async () => {
@@ -144,16 +153,7 @@ describe("a job that pushes and opens a pull request (local jail)", () => {
     expect((await stack.call("POST", "/run-next")).status).toBe(202);
     const job = await stack.waitForJob(id, 120_000);
     expect(job.status, JSON.stringify(job)).toBe("succeeded");
-    const result = job.result as JobResult;
-    const pushed = git.commitOf("acme", "app", branch) as string;
-    expect(result.git).toEqual({
-      branch,
-      baseCommit: commit,
-      commit: pushed,
-      pushed: true,
-      pullRequest: { number: 1, url: `${git.url}/acme/app/pull/1` },
-    });
-    expect(git.git("acme", "app", "rev-parse", `${pushed}^`).trim()).toBe(commit);
+    const { pushed } = expectPushed(job, branch, commit);
     const sum = git.git("acme", "app", "show", `${pushed}:data.sha`).split(" ")[0];
     expect(git.git("acme", "app", "cat-file", "-s", `${pushed}:data.bin`).trim()).toBe("3000000");
     expect(sum).toMatch(/^[0-9a-f]{64}$/);
